@@ -3,10 +3,13 @@
 //! Module map (see DESIGN.md for the picture):
 //! - [`sys`]: every unsafe call: spawn, the reaper, signals, PID-1 duties.
 //! - [`single`]: single-command mode (`oxinit -- CMD`), the tini drop-in.
-//! - [`config`]: the oxfile.toml schema, units, validation and the boot plan.
-//! - [`supervisor`]: the event loop and the per-process state machine.
-//! - [`logs`]: relay of the children's stdout/stderr.
+//! - [`sweep`]: the final TERM → grace → KILL of every leftover process.
 //! - [`exit`]: exit-code rules shared by every mode.
 
+pub mod cli;
+pub mod diag;
 pub mod exit;
+pub mod single;
+pub mod sweep;
 pub mod sys;
+pub mod units;

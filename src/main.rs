@@ -1,1 +1,51 @@
-fn main() {}
+//! The binary: block signals, parse the command line, run the mode, exit.
+
+use clap::Parser;
+use oxinit::cli::{Cli, Command};
+use oxinit::{exit, single, sys};
+
+fn main() {
+    // First of all: from here on no signal can kill us by its default action or
+    // get lost; they wait in the kernel until the event loop reads them.
+    if let Err(e) = sys::signals::block_all() {
+        eprintln!("oxinit: cannot block signals: {e}");
+        std::process::exit(exit::INTERNAL);
+    }
+    let cli = Cli::parse();
+    let single_mode = cli.command.is_none() && !cli.argv.is_empty();
+    oxinit::diag::init(if single_mode { "warn" } else { "info" });
+
+    let code = std::panic::catch_unwind(|| run(cli)).unwrap_or_else(|_| {
+        // A bug in oxinit must not turn into the kernel SIGKILLing every process
+        // (what happens when PID 1 dies): give them TERM and a grace first.
+        eprintln!("oxinit: internal error (panic); stopping every process");
+        sys::pid1::emergency_stop(std::time::Duration::from_secs(5));
+        exit::INTERNAL
+    });
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> i32 {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("oxinit: cannot start the event loop: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    match cli.command {
+        None if !cli.argv.is_empty() => rt.block_on(single::run(single::Options {
+            argv: cli.argv,
+            grace: cli.grace,
+            stop_timeout: cli.stop_timeout,
+        })),
+        None | Some(Command::Run { .. }) | Some(Command::Check { .. }) => {
+            eprintln!("oxinit: supervisor mode is not built yet; use `oxinit -- CMD ARGS…`");
+            exit::USAGE
+        }
+    }
+}

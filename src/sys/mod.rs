@@ -1,1 +1,15 @@
-//! All unsafe code and raw system calls live here (and in `crate::cgroup`).
+//! Every raw system call of oxinit lives here (and in `crate::cgroup`): the rest
+//! of the crate calls these small, safe functions.
+//!
+//! - [`signals`]: all signals are blocked and read from a signalfd, so nothing is
+//!   lost between start-up and the event loop, and SIGCHLDs coalesce safely.
+//! - [`reap`]: the one reaper (`waitpid(-1, WNOHANG)` until nothing is left).
+//! - [`spawn`]: fork/exec of a child in its own session, with a clean signal state.
+//! - [`kill`]: signalling process groups, every process, or a list of pids.
+//! - [`pid1`]: the duties of PID 1 / a subreaper (tty hand-over, chdir, /proc scans).
+
+pub mod kill;
+pub mod pid1;
+pub mod reap;
+pub mod signals;
+pub mod spawn;

@@ -1,0 +1,191 @@
+//! The duties of an init: being PID 1 or a subreaper, handing the terminal to
+//! the child, and finding every descendant when it is time to clean up.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// True when oxinit is the init of its PID namespace (a container's PID 1).
+pub fn is_pid1() -> bool {
+    std::process::id() == 1
+}
+
+/// Not PID 1 (Fly.io's init, `docker run --init`, a shell): ask the kernel to
+/// reparent our orphaned descendants to us instead of the real init, so that we
+/// still reap them and can stop them at shutdown.
+pub fn become_subreaper() -> io::Result<()> {
+    nix::sys::prctl::set_child_subreaper(true).map_err(io::Error::from)
+}
+
+/// Where the children start when they name no `cwd`: the directory oxinit was
+/// started in. Kept as a path, not an open fd: an fd would pin the mount just
+/// as a cwd does.
+pub fn launch_dir() -> PathBuf {
+    std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"))
+}
+
+/// oxinit itself moves to "/" so it pins no mount (a volume can be unmounted
+/// while we run).
+pub fn chdir_root() {
+    if let Err(e) = std::env::set_current_dir("/") {
+        tracing::warn!("cannot chdir to /: {e}");
+    }
+}
+
+/// How the child gets the controlling terminal, when oxinit has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TtyHandover {
+    /// No terminal on stdin, or one that belongs to another session.
+    None,
+    /// oxinit led the terminal's session and let go of it (`docker run -it`):
+    /// the child, in its new session, takes it as its controlling terminal.
+    Session,
+    /// oxinit runs inside someone else's session (a shell's): the child gets its
+    /// own process group as the terminal's foreground group instead, as tini
+    /// does, so the shell keeps its terminal and job control works.
+    Foreground,
+}
+
+/// Decides the hand-over and, as session leader, lets go of the terminal.
+/// Must run after signals are blocked: letting go (TIOCNOTTY) makes the kernel
+/// send SIGHUP and SIGCONT to our foreground group, which we discard here.
+pub fn prepare_tty() -> TtyHandover {
+    let stdin = 0;
+    // SAFETY: plain queries on fd 0.
+    if unsafe { libc::isatty(stdin) } != 1 {
+        return TtyHandover::None;
+    }
+    // SAFETY: getsid(0)/tcgetsid take no pointers.
+    let our_sid = unsafe { libc::getsid(0) };
+    let tty_sid = unsafe { libc::tcgetsid(stdin) };
+    if tty_sid == -1 {
+        // Nobody's controlling terminal yet: the child can take it.
+        return TtyHandover::Session;
+    }
+    if tty_sid != our_sid {
+        return TtyHandover::None;
+    }
+    if our_sid as u32 != std::process::id() {
+        return TtyHandover::Foreground;
+    }
+    // SAFETY: TIOCNOTTY takes no argument.
+    if unsafe { libc::ioctl(stdin, libc::TIOCNOTTY) } == -1 {
+        tracing::debug!(
+            "cannot detach from the terminal: {}",
+            io::Error::last_os_error()
+        );
+        return TtyHandover::Foreground;
+    }
+    // Setting a disposition to SIG_IGN discards the pending, blocked signal
+    // (POSIX): this drops the SIGHUP/SIGCONT that TIOCNOTTY just queued.
+    for sig in [libc::SIGHUP, libc::SIGCONT] {
+        // SAFETY: SIG_IGN then SIG_DFL; no handler function involved.
+        unsafe {
+            libc::signal(sig, libc::SIG_IGN);
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+    TtyHandover::Session
+}
+
+/// Every live descendant of `root` (children, grandchildren, …), from /proc.
+/// Used as a subreaper, where kill(-1) would reach processes that are not ours.
+pub fn descendants(root: i32) -> Vec<i32> {
+    descendants_in(Path::new("/proc"), root)
+}
+
+pub(crate) fn descendants_in(proc_root: &Path, root: i32) -> Vec<i32> {
+    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+    let Ok(entries) = std::fs::read_dir(proc_root) else {
+        return Vec::new();
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // A process may vanish mid-scan: skip it.
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        if let Some(ppid) = parse_ppid(&stat) {
+            children.entry(ppid).or_default().push(pid);
+        }
+    }
+    let mut out = Vec::new();
+    let mut queue = VecDeque::from([root]);
+    while let Some(pid) = queue.pop_front() {
+        for &child in children.get(&pid).map(Vec::as_slice).unwrap_or(&[]) {
+            out.push(child);
+            queue.push_back(child);
+        }
+    }
+    out
+}
+
+/// The ppid field of /proc/PID/stat. The command name in parentheses may hold
+/// spaces and parentheses itself, so parse from the last ')'.
+fn parse_ppid(stat: &str) -> Option<i32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    fields.next()?; // state
+    fields.next()?.parse().ok()
+}
+
+/// Last resort after a panic, outside the event loop: TERM every process we
+/// can reach, wait up to `grace` reaping, then KILL and reap what is left.
+pub fn emergency_stop(grace: std::time::Duration) {
+    let everyone = |sig| {
+        if is_pid1() {
+            super::kill::everyone(sig);
+        } else {
+            for pid in descendants(std::process::id() as i32) {
+                super::kill::process(pid, sig);
+            }
+        }
+    };
+    let wait_until_gone = |limit: std::time::Duration| {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if super::reap::reap().no_children {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
+    };
+    everyone(libc::SIGTERM);
+    everyone(libc::SIGCONT);
+    if !wait_until_gone(grace) {
+        everyone(libc::SIGKILL);
+        wait_until_gone(std::time::Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ppid_parsed_after_tricky_comm() {
+        assert_eq!(parse_ppid("42 (a) b (c)) S 7 42 42 0"), Some(7));
+        assert_eq!(parse_ppid("1 (init) S 0 1 1"), Some(0));
+        assert_eq!(parse_ppid("garbage"), None);
+    }
+
+    #[test]
+    fn descendants_walk_the_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        for (pid, ppid) in [(10, 1), (11, 10), (12, 11), (13, 1), (14, 10)] {
+            let d = dir.path().join(pid.to_string());
+            std::fs::create_dir(&d).unwrap();
+            std::fs::write(d.join("stat"), format!("{pid} (x y) S {ppid} 0 0")).unwrap();
+        }
+        let mut got = descendants_in(dir.path(), 10);
+        got.sort();
+        assert_eq!(got, vec![11, 12, 14]);
+    }
+}

@@ -1,0 +1,82 @@
+//! Signals arrive through a signalfd, never through handlers.
+//!
+//! oxinit blocks every signal at start-up, before anything else runs, and reads
+//! them from a signalfd inside the event loop. That gives three properties a
+//! PID 1 needs:
+//! - nothing is lost: a signal sent before the child exists stays pending in the
+//!   kernel until we read it, and is forwarded once the child runs;
+//! - SIGCHLD is just another readable event for the one reaper (the kernel
+//!   coalesces SIGCHLDs, so the reaper drains `waitpid` until nothing is left);
+//! - blocked signals are queued even for the PID 1 of a namespace, which the
+//!   kernel would otherwise shield from default-action signals.
+//!
+//! Children must not inherit this mask: `spawn` resets it before exec.
+
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use std::io;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+/// Blocks every signal for the calling thread (and every thread started after).
+/// Call it first thing in `main`, before the runtime starts threads.
+pub fn block_all() -> io::Result<()> {
+    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), None)
+        .map_err(io::Error::from)
+}
+
+/// The stream of signals sent to oxinit.
+pub struct Signals {
+    fd: AsyncFd<SignalFd>,
+}
+
+impl Signals {
+    /// Opens the signalfd for every signal. Requires [`block_all`] first and a
+    /// running tokio runtime.
+    pub fn open() -> io::Result<Signals> {
+        let sfd = SignalFd::with_flags(
+            &SigSet::all(),
+            SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC,
+        )
+        .map_err(io::Error::from)?;
+        // SAFETY: the SignalFd owns its fd, which stays open and unchanged until
+        // the AsyncFd (its only owner) drops it.
+        let fd = unsafe { AsyncFd::register_with_interest(sfd, Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)?;
+        Ok(Signals { fd })
+    }
+
+    /// Waits for the next batch of signals; returns every signal that is pending
+    /// now, oldest first (so a burst is handled in one wake-up).
+    pub async fn recv(&mut self) -> io::Result<Vec<i32>> {
+        loop {
+            let mut guard = self.fd.readable_mut().await?;
+            let mut batch = Vec::new();
+            loop {
+                match guard.get_inner_mut().read_signal() {
+                    Ok(Some(info)) => batch.push(info.ssi_signo as i32),
+                    Ok(None) => break,
+                    Err(e) => return Err(io::Error::from(e)),
+                }
+            }
+            guard.clear_ready();
+            if !batch.is_empty() {
+                return Ok(batch);
+            }
+        }
+    }
+}
+
+/// Signals that a supervisor forwards to its children: every catchable signal
+/// 1–31 except SIGCHLD (ours to handle) and SIGKILL/SIGSTOP (cannot be caught).
+pub fn is_forwardable(sig: i32) -> bool {
+    (1..=31).contains(&sig) && sig != libc::SIGKILL && sig != libc::SIGSTOP && sig != libc::SIGCHLD
+}
+
+/// "SIGTERM" for 15, "SIG42" for a signal without a name.
+pub fn name(sig: i32) -> String {
+    match Signal::try_from(sig) {
+        Ok(s) => s.as_str().to_string(),
+        Err(_) => format!("SIG{sig}"),
+    }
+}
