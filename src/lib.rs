@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod diag;
+pub mod config;
 pub mod exit;
 pub mod single;
 pub mod sweep;

@@ -1,0 +1,368 @@
+//! TOML text → [`Config`], collecting every problem instead of stopping at
+//! the first.
+//!
+//! serde's `deny_unknown_fields` stops at the first error, and operators fix a
+//! file faster when they see all of it at once. So we parse into toml's
+//! spanned document (`DeTable`) and walk it ourselves: each key is checked
+//! against the list for its table, each value against its type, and every
+//! problem is recorded with its line and column.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use super::plan::find_cycles;
+use super::process::{parse_process, ProcessDraft};
+use super::schema::{Config, InitSettings, LogFormat, Problem};
+use super::suggest::did_you_mean;
+use super::users::Accounts;
+use super::{units, ConfigError, LoadContext};
+
+pub(super) type Key<'i> = Spanned<std::borrow::Cow<'i, str>>;
+pub(super) type Value<'i> = Spanned<DeValue<'i>>;
+
+/// Top-level tables.
+const TOP_KEYS: &[&str] = &["init", "processes"];
+const INIT_KEYS: &[&str] = &["shutdown_timeout", "orphan_grace", "log_format"];
+
+/// Tables the design reserves for later issues: refused with a clear message
+/// instead of being ignored. To implement one, delete its line and handle
+/// the key in [`parse_str`].
+const NOT_YET_TOP: &[(&str, &str)] = &[
+    ("metrics", "the metrics endpoint"),
+    ("sqlite", "SQLite database metrics"),
+];
+
+/// Collects errors and warnings with their positions in the text.
+pub(super) struct Report<'t> {
+    text: &'t str,
+    pub errors: Vec<Problem>,
+    pub warnings: Vec<Problem>,
+}
+
+impl<'t> Report<'t> {
+    fn new(text: &'t str) -> Self {
+        Report {
+            text,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    pub fn error(&mut self, span: &Range<usize>, message: impl Into<String>) {
+        let problem = self.at(span.start, message.into());
+        self.errors.push(problem);
+    }
+
+    pub fn warn(&mut self, span: &Range<usize>, message: impl Into<String>) {
+        let problem = self.at(span.start, message.into());
+        self.warnings.push(problem);
+    }
+
+    /// A problem with no single location (line 0).
+    pub fn error_nowhere(&mut self, message: impl Into<String>) {
+        self.errors.push(Problem {
+            line: 0,
+            col: 0,
+            message: message.into(),
+        });
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    fn at(&self, offset: usize, message: String) -> Problem {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &self.text[..offset];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Problem {
+            line: before.matches('\n').count() + 1,
+            col: before[line_start..].chars().count() + 1,
+            message,
+        }
+    }
+
+    /// `unknown key "comand" in [processes.api]; did you mean "command"? valid keys: …`.
+    /// `reserved` keys are suggested too (they get their own message when used).
+    pub fn unknown_key(&mut self, key: &Key<'_>, table: &str, valid: &[&str], reserved: &[&str]) {
+        let name = key.get_ref().as_ref();
+        let candidates = valid.iter().chain(reserved).copied();
+        let hint = alias(name)
+            .filter(|a| valid.contains(a))
+            .or_else(|| did_you_mean(name, candidates))
+            .map(|s| format!("did you mean \"{s}\"? "))
+            .unwrap_or_default();
+        self.error(
+            &key.span(),
+            format!(
+                "unknown key \"{name}\" in {table}; {hint}valid keys: {}",
+                valid.join(", ")
+            ),
+        );
+    }
+
+    /// A known table or key whose feature is not built yet.
+    pub fn not_yet(&mut self, key: &Key<'_>, table: &str, feature: &str) {
+        let name = key.get_ref().as_ref();
+        self.error(
+            &key.span(),
+            format!(
+                "{table} {name}: {feature} are not supported yet by this version of oxinit; remove \"{name}\" for now"
+            ),
+        );
+    }
+
+    /// `expected a string, found integer`.
+    pub fn wrong_type(&mut self, value: &Value<'_>, what: &str, expected: &str) {
+        self.error(
+            &value.span(),
+            format!(
+                "{what}: expected {expected}, found {}",
+                describe(value.get_ref())
+            ),
+        );
+    }
+
+    fn into_result(mut self, path: &Path) -> Result<Vec<Problem>, ConfigError> {
+        if self.errors.is_empty() {
+            self.warnings.sort_by_key(position);
+            return Ok(self.warnings);
+        }
+        self.errors.sort_by_key(position);
+        Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems: self.errors,
+        })
+    }
+}
+
+/// Located problems first, in file order; then those without a location.
+fn position(problem: &Problem) -> (bool, usize, usize) {
+    (problem.line == 0, problem.line, problem.col)
+}
+
+/// Names other tools use for our keys (docker-compose, supervisord, systemd).
+fn alias(key: &str) -> Option<&'static str> {
+    Some(match key.to_ascii_lowercase().as_str() {
+        "cmd" | "exec" | "args" | "entrypoint" | "execstart" => "command",
+        "environment" => "env",
+        "workdir" | "working_dir" | "directory" | "workingdirectory" => "cwd",
+        "depends" | "after" | "requires" => "depends_on",
+        "autorestart" => "restart",
+        "stopsignal" => "stop_signal",
+        "stopwaitsecs" | "timeoutstopsec" => "stop_timeout",
+        _ => return None,
+    })
+}
+
+/// "integer 15", "array", … for type errors.
+fn describe(value: &DeValue<'_>) -> String {
+    match value {
+        DeValue::Integer(i) => format!("integer {}", i.as_str()),
+        DeValue::Boolean(b) => format!("boolean {b}"),
+        DeValue::String(s) => format!("string \"{s}\""),
+        other => other.type_str().to_string(),
+    }
+}
+
+/// Parses the text of an oxfile. `path` names it in messages and anchors
+/// relative paths (cwd, env_file).
+pub fn parse_str(text: &str, path: &Path, ctx: &LoadContext) -> Result<Config, ConfigError> {
+    let mut report = Report::new(text);
+    let (document, syntax_errors) = DeTable::parse_recoverable(text);
+    if !syntax_errors.is_empty() {
+        // The recovered document may be missing whole tables; validating it
+        // would add misleading "missing command" errors, so stop here.
+        for error in syntax_errors {
+            let message = format!("invalid TOML: {}", error.message());
+            match error.span() {
+                Some(span) => report.error(&span, message),
+                None => report.error_nowhere(message),
+            }
+        }
+        return Err(report
+            .into_result(path)
+            .expect_err("syntax errors were recorded"));
+    }
+
+    let base_dir = base_dir(path);
+    let mut accounts = Accounts::new(&ctx.etc_dir);
+    let mut init = InitSettings::default();
+    let mut drafts: Vec<ProcessDraft> = Vec::new();
+    let mut processes_span = None;
+    // Whether anything was written under `processes`, even if it is invalid
+    // (then its own error says more than "nothing to run").
+    let mut processes_written = false;
+    let reserved_top: Vec<&str> = NOT_YET_TOP.iter().map(|(k, _)| *k).collect();
+
+    for (key, value) in document.get_ref().iter() {
+        match key.get_ref().as_ref() {
+            "init" => match value.get_ref() {
+                DeValue::Table(table) => parse_init(table, &mut init, &mut report),
+                _ => report.wrong_type(value, "[init]", "a table"),
+            },
+            "processes" => {
+                processes_span = Some(key.span());
+                let DeValue::Table(table) = value.get_ref() else {
+                    processes_written = true;
+                    report.wrong_type(value, "processes", "[processes.NAME] tables");
+                    continue;
+                };
+                for (name, body) in table.iter() {
+                    processes_written = true;
+                    let DeValue::Table(body) = body.get_ref() else {
+                        let what = format!("processes.{}", name.get_ref());
+                        report.wrong_type(body, &what, "a [processes.NAME] table");
+                        continue;
+                    };
+                    let context = super::process::Context {
+                        env: &ctx.env,
+                        base_dir: &base_dir,
+                    };
+                    drafts.push(parse_process(
+                        name,
+                        body,
+                        &context,
+                        &mut accounts,
+                        &mut report,
+                    ));
+                }
+            }
+            other => match NOT_YET_TOP.iter().find(|(k, _)| *k == other) {
+                Some((_, feature)) => report.not_yet(key, "top level:", feature),
+                None => report.unknown_key(key, "the top level", TOP_KEYS, &reserved_top),
+            },
+        }
+    }
+
+    if !processes_written {
+        let message = "nothing to run: add a [processes.NAME] table";
+        match processes_span {
+            Some(span) => report.error(&span, message),
+            None => report.error_nowhere(message),
+        }
+    }
+    check_dependencies(&drafts, &mut report);
+
+    let warnings = report.into_result(path)?;
+    Ok(Config {
+        path: path.to_path_buf(),
+        init,
+        processes: drafts.into_iter().map(|d| d.spec).collect(),
+        warnings,
+    })
+}
+
+/// The directory relative paths are resolved against: the oxfile's own,
+/// made absolute (oxinit later chdirs to `/`).
+fn base_dir(path: &Path) -> PathBuf {
+    std::path::absolute(path)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+fn parse_init(table: &DeTable<'_>, init: &mut InitSettings, report: &mut Report<'_>) {
+    for (key, value) in table.iter() {
+        let name = key.get_ref().as_ref();
+        let what = format!("[init] {name}");
+        match name {
+            "shutdown_timeout" => {
+                if let Some(d) = duration(value, &what, report) {
+                    init.shutdown_timeout = d;
+                }
+            }
+            "orphan_grace" => {
+                if let Some(d) = duration(value, &what, report) {
+                    init.orphan_grace = d;
+                }
+            }
+            "log_format" => match value.get_ref() {
+                DeValue::String(s) => match s.as_ref() {
+                    "prefixed" => init.log_format = LogFormat::Prefixed,
+                    "raw" => init.log_format = LogFormat::Raw,
+                    "json" => init.log_format = LogFormat::Json,
+                    other => report.error(
+                        &value.span(),
+                        format!("{what}: \"{other}\" is not a log format; use \"prefixed\", \"raw\" or \"json\""),
+                    ),
+                },
+                _ => report.wrong_type(value, &what, "\"prefixed\", \"raw\" or \"json\""),
+            },
+            _ => report.unknown_key(key, "[init]", INIT_KEYS, &[]),
+        }
+    }
+}
+
+/// A duration value (`"15s"`); `what` names the table and key in messages.
+pub(super) fn duration(
+    value: &Value<'_>,
+    what: &str,
+    report: &mut Report<'_>,
+) -> Option<std::time::Duration> {
+    match value.get_ref() {
+        DeValue::String(s) => match units::parse_duration(s) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                report.error(&value.span(), format!("{what}: {e}"));
+                None
+            }
+        },
+        DeValue::Integer(i) => {
+            report.error(
+                &value.span(),
+                format!(
+                    "{what}: a duration needs a unit and quotes: write \"{}s\"",
+                    i.as_str()
+                ),
+            );
+            None
+        }
+        _ => {
+            report.wrong_type(value, what, "a duration such as \"15s\"");
+            None
+        }
+    }
+}
+
+/// Unknown names, self-dependencies and cycles in `depends_on`.
+fn check_dependencies(drafts: &[ProcessDraft], report: &mut Report<'_>) {
+    let names: Vec<&str> = drafts.iter().map(|d| d.spec.name.as_str()).collect();
+    let mut edges: Vec<Vec<usize>> = vec![Vec::new(); drafts.len()];
+    for (index, draft) in drafts.iter().enumerate() {
+        let what = format!("[processes.{}] depends_on", draft.spec.name);
+        for (dep, span) in &draft.depends_on_spans {
+            if *dep == draft.spec.name {
+                report.error(span, format!("{what}: a process cannot depend on itself"));
+            } else if let Some(target) = names.iter().position(|n| n == dep) {
+                edges[index].push(target);
+            } else {
+                let hint = did_you_mean(dep, names.iter().copied())
+                    .map(|s| format!("; did you mean \"{s}\"?"))
+                    .unwrap_or_else(|| format!("; processes: {}", names.join(", ")));
+                report.error(span, format!("{what}: no process named \"{dep}\"{hint}"));
+            }
+        }
+    }
+    for cycle in find_cycles(&edges) {
+        let path: Vec<&str> = cycle.iter().map(|&i| names[i]).collect();
+        let (from, to) = (cycle[0], cycle[1]);
+        let span = drafts[from]
+            .depends_on_spans
+            .iter()
+            .find(|(dep, _)| dep == names[to])
+            .map(|(_, span)| span.clone())
+            .unwrap_or_default();
+        report.error(
+            &span,
+            format!(
+                "[processes.{}] depends_on: dependency cycle {}; remove one of these dependencies",
+                names[from],
+                path.join(" -> ")
+            ),
+        );
+    }
+}
