@@ -8,16 +8,17 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-DEMO_DATA=$(mktemp -d -t oxinit-demo-smoke.XXXXXX)
-export DATABASE_PATH=$DEMO_DATA/data/app.db REPLICA_DIR=$DEMO_DATA/replica REPLICATE_INTERVAL=0.2
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export PORT
-URL=http://127.0.0.1:$PORT
+DEMO_DATA="" # set below, once the traps can clean it up
 pids=()
+exec 3>&1 4>&2 # the real stdout/stderr, for cleanup: a signal can land mid-redirection
 
 cleanup() {
     local rc=$?
-    for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    exec 1>&3 2>&4
+    for pid in "${pids[@]}"; do
+        { kill -KILL "$pid" && wait "$pid"; } 2>/dev/null || true
+    done
+    [ -n "$DEMO_DATA" ] || exit "$rc"
     if [ "$rc" -ne 0 ]; then
         for f in "$DEMO_DATA"/*.log; do [ -e "$f" ] && { echo "--- $f"; tail -n 20 "$f"; }; done
         echo "smoke: FAILED (logs above)" >&2
@@ -26,7 +27,13 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'echo "smoke: interrupted" >&4; exit 130' INT TERM
+
+DEMO_DATA=$(mktemp -d -t oxinit-demo-smoke.XXXXXX)
+export DATABASE_PATH=$DEMO_DATA/data/app.db REPLICA_DIR=$DEMO_DATA/replica REPLICATE_INTERVAL=0.2
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export PORT
+URL=http://127.0.0.1:$PORT
 
 step() { echo "smoke: $*"; }
 fail() { echo "smoke: FAIL: $*" >&2; exit 1; }
