@@ -8,5 +8,6 @@
 //! - [`logs`]: relay of the children's stdout/stderr.
 //! - [`exit`]: exit-code rules shared by every mode.
 
+pub mod cgroup;
 pub mod exit;
 pub mod sys;
