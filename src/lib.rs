@@ -6,6 +6,7 @@
 //! - [`sweep`]: the final TERM → grace → KILL of every leftover process.
 //! - [`exit`]: exit-code rules shared by every mode.
 
+pub mod cgroup;
 pub mod cli;
 pub mod diag;
 pub mod config;
