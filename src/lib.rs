@@ -9,4 +9,5 @@
 //! - [`exit`]: exit-code rules shared by every mode.
 
 pub mod exit;
+pub mod logs;
 pub mod sys;
