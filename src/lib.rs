@@ -11,6 +11,7 @@ pub mod cli;
 pub mod diag;
 pub mod config;
 pub mod exit;
+pub mod logs;
 pub mod single;
 pub mod sweep;
 pub mod sys;

@@ -1,0 +1,199 @@
+//! The relay of children's stdout and stderr (`log_format = "prefixed"` or
+//! `"json"`; `raw` children inherit oxinit's fds and need none of this).
+//!
+//! ```text
+//!  child api  ─pipe─▶ relay task ─┐                 (batches of whole lines)
+//!  child api  ─pipe─▶ relay task ─┼─ bounded channel ─▶ stdout writer thread ─▶ fd 1
+//!  child db   ─pipe─▶ relay task ─┘
+//!  (stderr pipes)  ─▶ relay tasks ── bounded channel ─▶ stderr writer thread ─▶ fd 2
+//! ```
+//!
+//! - A relay task ([`LogSink::relay`]) runs on the runtime, reads its pipe in
+//!   64 KiB chunks, cuts lines ([`lines`]), formats them ([`format`]) into one
+//!   batch per read and sends the batch to the writer of its stream.
+//! - Each output stream has one writer thread ([`writer`]) doing the blocking
+//!   `write(2)` calls, so a slow log reader never blocks the supervisor, and
+//!   since it alone writes whole lines, lines never interleave mid-line.
+//! - When oxinit's stdout is slow, the writer blocks, its queue fills, relays
+//!   wait before reading more, the child's pipe fills and the child blocks in
+//!   `write` — as it would without oxinit. Nothing is dropped; only a write
+//!   that fails (EPIPE, EIO) loses lines, and that is counted and reported.
+//!
+//! Channels: one bounded `tokio::sync::mpsc` per output stream (relay tasks →
+//! writer thread), plus a `oneshot` per [`LogSink::flush`].
+
+mod format;
+mod json;
+mod lines;
+mod relay;
+mod timestamp;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use writer::{Target, Writer};
+
+/// Which of a child's output streams a pipe carries. Lines keep their stream:
+/// a child's stderr goes to oxinit's stderr in every format, so `docker logs`
+/// can still tell them apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
+impl fmt::Display for Stream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How relayed lines look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    /// `api        | line`: the name left-aligned and padded to `width`
+    /// characters (the longest process name, so the `|` line up), then the
+    /// line's bytes untouched.
+    Prefixed { width: usize },
+    /// `{"ts":"2026-11-23T23:18:53.123Z","process":"api","stream":"stdout","line":"…"}`,
+    /// invalid UTF-8 replaced by U+FFFD.
+    Json,
+}
+
+/// What one relay moved, returned when its pipe reaches EOF.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RelayStats {
+    /// Bytes read from the child.
+    pub bytes: u64,
+    /// Lines emitted, counting each piece of a split line (and a last line
+    /// without newline).
+    pub lines: u64,
+    /// The child's lines longer than 64 KiB, each emitted as several pieces.
+    pub split_lines: u64,
+}
+
+/// Output lost because writing to oxinit's stream failed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteFailures {
+    /// Batches whose write failed.
+    pub writes: u64,
+    /// Bytes of formatted output that were not written.
+    pub bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error(
+        "cannot start the thread that writes children's {stream}: {source} \
+         (is the container's pids limit or `ulimit -u` exhausted? \
+         log_format = \"raw\" needs no thread)"
+    )]
+    SpawnWriter {
+        stream: Stream,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where relayed lines go: one writer per output stream. Cheap to clone; the
+/// writer threads end once every clone and every relay is gone.
+#[derive(Clone)]
+pub struct LogSink {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    style: Style,
+    stdout: Writer,
+    stderr: Writer,
+}
+
+impl LogSink {
+    /// Relays to oxinit's own fd 1 and fd 2. Starts the two writer threads;
+    /// it needs no runtime, but [`LogSink::relay`] does.
+    pub fn stdio(style: Style) -> Result<LogSink, LogError> {
+        LogSink::new(
+            style,
+            Target::Stdio(Stream::Stdout),
+            Target::Stdio(Stream::Stderr),
+        )
+    }
+
+    /// Relays to any two fds (files, pipes): for tests and benchmarks.
+    pub fn to_writers(
+        style: Style,
+        stdout: impl Into<OwnedFd>,
+        stderr: impl Into<OwnedFd>,
+    ) -> Result<LogSink, LogError> {
+        LogSink::new(style, Target::Fd(stdout.into()), Target::Fd(stderr.into()))
+    }
+
+    fn new(style: Style, stdout: Target, stderr: Target) -> Result<LogSink, LogError> {
+        Ok(LogSink {
+            inner: Arc::new(Inner {
+                style,
+                stdout: Writer::spawn(Stream::Stdout, stdout)?,
+                stderr: Writer::spawn(Stream::Stderr, stderr)?,
+            }),
+        })
+    }
+
+    /// Spawns a task relaying `read_end` (a pipe whose write end the child
+    /// holds) to this sink's `stream` until EOF, that is until the child and
+    /// every descendant holding the write end have closed it. Await the
+    /// handle, then [`LogSink::flush`], so the last lines are written before
+    /// oxinit exits. Must be called inside the tokio runtime.
+    pub fn relay(
+        &self,
+        process: &str,
+        stream: Stream,
+        read_end: OwnedFd,
+    ) -> JoinHandle<RelayStats> {
+        let formatter = format::Formatter::new(self.inner.style, process, stream);
+        let writer = self.writer(stream).clone();
+        tokio::spawn(relay::run(
+            process.to_owned(),
+            stream,
+            read_end,
+            formatter,
+            writer,
+        ))
+    }
+
+    /// Waits until everything relayed so far (handed to the writers by the
+    /// relays) has been written. Lines still in a child's pipe are not
+    /// covered: await the relay handles first. May wait for as long as
+    /// oxinit's stdout is stalled; wrap it in a timeout at exit.
+    pub async fn flush(&self) {
+        self.inner.stdout.flush().await;
+        self.inner.stderr.flush().await;
+    }
+
+    /// Output lost so far because writing to `stream` failed.
+    pub fn write_failures(&self, stream: Stream) -> WriteFailures {
+        self.writer(stream).failures()
+    }
+
+    fn writer(&self, stream: Stream) -> &Writer {
+        match stream {
+            Stream::Stdout => &self.inner.stdout,
+            Stream::Stderr => &self.inner.stderr,
+        }
+    }
+}
