@@ -48,8 +48,7 @@ pub enum Command {
     },
 }
 
-/// "500ms", "2s", "1m30s". Temporary twin of config::units::parse_duration until
-/// the config layer lands.
+/// "500ms", "2s", "1m30s": the same units as oxfile.toml.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    crate::units::parse_duration(s)
+    crate::config::units::parse_duration(s)
 }

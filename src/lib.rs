@@ -4,15 +4,18 @@
 //! - [`sys`]: every unsafe call: spawn, the reaper, signals, PID-1 duties.
 //! - [`single`]: single-command mode (`oxinit -- CMD`), the tini drop-in.
 //! - [`sweep`]: the final TERM → grace → KILL of every leftover process.
+//! - [`config`]: the oxfile.toml schema, units, validation and the boot plan.
+//! - [`supervisor`]: supervisor mode: the state machine and its event loop.
+//! - [`logs`]: relay of the children's stdout/stderr.
 //! - [`exit`]: exit-code rules shared by every mode.
 
 pub mod cgroup;
 pub mod cli;
-pub mod diag;
 pub mod config;
+pub mod diag;
 pub mod exit;
 pub mod logs;
 pub mod single;
+pub mod supervisor;
 pub mod sweep;
 pub mod sys;
-pub mod units;

@@ -2,7 +2,8 @@
 
 use clap::Parser;
 use oxinit::cli::{Cli, Command};
-use oxinit::{exit, single, sys};
+use oxinit::{config, exit, single, supervisor, sys};
+use std::path::Path;
 
 fn main() {
     // First of all: from here on no signal can kill us by its default action or
@@ -43,9 +44,50 @@ fn run(cli: Cli) -> i32 {
             grace: cli.grace,
             stop_timeout: cli.stop_timeout,
         })),
-        None | Some(Command::Run { .. }) | Some(Command::Check { .. }) => {
-            eprintln!("oxinit: supervisor mode is not built yet; use `oxinit -- CMD ARGS…`");
-            exit::USAGE
+        None => supervise(&rt, None),
+        Some(Command::Run { config }) => supervise(&rt, config.as_deref()),
+        Some(Command::Check { config }) => check(config.as_deref()),
+    }
+}
+
+/// Finds and loads the oxfile; a bad one is printed whole and exits 78.
+fn load_config(explicit: Option<&Path>) -> Result<config::Config, i32> {
+    let loaded = config::locate(explicit).and_then(|path| config::load(&path));
+    loaded.map_err(|e| {
+        eprintln!("oxinit: {e}");
+        exit::CONFIG
+    })
+}
+
+fn supervise(rt: &tokio::runtime::Runtime, explicit: Option<&Path>) -> i32 {
+    let config = match load_config(explicit) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    for w in &config.warnings {
+        tracing::warn!(
+            "{}:{}:{}: {}",
+            config.path.display(),
+            w.line,
+            w.col,
+            w.message
+        );
+    }
+    tracing::info!(
+        "oxinit {} supervising {} processes from {}",
+        env!("CARGO_PKG_VERSION"),
+        config.processes.len(),
+        config.path.display()
+    );
+    rt.block_on(supervisor::run(config))
+}
+
+fn check(explicit: Option<&Path>) -> i32 {
+    match load_config(explicit) {
+        Ok(config) => {
+            print!("{}", config::render_check(&config));
+            0
         }
+        Err(code) => code,
     }
 }

@@ -1,0 +1,17 @@
+//! Supervisor mode: runs what oxfile.toml describes.
+//!
+//! - [`core`]: the pure state machine of the whole system (boot, restarts,
+//!   ordered shutdown) — `handle(event, now) → actions`.
+//! - [`process`]: the state of one process.
+//! - [`backoff`]: restart delays and the crash-loop cutoff.
+//! - [`event_loop`]: signals, reaping, deadlines and spawning around the core.
+
+pub mod backoff;
+pub mod core;
+pub mod event_loop;
+pub mod process;
+
+pub use event_loop::run;
+
+#[cfg(test)]
+mod tests;

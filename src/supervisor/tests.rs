@@ -1,0 +1,613 @@
+//! The supervisor's state machine, driven without processes: events in,
+//! actions out, time passed explicitly (the core takes `now` as an argument,
+//! so no clock needs pausing and nothing sleeps).
+
+use super::core::{Action, Event, Supervisor};
+use super::process::State;
+use crate::config::{parse_str, LoadContext};
+use crate::sys::reap::ExitStatus;
+use std::path::Path;
+use std::time::Duration;
+use tokio::time::Instant;
+
+const TERM: i32 = libc::SIGTERM;
+const KILL: i32 = libc::SIGKILL;
+const CONT: i32 = libc::SIGCONT;
+
+/// A supervisor plus a fake world: pids handed out in order, a clock we move.
+struct World {
+    sup: Supervisor,
+    now: Instant,
+    next_pid: i32,
+    /// Every action returned so far, with the time it was returned.
+    log: Vec<(Duration, Action)>,
+    t0: Instant,
+    /// Processes whose spawn fails with 127 (command not found).
+    unspawnable: Vec<&'static str>,
+}
+
+impl World {
+    fn new(toml: &str) -> World {
+        let ctx = LoadContext {
+            env: Default::default(),
+            etc_dir: "/nonexistent".into(),
+        };
+        let config =
+            parse_str(toml, Path::new("/srv/oxfile.toml"), &ctx).expect("test oxfile is valid");
+        let now = Instant::now();
+        let mut w = World {
+            sup: Supervisor::new(&config),
+            now,
+            next_pid: 100,
+            log: Vec::new(),
+            t0: now,
+            unspawnable: Vec::new(),
+        };
+        w.send(Event::Tick);
+        w
+    }
+
+    fn idx(&self, name: &str) -> usize {
+        self.sup
+            .processes()
+            .iter()
+            .position(|p| p.name() == name)
+            .unwrap()
+    }
+
+    fn state(&self, name: &str) -> &State {
+        &self.sup.processes()[self.idx(name)].state
+    }
+
+    fn pid(&self, name: &str) -> i32 {
+        self.sup
+            .pid(self.idx(name))
+            .unwrap_or_else(|| panic!("{name} has no pid: {:?}", self.state(name)))
+    }
+
+    /// Handles an event; spawns succeed at once (as the event loop does).
+    fn send(&mut self, event: Event) -> Vec<Action> {
+        let mut queue = vec![event];
+        let mut all = Vec::new();
+        while let Some(ev) = queue.pop() {
+            for a in self.sup.handle(ev, self.now) {
+                self.log.push((self.now - self.t0, a.clone()));
+                if let Action::Spawn(idx) = a {
+                    if self.unspawnable.contains(&self.sup.processes()[idx].name()) {
+                        queue.push(Event::SpawnFailed { idx, code: 127 });
+                    } else {
+                        self.next_pid += 1;
+                        queue.push(Event::Started {
+                            idx,
+                            pid: self.next_pid,
+                        });
+                    }
+                }
+                all.push(a);
+            }
+        }
+        all
+    }
+
+    fn exit(&mut self, name: &str, status: ExitStatus) -> Vec<Action> {
+        let pid = self.pid(name);
+        self.send(Event::Exited { pid, status })
+    }
+
+    /// Moves the clock by `d` and ticks.
+    fn wait(&mut self, d: Duration) -> Vec<Action> {
+        self.now += d;
+        self.send(Event::Tick)
+    }
+
+    /// Moves the clock to the next deadline and ticks.
+    fn wait_next(&mut self) -> (Duration, Vec<Action>) {
+        let next = self.sup.next_deadline().expect("a deadline is pending");
+        let d = next - self.now;
+        (d, self.wait(d))
+    }
+
+    fn spawned(&self) -> Vec<String> {
+        self.log
+            .iter()
+            .filter_map(|(_, a)| match a {
+                Action::Spawn(i) => Some(self.sup.processes()[*i].name().to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn signals_to(&self, name: &str) -> Vec<i32> {
+        let idx = self.idx(name);
+        self.log
+            .iter()
+            .filter_map(|(_, a)| match a {
+                Action::Signal { idx: i, sig } if *i == idx => Some(*sig),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn finished(&self) -> Option<i32> {
+        self.log.iter().find_map(|(_, a)| match a {
+            Action::Finish { code } => Some(*code),
+            _ => None,
+        })
+    }
+}
+
+const SQLITE_APP: &str = r#"
+[processes.restore]
+command = "restore"
+oneshot = true
+[processes.migrate]
+command = "migrate"
+oneshot = true
+depends_on = ["restore"]
+[processes.litestream]
+command = "litestream replicate"
+depends_on = ["migrate"]
+stop_timeout = "30s"
+[processes.api]
+command = "api"
+depends_on = ["migrate", "litestream"]
+stop_timeout = "15s"
+"#;
+
+const OK: ExitStatus = ExitStatus::Code(0);
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn boots_in_dependency_order() {
+    let mut w = World::new(SQLITE_APP);
+    assert_eq!(w.spawned(), ["restore"]);
+    assert!(!w.sup.booted());
+    w.exit("restore", OK);
+    assert_eq!(w.spawned(), ["restore", "migrate"]);
+    w.exit("migrate", OK);
+    // litestream's start makes it ready, so api follows in the same step.
+    assert_eq!(w.spawned(), ["restore", "migrate", "litestream", "api"]);
+    assert!(w.sup.booted());
+    assert_eq!(
+        w.sup.next_deadline(),
+        None,
+        "an idle supervisor has nothing to wake up for"
+    );
+}
+
+#[test]
+fn failed_oneshot_aborts_boot_and_dependents_never_start() {
+    let mut w = World::new(SQLITE_APP);
+    w.exit("restore", OK);
+    let actions = w.exit("migrate", ExitStatus::Code(3));
+    assert_eq!(actions, [Action::Finish { code: 3 }]);
+    assert_eq!(w.spawned(), ["restore", "migrate"]);
+    assert_eq!(*w.state("api"), State::Cancelled);
+    assert_eq!(
+        *w.state("migrate"),
+        State::Failed {
+            status: ExitStatus::Code(3)
+        }
+    );
+}
+
+#[test]
+fn failed_oneshot_stops_what_already_runs() {
+    let mut w = World::new(
+        r#"
+[processes.web]
+command = "web"
+[processes.seed]
+command = "seed"
+oneshot = true
+[processes.worker]
+command = "worker"
+depends_on = ["seed"]
+"#,
+    );
+    assert_eq!(w.spawned(), ["web", "seed"]);
+    let actions = w.exit("seed", ExitStatus::Signal(libc::SIGSEGV));
+    let web = w.idx("web");
+    assert_eq!(
+        actions,
+        [
+            Action::Signal {
+                idx: web,
+                sig: TERM
+            },
+            Action::Signal {
+                idx: web,
+                sig: CONT
+            }
+        ]
+    );
+    let actions = w.exit("web", ExitStatus::Signal(TERM));
+    assert_eq!(
+        actions,
+        [Action::Finish {
+            code: 128 + libc::SIGSEGV
+        }]
+    );
+    assert!(!w.spawned().contains(&"worker".to_string()));
+}
+
+#[test]
+fn oneshot_timeout_stops_it_then_kills_it_and_fails_boot() {
+    let mut w = World::new(
+        r#"
+[processes.migrate]
+command = "migrate"
+oneshot = true
+timeout = "5m"
+stop_timeout = "2s"
+"#,
+    );
+    let (d, actions) = w.wait_next();
+    assert_eq!(d, Duration::from_secs(300));
+    assert_eq!(
+        actions,
+        [
+            Action::Signal { idx: 0, sig: TERM },
+            Action::Signal { idx: 0, sig: CONT }
+        ]
+    );
+    let (d, actions) = w.wait_next();
+    assert_eq!(d, Duration::from_secs(2));
+    assert_eq!(actions, [Action::Signal { idx: 0, sig: KILL }]);
+    let actions = w.exit("migrate", ExitStatus::Signal(KILL));
+    assert_eq!(actions, [Action::Finish { code: 137 }]);
+}
+
+#[test]
+fn restart_delays_double_up_to_the_max_and_reset_after_uptime() {
+    let mut w = World::new(
+        r#"
+[processes.api]
+command = "api"
+restart_delay = "100ms"
+restart_delay_max = "350ms"
+restart_reset = "10s"
+max_restarts = 100
+"#,
+    );
+    let mut delays = Vec::new();
+    for _ in 0..5 {
+        w.exit("api", ExitStatus::Code(1));
+        let (d, actions) = w.wait_next();
+        assert_eq!(actions, [Action::Spawn(0)]);
+        delays.push(d);
+    }
+    assert_eq!(delays, [ms(100), ms(200), ms(350), ms(350), ms(350)]);
+    // A run longer than restart_reset starts the doubling over.
+    w.wait(Duration::from_secs(11));
+    w.exit("api", ExitStatus::Code(1));
+    assert_eq!(w.wait_next().0, ms(100));
+    assert_eq!(w.sup.processes()[0].restarts, 6);
+}
+
+#[test]
+fn crash_loop_of_a_critical_service_shuts_down_with_its_code() {
+    let mut w = World::new(
+        r#"
+[processes.db]
+command = "db"
+[processes.api]
+command = "api"
+depends_on = ["db"]
+restart_delay = "100ms"
+max_restarts = 2
+restart_window = "1m"
+"#,
+    );
+    for _ in 0..2 {
+        w.exit("api", ExitStatus::Code(4));
+        w.wait_next();
+    }
+    let actions = w.exit("api", ExitStatus::Code(4));
+    assert_eq!(
+        *w.state("api"),
+        State::Failed {
+            status: ExitStatus::Code(4)
+        }
+    );
+    let db = w.idx("db");
+    assert_eq!(
+        actions,
+        [
+            Action::Signal { idx: db, sig: TERM },
+            Action::Signal { idx: db, sig: CONT }
+        ]
+    );
+    assert_eq!(w.exit("db", OK), [Action::Finish { code: 4 }]);
+}
+
+#[test]
+fn crash_loop_window_forgets_old_restarts() {
+    let mut w = World::new(
+        r#"
+[processes.api]
+command = "api"
+restart_delay = "1s"
+restart_delay_max = "1s"
+max_restarts = 2
+restart_window = "10s"
+"#,
+    );
+    for _ in 0..6 {
+        w.exit("api", ExitStatus::Code(1));
+        w.wait_next();
+        w.wait(Duration::from_secs(5)); // runs 5 s each time: at most 2 restarts per 10 s
+    }
+    assert!(matches!(w.state("api"), State::Running { .. }));
+}
+
+#[test]
+fn non_critical_failure_leaves_the_rest_running() {
+    let mut w = World::new(
+        r#"
+[processes.api]
+command = "api"
+[processes.sidecar]
+command = "sidecar"
+critical = false
+max_restarts = 0
+"#,
+    );
+    let actions = w.exit("sidecar", ExitStatus::Code(2));
+    assert!(actions.is_empty(), "{actions:?}");
+    assert_eq!(
+        *w.state("sidecar"),
+        State::Failed {
+            status: ExitStatus::Code(2)
+        }
+    );
+    assert!(matches!(w.state("api"), State::Running { .. }));
+    assert_eq!(w.finished(), None);
+}
+
+#[test]
+fn restart_policies() {
+    let mut w = World::new(
+        r#"
+[processes.a]
+command = "a"
+restart = "on-failure"
+critical = false
+[processes.b]
+command = "b"
+restart = "never"
+critical = false
+[processes.c]
+command = "c"
+restart = "on-failure"
+critical = false
+"#,
+    );
+    w.exit("a", OK);
+    assert_eq!(*w.state("a"), State::Exited { status: OK });
+    w.exit("b", ExitStatus::Code(1));
+    assert_eq!(
+        *w.state("b"),
+        State::Exited {
+            status: ExitStatus::Code(1)
+        }
+    );
+    w.exit("c", ExitStatus::Code(1));
+    assert!(matches!(w.state("c"), State::Backoff { .. }));
+}
+
+#[test]
+fn critical_service_that_ends_cleanly_ends_the_container_with_zero() {
+    let mut w = World::new("[processes.app]\ncommand = \"app\"\nrestart = \"on-failure\"\n");
+    assert_eq!(w.exit("app", OK), [Action::Finish { code: 0 }]);
+}
+
+#[test]
+fn spawn_failure_counts_as_a_failure_with_its_code() {
+    let toml = "[processes.db]\ncommand = \"db\"\n[processes.app]\ncommand = \"nosuch\"\ndepends_on = [\"db\"]\nrestart_delay = \"1s\"\nmax_restarts = 1\n";
+    let ctx = LoadContext {
+        env: Default::default(),
+        etc_dir: "/nonexistent".into(),
+    };
+    let config = parse_str(toml, Path::new("/srv/oxfile.toml"), &ctx).unwrap();
+    let now = Instant::now();
+    let mut w = World {
+        sup: Supervisor::new(&config),
+        now,
+        next_pid: 100,
+        log: Vec::new(),
+        t0: now,
+        unspawnable: vec!["app"],
+    };
+    w.send(Event::Tick);
+    // The first failure is restarted like any exit...
+    assert!(
+        matches!(w.state("app"), State::Backoff { .. }),
+        "{:?}",
+        w.state("app")
+    );
+    // ...the second exceeds max_restarts: app is critical, so db is stopped and
+    // oxinit exits 127.
+    w.wait_next();
+    assert_eq!(
+        *w.state("app"),
+        State::Failed {
+            status: ExitStatus::Code(127)
+        }
+    );
+    w.exit("db", OK);
+    assert_eq!(w.finished(), Some(127));
+}
+
+#[test]
+fn ordered_shutdown_stops_the_app_before_the_replicator_with_one_signal_each() {
+    let mut w = World::new(SQLITE_APP);
+    w.exit("restore", OK);
+    w.exit("migrate", OK);
+    let (api, ls) = (w.idx("api"), w.idx("litestream"));
+    let actions = w.send(Event::Signal(TERM));
+    assert_eq!(
+        actions,
+        [
+            Action::Signal {
+                idx: api,
+                sig: TERM
+            },
+            Action::Signal {
+                idx: api,
+                sig: CONT
+            }
+        ]
+    );
+    // Other signals meanwhile do not repeat the stop signal.
+    w.wait(ms(500));
+    assert_eq!(
+        w.signals_to("litestream"),
+        Vec::<i32>::new(),
+        "litestream must wait for api"
+    );
+    let actions = w.exit("api", ExitStatus::Code(0));
+    assert_eq!(
+        actions,
+        [
+            Action::Signal { idx: ls, sig: TERM },
+            Action::Signal { idx: ls, sig: CONT }
+        ]
+    );
+    let actions = w.exit("litestream", ExitStatus::Code(0));
+    assert_eq!(actions, [Action::Finish { code: 0 }]);
+    assert_eq!(w.signals_to("api"), [TERM, CONT]);
+    assert_eq!(w.signals_to("litestream"), [TERM, CONT]);
+}
+
+#[test]
+fn stop_timeout_leads_to_sigkill_and_exit_137() {
+    let mut w = World::new(SQLITE_APP);
+    w.exit("restore", OK);
+    w.exit("migrate", OK);
+    w.send(Event::Signal(libc::SIGINT));
+    let (d, actions) = w.wait_next();
+    assert_eq!(d, Duration::from_secs(15));
+    assert_eq!(
+        actions,
+        [Action::Signal {
+            idx: w.idx("api"),
+            sig: KILL
+        }]
+    );
+    w.exit("api", ExitStatus::Signal(KILL));
+    w.exit("litestream", OK);
+    assert_eq!(w.finished(), Some(137));
+}
+
+#[test]
+fn second_term_kills_everything_at_once() {
+    let mut w = World::new(SQLITE_APP);
+    w.exit("restore", OK);
+    w.exit("migrate", OK);
+    w.send(Event::Signal(TERM));
+    let actions = w.send(Event::Signal(TERM));
+    assert_eq!(
+        actions,
+        [
+            Action::Signal {
+                idx: w.idx("litestream"),
+                sig: KILL
+            },
+            Action::Signal {
+                idx: w.idx("api"),
+                sig: KILL
+            }
+        ]
+    );
+    assert!(w.sup.hurried());
+    w.exit("api", ExitStatus::Signal(KILL));
+    w.exit("litestream", ExitStatus::Signal(KILL));
+    assert_eq!(w.finished(), Some(137));
+}
+
+#[test]
+fn shutdown_timeout_caps_the_whole_shutdown() {
+    let mut w = World::new(
+        r#"
+[init]
+shutdown_timeout = "5s"
+[processes.a]
+command = "a"
+stop_timeout = "1m"
+[processes.b]
+command = "b"
+depends_on = ["a"]
+stop_timeout = "1m"
+"#,
+    );
+    w.send(Event::Signal(TERM));
+    let (d, mut actions) = w.wait_next();
+    assert_eq!(d, Duration::from_secs(5));
+    // b was stopping, a not yet asked: both get SIGKILL now, in any order.
+    actions.sort_by_key(|a| format!("{a:?}"));
+    assert_eq!(
+        actions,
+        [
+            Action::Signal {
+                idx: w.idx("a"),
+                sig: KILL
+            },
+            Action::Signal {
+                idx: w.idx("b"),
+                sig: KILL
+            }
+        ]
+    );
+}
+
+#[test]
+fn shutdown_during_backoff_cancels_the_restart() {
+    let mut w = World::new("[processes.a]\ncommand = \"a\"\nrestart_delay = \"10s\"\n");
+    w.exit("a", ExitStatus::Code(1));
+    assert_eq!(w.send(Event::Signal(TERM)), [Action::Finish { code: 0 }]);
+    assert_eq!(*w.state("a"), State::Cancelled);
+}
+
+#[test]
+fn other_signals_are_forwarded_to_running_processes_only() {
+    let mut w = World::new(SQLITE_APP);
+    // restore runs; nothing else has started.
+    assert_eq!(
+        w.send(Event::Signal(libc::SIGHUP)),
+        [Action::Signal {
+            idx: w.idx("restore"),
+            sig: libc::SIGHUP
+        }]
+    );
+    w.exit("restore", OK);
+    w.exit("migrate", OK);
+    let actions = w.send(Event::Signal(libc::SIGUSR1));
+    let targets: Vec<_> = actions
+        .iter()
+        .map(|a| {
+            if let Action::Signal { idx, .. } = a {
+                *idx
+            } else {
+                99
+            }
+        })
+        .collect();
+    assert_eq!(targets, [w.idx("litestream"), w.idx("api")]);
+    assert!(w.send(Event::Signal(libc::SIGCHLD)).is_empty());
+}
+
+#[test]
+fn exits_of_unknown_pids_change_nothing() {
+    let mut w = World::new(SQLITE_APP);
+    assert!(w
+        .send(Event::Exited {
+            pid: 4242,
+            status: OK
+        })
+        .is_empty());
+    assert!(!w.sup.owns(4242));
+    assert!(w.sup.owns(w.pid("restore")));
+}
