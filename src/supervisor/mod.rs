@@ -10,6 +10,7 @@ pub mod backoff;
 pub mod core;
 pub mod event_loop;
 pub mod process;
+pub mod snapshot;
 
 pub use event_loop::run;
 
