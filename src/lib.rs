@@ -15,6 +15,7 @@ pub mod config;
 pub mod diag;
 pub mod exit;
 pub mod logs;
+pub mod schedule;
 pub mod single;
 pub mod supervisor;
 pub mod sweep;

@@ -13,15 +13,20 @@
 //!   check` prints;
 //! - [`units`]: durations, sizes and signals in human notation.
 
+mod address;
 mod command;
 mod envfile;
 mod expand;
+mod health;
+mod kinds;
+mod limits;
 mod locate;
 mod parse;
 pub mod plan;
 mod process;
 mod render;
 mod schema;
+mod settings;
 mod suggest;
 pub mod units;
 mod users;
@@ -36,8 +41,11 @@ use std::sync::Arc;
 pub use locate::{locate, locate_in};
 pub use parse::parse_str;
 pub use plan::{plan, Plan};
-pub use render::render_check;
-pub use schema::{Config, InitSettings, LogFormat, Problem, ProcessSpec, RestartPolicy, UserSpec};
+pub use render::{render_check, render_check_at};
+pub use schema::{
+    Config, HealthCheck, HealthSpec, InitSettings, Kind, LogFormat, MetricsSettings, Problem,
+    ProcessSpec, RestartPolicy, SqliteSettings, UserSpec, DEFAULT_CONTROL_SOCKET,
+};
 
 /// What a config is resolved against: the environment `${VAR}` reads and the
 /// directory holding `passwd` and `group`.

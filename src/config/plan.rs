@@ -130,6 +130,8 @@ mod tests {
         Config {
             path: "oxfile.toml".into(),
             init: InitSettings::default(),
+            metrics: Default::default(),
+            sqlite: Default::default(),
             processes: list
                 .iter()
                 .map(|(name, deps)| {

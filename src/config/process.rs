@@ -1,8 +1,10 @@
 //! One `[processes.NAME]` table → [`ProcessSpec`], every problem reported.
 //!
 //! Keys are read in file order into a draft; the rules that tie keys
-//! together (oneshot vs restart, timeout, backoff bounds) run afterwards, so
+//! together (oneshot vs restart, schedule vs oneshot, health on a service
+//! only, timeout, backoff bounds) run afterwards, in [`super::kinds`], so
 //! their result does not depend on the order the keys were written in.
+//! `health` and `limits` sub-tables have their own modules.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -15,10 +17,13 @@ use toml::de::{DeTable, DeValue};
 use super::command;
 use super::envfile::{parse_env_file, set};
 use super::expand::{expand, is_valid_name};
-use super::parse::{duration, Key, Report, Value};
+use super::kinds::check_combinations;
+use super::parse::{duration, set_bool, whole_number, Key, Report, Value};
 use super::schema::{ProcessSpec, RestartPolicy};
-use super::units::{format_duration, parse_signal};
+use super::units::parse_signal;
 use super::users::Accounts;
+use super::{health, limits};
+use crate::schedule::Schedule;
 
 const PROCESS_KEYS: &[&str] = &[
     "command",
@@ -38,27 +43,16 @@ const PROCESS_KEYS: &[&str] = &[
     "depends_on",
     "oneshot",
     "timeout",
+    "schedule",
+    "health",
+    "limits",
 ];
 
-/// Keys the design reserves for later issues: refused with a clear message
-/// instead of being ignored. To implement one, delete its line here and add
-/// a match arm in [`parse_process`].
-const NOT_YET: &[(&str, &str)] = &[
-    ("health", "health checks"),
-    ("limits", "resource limits"),
-    ("schedule", "scheduled jobs"),
-];
-
-/// Keys that only make sense for a restarted service.
-const SERVICE_ONLY: &[&str] = &[
-    "restart",
-    "restart_delay",
-    "restart_delay_max",
-    "restart_reset",
-    "max_restarts",
-    "restart_window",
-    "critical",
-];
+/// Keys reserved for a later version, as `(key, "what it is")`: refused
+/// with a clear message instead of being ignored. To reserve one, add a
+/// line; to implement it, delete the line, add the key to [`PROCESS_KEYS`]
+/// and a match arm in [`parse_process`]. Empty today.
+const NOT_YET: &[(&str, &str)] = &[];
 
 /// What a process table is resolved against.
 pub(super) struct Context<'a> {
@@ -75,8 +69,8 @@ pub(super) struct ProcessDraft {
 
 /// Where each key of the table was written (for the cross-key rules).
 #[derive(Default)]
-struct Seen {
-    keys: BTreeMap<&'static str, Range<usize>>,
+pub(super) struct Seen {
+    pub keys: BTreeMap<&'static str, Range<usize>>,
 }
 
 pub(super) fn parse_process(
@@ -156,22 +150,25 @@ pub(super) fn parse_process(
             "restart_window" => set_duration(&mut spec.restart_window, value, &what, report),
             "stop_timeout" => set_duration(&mut spec.stop_timeout, value, &what, report),
             "timeout" => spec.timeout = duration(value, &what, report),
-            "max_restarts" => match value.get_ref() {
-                DeValue::Integer(i) => {
-                    match i64::from_str_radix(i.as_str(), i.radix()).ok().map(u32::try_from) {
-                        Some(Ok(n)) => spec.max_restarts = n,
-                        _ => report.error(
-                            &value.span(),
-                            format!("{what}: must be a whole number from 0 to {}", u32::MAX),
-                        ),
-                    }
+            "max_restarts" => {
+                let range = (0, u64::from(u32::MAX));
+                if let Some(n) = whole_number(value, &what, range, "10", report) {
+                    spec.max_restarts = u32::try_from(n).unwrap_or(u32::MAX);
                 }
-                _ => report.wrong_type(value, &what, "a whole number such as 10"),
-            },
+            }
             "critical" => set_bool(&mut spec.critical, value, &what, report),
             "oneshot" => set_bool(&mut spec.oneshot, value, &what, report),
             "stop_signal" => parse_stop_signal(&mut spec, value, &what, report),
             "depends_on" => depends_on_spans = parse_depends_on(value, &what, report),
+            "schedule" => match value.get_ref() {
+                DeValue::String(s) => match Schedule::parse(s) {
+                    Ok(schedule) => spec.schedule = Some(schedule),
+                    Err(e) => report.error(&value.span(), format!("{what}: {e}")),
+                },
+                _ => report.wrong_type(value, &what, "a schedule such as \"0 3 * * *\""),
+            },
+            "health" => spec.health = health::parse(name, key, value, ctx, report),
+            "limits" => spec.limits = limits::parse(name, value, report),
             _ => unreachable!("every entry of PROCESS_KEYS has an arm"),
         }
     }
@@ -205,54 +202,6 @@ fn check_name(key: &Key<'_>, report: &mut Report<'_>) {
             &key.span(),
             format!("[processes.{name}]: invalid process name \"{name}\": use 1 to 32 letters, digits, \"_\", \".\" or \"-\""),
         );
-    }
-}
-
-/// The rules that tie keys together, checked once the whole table is read.
-fn check_combinations(spec: &mut ProcessSpec, seen: &Seen, label: &str, report: &mut Report<'_>) {
-    if spec.oneshot {
-        for key in SERVICE_ONLY {
-            if let Some(span) = seen.keys.get(key) {
-                let why = if *key == "critical" {
-                    "a oneshot is always critical: its failure aborts boot"
-                } else {
-                    "a oneshot is not restarted: its failure aborts boot"
-                };
-                report.error(
-                    span,
-                    format!("{label} {key}: {why}; remove {key} or set oneshot = false"),
-                );
-            }
-        }
-        // Never restarted, whatever the service default is.
-        spec.restart = RestartPolicy::Never;
-    } else {
-        if let Some(span) = seen.keys.get("timeout") {
-            report.error(
-                span,
-                format!("{label} timeout: only a oneshot has a run timeout (a service runs until stopped); did you mean stop_timeout?"),
-            );
-        }
-        if spec.restart_delay_max < spec.restart_delay {
-            // Point at whichever bound was written (defaults cannot conflict).
-            let written = ["restart_delay_max", "restart_delay"]
-                .into_iter()
-                .find_map(|key| seen.keys.get(key).map(|span| (key, span.clone())));
-            let (key, span) = written.unwrap_or(("restart_delay", 0..0));
-            let default = if seen.keys.contains_key("restart_delay_max") {
-                ""
-            } else {
-                ", the default"
-            };
-            report.error(
-                &span,
-                format!(
-                    "{label} {key}: restart_delay_max ({}{default}) is shorter than restart_delay ({}); the backoff grows from restart_delay up to restart_delay_max",
-                    format_duration(spec.restart_delay_max),
-                    format_duration(spec.restart_delay)
-                ),
-            );
-        }
     }
 }
 
@@ -401,7 +350,7 @@ fn parse_depends_on(
     deps
 }
 
-fn expanded_string(
+pub(super) fn expanded_string(
     value: &Value<'_>,
     what: &str,
     ctx: &Context<'_>,
@@ -426,16 +375,9 @@ fn set_duration(slot: &mut Duration, value: &Value<'_>, what: &str, report: &mut
     }
 }
 
-fn set_bool(slot: &mut bool, value: &Value<'_>, what: &str, report: &mut Report<'_>) {
-    match value.get_ref() {
-        DeValue::Boolean(b) => *slot = *b,
-        _ => report.wrong_type(value, what, "true or false"),
-    }
-}
-
 /// `path` made absolute against `base`, without `.` components. `..` is
 /// kept: with symlinks it cannot be resolved lexically.
-fn resolve(base: &Path, path: &str) -> PathBuf {
+pub(super) fn resolve(base: &Path, path: &str) -> PathBuf {
     let joined = base.join(path);
     joined
         .components()

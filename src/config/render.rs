@@ -1,22 +1,32 @@
 //! What `oxinit check` prints for a valid file: the settings, the boot and
 //! stop order, then each process as oxinit will run it (after defaults,
-//! expansion and user lookup), then the warnings.
+//! expansion and user lookup), then the warnings. How memory limits will be
+//! enforced on this machine is detected at boot, so the caller prints it
+//! after this text; here is only what the file asks for.
 //!
 //! Environment values are not printed: they often hold secrets and `check`
 //! output ends up in CI logs. Only the names are shown.
 
 use std::fmt::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::plan::plan;
-use super::schema::{Config, ProcessSpec, RestartPolicy};
-use super::units::format_duration as dur;
+use super::schema::{Config, HealthCheck, HealthSpec, Kind, ProcessSpec, RestartPolicy};
+use super::units::{format_duration as dur, format_size};
+use crate::cgroup::{Limits, Requested};
 
-/// The report `oxinit check` prints on success.
+/// The report `oxinit check` prints on success; next runs of jobs are
+/// computed from the current time.
 pub fn render_check(config: &Config) -> String {
+    render_check_at(config, SystemTime::now())
+}
+
+/// [`render_check`] as of `now`.
+pub fn render_check_at(config: &Config, now: SystemTime) -> String {
     let mut out = String::new();
     let init = &config.init;
     let plan = plan(config);
-    let is_oneshot = |name: &str| config.process(name).is_some_and(|p| p.oneshot);
+    let kind = |name: &str| config.process(name).map(ProcessSpec::kind);
 
     // `write!` into a String cannot fail.
     let _ = writeln!(out, "config:   {}", config.path.display());
@@ -27,6 +37,46 @@ pub fn render_check(config: &Config) -> String {
         dur(init.shutdown_timeout),
         dur(init.orphan_grace)
     );
+    let _ = writeln!(out, "control:  {}", init.control_socket.display());
+    if config.metrics.enabled {
+        let _ = writeln!(
+            out,
+            "metrics:  http://{}/metrics (also /health and /status)",
+            config.metrics.listen
+        );
+    } else {
+        let _ = writeln!(out, "metrics:  off");
+    }
+    if config.sqlite.databases.is_empty() {
+        let _ = writeln!(out, "sqlite:   no databases listed");
+    } else {
+        let paths: Vec<String> = config
+            .sqlite
+            .databases
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let on_overlay = if config.sqlite.require_volume {
+            "refuses to boot"
+        } else {
+            "warns at boot"
+        };
+        let _ = writeln!(
+            out,
+            "sqlite:   {} (size and WAL metrics; {on_overlay} if one is not on a volume)",
+            paths.join(", ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "memory:   enforcement \"{}\" requested ({})",
+        requested_name(init.memory_enforcement),
+        match init.memory_enforcement {
+            Requested::Auto => "cgroups where usable, else polling",
+            Requested::Cgroup => "cgroups, or refuse to boot",
+            Requested::Poll => "polling, even where cgroups would work",
+        }
+    );
 
     let _ = writeln!(
         out,
@@ -35,19 +85,18 @@ pub fn render_check(config: &Config) -> String {
     for (index, level) in plan.start_levels.iter().enumerate() {
         let names: Vec<String> = level
             .iter()
-            .map(|n| {
-                if is_oneshot(n) {
-                    format!("{n} (oneshot)")
-                } else {
-                    n.clone()
-                }
+            .map(|n| match kind(n) {
+                Some(Kind::Oneshot) => format!("{n} (oneshot)"),
+                Some(Kind::Job) => format!("{n} (job)"),
+                _ => n.clone(),
             })
             .collect();
         let _ = writeln!(out, "  {}. {}", index + 1, names.join(", "));
     }
 
     // Oneshots have finished by the time a shutdown normally runs, so the
-    // stop order lists services; a oneshot still running stops with its level.
+    // stop order lists services and jobs (which may be mid-run); a oneshot
+    // still running stops with its level.
     let _ = writeln!(out, "\nstop order (reverse of boot):");
     let stop_levels = plan
         .stop_levels
@@ -55,8 +104,11 @@ pub fn render_check(config: &Config) -> String {
         .map(|level| {
             level
                 .iter()
-                .filter(|n| !is_oneshot(n))
-                .cloned()
+                .filter_map(|n| match kind(n) {
+                    Some(Kind::Oneshot) => None,
+                    Some(Kind::Job) => Some(format!("{n} (job, if running)")),
+                    _ => Some(n.clone()),
+                })
                 .collect::<Vec<_>>()
         })
         .filter(|level| !level.is_empty());
@@ -68,17 +120,17 @@ pub fn render_check(config: &Config) -> String {
     if !any {
         let _ = writeln!(
             out,
-            "  (no services: oxinit exits once the oneshots are done)"
+            "  (no services and no jobs: oxinit exits once the oneshots are done)"
         );
     }
 
     for process in &config.processes {
         out.push('\n');
-        render_process(&mut out, config, process);
+        render_process(&mut out, config, process, now);
     }
 
-    let services = config.processes.iter().filter(|p| !p.oneshot).count();
-    let oneshots = config.processes.len() - services;
+    let count = |k: Kind| config.processes.iter().filter(|p| p.kind() == k).count();
+    let (services, oneshots, jobs) = (count(Kind::Service), count(Kind::Oneshot), count(Kind::Job));
     if !config.warnings.is_empty() {
         let _ = writeln!(out, "\nwarnings:");
         for warning in &config.warnings {
@@ -87,12 +139,14 @@ pub fn render_check(config: &Config) -> String {
     }
     let _ = writeln!(
         out,
-        "\nok: {} ({} service{}, {} oneshot{}), {} warning{}",
+        "\nok: {} ({} service{}, {} oneshot{}, {} job{}), {} warning{}",
         config.path.display(),
         services,
         plural(services),
         oneshots,
         plural(oneshots),
+        jobs,
+        plural(jobs),
         config.warnings.len(),
         plural(config.warnings.len())
     );
@@ -107,9 +161,8 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-fn render_process(out: &mut String, config: &Config, p: &ProcessSpec) {
-    let kind = if p.oneshot { "oneshot" } else { "service" };
-    let _ = writeln!(out, "[{}] {kind}", p.name);
+fn render_process(out: &mut String, config: &Config, p: &ProcessSpec, now: SystemTime) {
+    let _ = writeln!(out, "[{}] {}", p.name, p.kind().as_str());
     let mut line = |label: &str, text: String| {
         let _ = writeln!(out, "  {:<10} {text}", format!("{label}:"));
     };
@@ -142,21 +195,44 @@ fn render_process(out: &mut String, config: &Config, p: &ProcessSpec) {
         let names: Vec<&str> = p.env.iter().map(|(k, _)| k.as_str()).collect();
         line("env", format!("{} (values not shown)", names.join(", ")));
     }
-    if p.oneshot {
-        let limit = p.timeout.map_or("no time limit".to_string(), |t| {
-            format!("must finish within {}", dur(t))
-        });
-        line("runs", format!("once, {limit}; a failure aborts boot"));
-    } else {
-        line("restart", restart_text(p));
-        line(
-            "critical",
-            if p.critical {
-                "yes: if it fails, oxinit stops everything and exits with its code".to_string()
-            } else {
-                "no: if it fails, it stays down and the others keep running".to_string()
-            },
-        );
+    let limit = p.timeout.map_or("no time limit".to_string(), |t| {
+        format!("must finish within {}", dur(t))
+    });
+    match p.kind() {
+        Kind::Job => {
+            if let Some(schedule) = &p.schedule {
+                let next = schedule
+                    .next_after(now)
+                    .map(|t| format!(" (next run {})", format_utc(t)))
+                    .unwrap_or_default();
+                line("schedule", format!("{}{next}", schedule.as_str()));
+            }
+            let each = p.timeout.map_or("with no time limit".to_string(), |t| {
+                format!("must finish within {}", dur(t))
+            });
+            line(
+                "runs",
+                format!("to completion at each scheduled time, each run {each}; a failed run is logged and counted, never restarted, and never stops the container"),
+            );
+        }
+        Kind::Oneshot => line("runs", format!("once, {limit}; a failure aborts boot")),
+        Kind::Service => {
+            line("restart", restart_text(p));
+            line(
+                "critical",
+                if p.critical {
+                    "yes: if it fails, oxinit stops everything and exits with its code".to_string()
+                } else {
+                    "no: if it fails, it stays down and the others keep running".to_string()
+                },
+            );
+        }
+    }
+    if let Some(health) = &p.health {
+        line("health", health_text(health));
+    }
+    if p.limits != Limits::default() {
+        line("limits", limits_text(&p.limits));
     }
     line(
         "stop",
@@ -172,11 +248,106 @@ fn render_process(out: &mut String, config: &Config, p: &ProcessSpec) {
             .iter()
             .map(|d| match config.process(d) {
                 Some(dep) if dep.oneshot => format!("{d} (waits for its success)"),
+                Some(dep) if dep.health.is_some() => format!("{d} (waits until it is healthy)"),
                 _ => format!("{d} (waits until it is started)"),
             })
             .collect();
         line("after", deps.join(", "));
     }
+}
+
+fn requested_name(requested: Requested) -> &'static str {
+    match requested {
+        Requested::Auto => "auto",
+        Requested::Cgroup => "cgroup",
+        Requested::Poll => "poll",
+    }
+}
+
+fn health_text(health: &HealthSpec) -> String {
+    let what = match &health.check {
+        HealthCheck::Http {
+            addr, host, path, ..
+        } => format!("http GET {path} on {addr} (Host: {host})"),
+        HealthCheck::Tcp { addr } => format!("tcp connect to {addr}"),
+        HealthCheck::Exec { argv } => format!("exec {}, healthy on exit 0", quote_argv(argv)),
+        HealthCheck::Notify { watchdog } => {
+            let watchdog = watchdog
+                .map(|w| format!(", then WATCHDOG=1 at least every {}", dur(w)))
+                .unwrap_or_default();
+            format!("notify: the process sends READY=1 to $NOTIFY_SOCKET{watchdog}")
+        }
+    };
+    let start = if health.start_period.is_zero() {
+        String::new()
+    } else {
+        format!(
+            ", failures in the first {} after a start do not count",
+            dur(health.start_period)
+        )
+    };
+    format!(
+        "{what}; every {}, timeout {}, unhealthy after {} failure{} in a row{start}",
+        dur(health.interval),
+        dur(health.timeout),
+        health.retries,
+        plural(health.retries as usize)
+    )
+}
+
+fn limits_text(limits: &Limits) -> String {
+    let mut parts = Vec::new();
+    if let Some(memory) = limits.memory {
+        parts.push(format!("memory {}", format_size(memory)));
+    }
+    if let Some(high) = limits.memory_high {
+        parts.push(format!(
+            "memory_high {} (cgroup v2 only)",
+            format_size(high)
+        ));
+    }
+    if let Some(pids) = limits.pids {
+        parts.push(format!("pids {pids}"));
+    }
+    parts.join(", ")
+}
+
+/// `2026-01-02T03:04:05Z`: RFC 3339 in UTC, whole seconds. A time before
+/// 1970 (only from a broken clock) prints as the epoch.
+fn format_utc(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (year, month, day) = civil_from_days(secs / 86_400);
+    let of_day = secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
+    )
+}
+
+/// (year, month 1-12, day 1-31) of the `days`-th day after 1970-01-01:
+/// Howard Hinnant's `civil_from_days`
+/// (<https://howardhinnant.github.io/date_algorithms.html>), for days >= 0.
+/// It counts 400-year eras starting on March 1st, so the leap day ends its
+/// year. (The logs module has the same algorithm for its millisecond
+/// timestamps, private to it.)
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
 }
 
 fn restart_text(p: &ProcessSpec) -> String {
@@ -214,4 +385,26 @@ fn quote_argv(argv: &[String]) -> String {
         })
         .collect();
     words.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn utc_timestamps() {
+        assert_eq!(format_utc(at(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(format_utc(at(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(format_utc(at(1_709_251_199)), "2024-02-29T23:59:59Z");
+        assert_eq!(format_utc(at(4_107_542_400)), "2100-03-01T00:00:00Z");
+        assert_eq!(
+            format_utc(UNIX_EPOCH - Duration::from_secs(5)),
+            "1970-01-01T00:00:00Z"
+        );
+    }
 }

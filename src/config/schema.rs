@@ -1,6 +1,7 @@
 //! The resolved configuration: what the supervisor runs. Every value here is
 //! validated, expanded and defaulted; nothing refers back to TOML.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -39,6 +40,8 @@ pub struct Config {
     /// The file as it was named (for messages).
     pub path: PathBuf,
     pub init: InitSettings,
+    pub metrics: MetricsSettings,
+    pub sqlite: SqliteSettings,
     /// In file order; names are unique.
     pub processes: Vec<ProcessSpec>,
     /// Things that are allowed but probably not what was meant.
@@ -61,7 +64,16 @@ pub struct InitSettings {
     pub orphan_grace: Duration,
     /// How the children's output is relayed.
     pub log_format: LogFormat,
+    /// Where `oxinit status/restart/stop/start` reach the running oxinit.
+    /// Absolute: a relative path is resolved against the oxfile's directory.
+    pub control_socket: PathBuf,
+    /// How memory limits should be enforced; the mode actually used is
+    /// decided at boot by `cgroup::detect`.
+    pub memory_enforcement: crate::cgroup::Requested,
 }
+
+/// `[init] control_socket` when not written.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/oxinit.sock";
 
 impl Default for InitSettings {
     fn default() -> Self {
@@ -69,8 +81,37 @@ impl Default for InitSettings {
             shutdown_timeout: Duration::from_secs(30),
             orphan_grace: Duration::from_secs(2),
             log_format: LogFormat::Prefixed,
+            control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+            memory_enforcement: crate::cgroup::Requested::Auto,
         }
     }
+}
+
+/// `[metrics]`: the HTTP endpoint serving /metrics, /health and /status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsSettings {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            enabled: true,
+            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 9091)),
+        }
+    }
+}
+
+/// `[sqlite]`: the databases oxinit watches (size and WAL metrics, a boot
+/// warning when one is not on a volume).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SqliteSettings {
+    /// Absolute, `${VAR}`-expanded, in file order, no duplicates.
+    pub databases: Vec<PathBuf>,
+    /// Refuse to boot (instead of warning) when a database would live on the
+    /// container's own filesystem (overlay, tmpfs) and vanish with it.
+    pub require_volume: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,8 +162,14 @@ pub struct ProcessSpec {
     /// Names of processes in this file; no cycles.
     pub depends_on: Vec<String>,
     pub oneshot: bool,
-    /// Only for oneshots.
+    /// Only for oneshots and jobs: how long one run may take.
     pub timeout: Option<Duration>,
+    /// Only for services.
+    pub health: Option<HealthSpec>,
+    /// Allowed on every kind of process.
+    pub limits: crate::cgroup::Limits,
+    /// Makes the process a job (see [`Kind::Job`]).
+    pub schedule: Option<crate::schedule::Schedule>,
 }
 
 impl ProcessSpec {
@@ -146,6 +193,107 @@ impl ProcessSpec {
             depends_on: Vec::new(),
             oneshot: false,
             timeout: None,
+            health: None,
+            limits: crate::cgroup::Limits::default(),
+            schedule: None,
+        }
+    }
+
+    /// What the supervisor does with it: see [`Kind`].
+    pub fn kind(&self) -> Kind {
+        if self.schedule.is_some() {
+            Kind::Job
+        } else if self.oneshot {
+            Kind::Oneshot
+        } else {
+            Kind::Service
+        }
+    }
+}
+
+/// The three ways a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Runs until stopped; restarted per its policy; may have a health check.
+    Service,
+    /// Runs once at boot, to completion; its failure aborts boot.
+    Oneshot,
+    /// Runs to completion at each scheduled time; its failure is recorded
+    /// and never takes the container down. Nothing may depend on it.
+    Job,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Service => "service",
+            Kind::Oneshot => "oneshot",
+            Kind::Job => "job",
+        }
+    }
+}
+
+/// `[processes.NAME.health]`: how readiness and liveness are checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthSpec {
+    pub check: HealthCheck,
+    /// Time between the starts of two checks.
+    pub interval: Duration,
+    /// How long one check may take; never more than `interval`.
+    pub timeout: Duration,
+    /// Consecutive failures that make the process unhealthy; at least 1.
+    pub retries: u32,
+    /// Failures in this long after a start do not count (the app is still
+    /// booting); a success ends it early.
+    pub start_period: Duration,
+}
+
+impl HealthSpec {
+    /// A check with the default timing: every 10s, 2s timeout, 3 retries,
+    /// no start period.
+    pub fn new(check: HealthCheck) -> Self {
+        HealthSpec {
+            check,
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            retries: 3,
+            start_period: Duration::ZERO,
+        }
+    }
+}
+
+/// What one check does. Every address is an IP: oxinit does no DNS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthCheck {
+    /// An HTTP/1.1 `GET path` sent to `addr`.
+    Http {
+        /// As written (after `${VAR}` expansion), for messages.
+        url: String,
+        addr: SocketAddr,
+        /// The Host header: the URL's host as written, with its port if one
+        /// was written (`localhost:3000`, `[::1]:8080`).
+        host: String,
+        /// Path and query, `/` when the URL has none.
+        path: String,
+    },
+    /// A TCP connect succeeds.
+    Tcp { addr: SocketAddr },
+    /// The command exits 0 (run with the process's user, cwd and env).
+    Exec { argv: Vec<String> },
+    /// The process says so itself over `$NOTIFY_SOCKET` (sd_notify
+    /// `READY=1`); with a watchdog it must also send `WATCHDOG=1` at least
+    /// this often.
+    Notify { watchdog: Option<Duration> },
+}
+
+impl HealthCheck {
+    /// The `type` as written in oxfile.toml.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            HealthCheck::Http { .. } => "http",
+            HealthCheck::Tcp { .. } => "tcp",
+            HealthCheck::Exec { .. } => "exec",
+            HealthCheck::Notify { .. } => "notify",
         }
     }
 }

@@ -118,8 +118,12 @@ fn defaults() {
             depends_on: vec![],
             oneshot: false,
             timeout: None,
+            health: None,
+            limits: crate::cgroup::Limits::default(),
+            schedule: None,
         }
     );
+    assert_eq!(api.kind(), Kind::Service);
 }
 
 #[test]
@@ -163,6 +167,8 @@ oneshot = false
             shutdown_timeout: Duration::from_secs(45),
             orphan_grace: Duration::from_millis(500),
             log_format: LogFormat::Json,
+            control_socket: PathBuf::from("/run/oxinit.sock"),
+            memory_enforcement: crate::cgroup::Requested::Auto,
         }
     );
     let setup = config.process("setup").unwrap();
@@ -288,50 +294,6 @@ fn unknown_keys_list_the_valid_ones_and_suggest() {
         &message,
         "unknown key \"proceses\" in the top level; did you mean \"processes\"?",
     );
-}
-
-#[test]
-fn later_features_are_refused_not_ignored() {
-    let f = Fixture::new();
-    let problems = f.problems(
-        r#"[metrics]
-listen = "0.0.0.0:9091"
-
-[sqlite]
-databases = ["/data/app.db"]
-
-[processes.api]
-command = "x"
-schedule = "0 3 * * *"
-
-[processes.api.health]
-type = "http"
-
-[processes.api.limits]
-memory = "512M"
-"#,
-    );
-    let found: Vec<(usize, String)> = problems.iter().map(|(l, _, m)| (*l, m.clone())).collect();
-    assert_eq!(found.len(), 5, "{found:#?}");
-    assert_eq!(found[0].0, 1);
-    assert_contains(
-        &found[0].1,
-        "metrics: the metrics endpoint are not supported yet",
-    );
-    assert_eq!(found[1].0, 4);
-    assert_contains(&found[1].1, "sqlite");
-    assert_eq!(found[2].0, 9);
-    assert_contains(
-        &found[2].1,
-        "[processes.api] schedule: scheduled jobs are not supported yet",
-    );
-    assert_eq!(found[3].0, 11);
-    assert_contains(
-        &found[3].1,
-        "[processes.api] health: health checks are not supported yet",
-    );
-    assert_eq!(found[4].0, 14);
-    assert_contains(&found[4].1, "limits");
 }
 
 #[test]
@@ -732,7 +694,7 @@ fn oneshot_rules() {
     assert_eq!((line, col), (3, 11));
     assert_contains(
         &message,
-        "[processes.s] timeout: only a oneshot has a run timeout",
+        "[processes.s] timeout: only a oneshot or a scheduled job has a run timeout",
     );
 }
 
@@ -912,7 +874,7 @@ critical = false
         "\nwarnings:\n  ".to_string(),
         ":15:11: [processes.api] command: \"|\"".to_string(),
         "ok: ".to_string(),
-        "(2 services, 1 oneshot), 1 warning\n".to_string(),
+        "(2 services, 1 oneshot, 0 jobs), 1 warning\n".to_string(),
     ];
     for piece in &expect {
         assert_contains(&text, piece);
@@ -944,7 +906,17 @@ fn example_oxfile_parses() {
     f.write(".env", "SESSION_SECRET=abc\n");
     let config = f.ok(&text);
     let names: Vec<&str> = config.processes.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["restore", "migrate", "litestream", "api", "worker"]);
+    assert_eq!(
+        names,
+        [
+            "restore",
+            "migrate",
+            "litestream",
+            "api",
+            "worker",
+            "optimize"
+        ]
+    );
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
     let api = config.process("api").unwrap();
     assert_eq!(
@@ -961,16 +933,87 @@ fn example_oxfile_parses() {
         vec![
             strings(&["worker"]),
             strings(&["api"]),
-            strings(&["litestream"]),
+            strings(&["litestream", "optimize"]),
             strings(&["migrate"]),
             strings(&["restore"]),
         ]
+    );
+    assert_eq!(
+        config.init.memory_enforcement,
+        crate::cgroup::Requested::Auto
+    );
+    assert!(config.metrics.enabled);
+    assert_eq!(config.sqlite.databases, vec![PathBuf::from("/data/app.db")]);
+    let health = api.health.as_ref().unwrap();
+    assert_eq!(health.check.type_name(), "http");
+    assert_eq!(health.start_period, Duration::from_secs(30));
+    assert_eq!(api.limits.memory, Some(512 << 20));
+    assert_eq!(api.limits.pids, Some(256));
+    assert_eq!(
+        config
+            .process("litestream")
+            .unwrap()
+            .health
+            .as_ref()
+            .unwrap()
+            .check
+            .type_name(),
+        "tcp"
+    );
+    assert_eq!(
+        config
+            .process("worker")
+            .unwrap()
+            .health
+            .as_ref()
+            .unwrap()
+            .check
+            .type_name(),
+        "exec"
+    );
+    let optimize = config.process("optimize").unwrap();
+    assert_eq!(optimize.kind(), Kind::Job);
+    assert_eq!(optimize.limits.memory, Some(256 << 20));
+    // The notify alternative, commented out, parses too.
+    let notify = text
+        .replace("type = \"http\"", "# type = \"http\"")
+        .replace("url = \"http", "# url = \"http")
+        .replace("# type = \"notify\"", "type = \"notify\"")
+        .replace("# watchdog = ", "watchdog = ");
+    let api = f
+        .ok(&notify)
+        .process("api")
+        .unwrap()
+        .health
+        .clone()
+        .unwrap();
+    assert_eq!(
+        api.check,
+        HealthCheck::Notify {
+            watchdog: Some(Duration::from_secs(30))
+        }
     );
     // Every supported key appears in the example.
     for key in [
         "shutdown_timeout",
         "orphan_grace",
         "log_format",
+        "control_socket",
+        "memory_enforcement",
+        "enabled",
+        "listen",
+        "databases",
+        "require_volume",
+        "schedule",
+        "type",
+        "url",
+        "address",
+        "interval",
+        "retries",
+        "start_period",
+        "memory",
+        "memory_high",
+        "pids",
         "command",
         "cwd",
         "env",
@@ -991,4 +1034,17 @@ fn example_oxfile_parses() {
     ] {
         assert!(text.contains(&format!("\n{key} = ")), "example lacks {key}");
     }
+    // Shown inline or as a commented alternative.
+    for written in [
+        "health = { type = \"exec\", command = ",
+        "limits = { memory = ",
+        "\n# type = \"notify\"",
+        "\n# watchdog = ",
+    ] {
+        assert!(text.contains(written), "example lacks {written}");
+    }
 }
+
+mod health;
+mod jobs_and_limits;
+mod settings;

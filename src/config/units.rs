@@ -119,6 +119,25 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("size \"{text}\" is too large"))
 }
 
+/// Formats a byte count for people: exact binary units when they fit
+/// (`512MiB`, `1GiB`), else bytes with an approximation (`5000000 bytes
+/// (~4.8MiB)`), so the exact value is never hidden.
+pub fn format_size(bytes: u64) -> String {
+    const UNITS: [(&str, u32); 4] = [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)];
+    for (unit, shift) in UNITS {
+        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    match UNITS.iter().find(|(_, shift)| bytes >= 1 << shift) {
+        Some((unit, shift)) => {
+            let approx = bytes as f64 / (1u64 << shift) as f64;
+            format!("{bytes} bytes (~{approx:.1}{unit})")
+        }
+        None => format!("{bytes} bytes"),
+    }
+}
+
 /// Parses a signal: `"SIGTERM"`, `"TERM"`, `"term"` or a number such as `"15"`.
 pub fn parse_signal(text: &str) -> Result<Signal, String> {
     let trimmed = text.trim();
@@ -211,6 +230,18 @@ mod tests {
         assert_eq!(parse_size("5MB"), Ok(5_000_000));
         assert_eq!(parse_size("1GB"), Ok(1_000_000_000));
         assert_eq!(parse_size("1TB"), Ok(1_000_000_000_000));
+    }
+
+    #[test]
+    fn sizes_format_exactly() {
+        assert_eq!(format_size(512 << 20), "512MiB");
+        assert_eq!(format_size(1 << 30), "1GiB");
+        assert_eq!(format_size(3 << 40), "3TiB");
+        assert_eq!(format_size(1536), "1536 bytes (~1.5KiB)");
+        assert_eq!(format_size(2048), "2KiB");
+        assert_eq!(format_size(5_000_000), "5000000 bytes (~4.8MiB)");
+        assert_eq!(format_size(512), "512 bytes");
+        assert_eq!(format_size(0), "0 bytes");
     }
 
     #[test]

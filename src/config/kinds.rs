@@ -1,0 +1,115 @@
+//! The rules that depend on what kind of process a table describes
+//! ([`Kind`]): a service restarts and may be health-checked; a oneshot runs
+//! once at boot and its failure aborts boot; a job runs at scheduled times
+//! and its failure never stops the container. Checked once the whole table
+//! is read, so the order of the keys does not matter.
+
+use super::parse::Report;
+use super::process::Seen;
+use super::schema::{Kind, ProcessSpec, RestartPolicy};
+use super::units::format_duration;
+
+/// Keys that only make sense for a restarted service.
+const SERVICE_ONLY: &[&str] = &[
+    "restart",
+    "restart_delay",
+    "restart_delay_max",
+    "restart_reset",
+    "max_restarts",
+    "restart_window",
+    "critical",
+];
+
+/// The rules that tie keys together, checked once the whole table is read.
+pub(super) fn check_combinations(
+    spec: &mut ProcessSpec,
+    seen: &Seen,
+    label: &str,
+    report: &mut Report<'_>,
+) {
+    match spec.kind() {
+        Kind::Job => {
+            if spec.oneshot {
+                if let Some(span) = seen.keys.get("oneshot") {
+                    report.error(
+                        span,
+                        format!("{label} oneshot: a scheduled job already runs to completion; remove oneshot"),
+                    );
+                }
+            }
+            for key in SERVICE_ONLY {
+                if let Some(span) = seen.keys.get(key) {
+                    let why = if *key == "critical" {
+                        "a job's failure never takes the container down (it is logged and counted, and the job runs again at its next time)"
+                    } else {
+                        "a scheduled job is not restarted: after a failure it runs again at its next scheduled time"
+                    };
+                    report.error(span, format!("{label} {key}: {why}; remove {key}"));
+                }
+            }
+            refuse_health(seen, label, "a scheduled job runs to completion, so there is nothing to keep checking: its exit code is its result", report);
+            // Whatever the service defaults are: a run is never restarted,
+            // and its failure never stops the container.
+            spec.restart = RestartPolicy::Never;
+            spec.critical = false;
+        }
+        Kind::Oneshot => {
+            for key in SERVICE_ONLY {
+                if let Some(span) = seen.keys.get(key) {
+                    let why = if *key == "critical" {
+                        "a oneshot is always critical: its failure aborts boot"
+                    } else {
+                        "a oneshot is not restarted: its failure aborts boot"
+                    };
+                    report.error(
+                        span,
+                        format!("{label} {key}: {why}; remove {key} or set oneshot = false"),
+                    );
+                }
+            }
+            refuse_health(seen, label, "a oneshot runs once to completion, so there is nothing to keep checking: its exit code is its result", report);
+            // Never restarted, whatever the service default is.
+            spec.restart = RestartPolicy::Never;
+        }
+        Kind::Service => check_service(spec, seen, label, report),
+    }
+}
+
+fn refuse_health(seen: &Seen, label: &str, why: &str, report: &mut Report<'_>) {
+    if let Some(span) = seen.keys.get("health") {
+        let table = label.trim_end_matches(']');
+        report.error(
+            span,
+            format!("{label} health: {why}; remove {table}.health]"),
+        );
+    }
+}
+
+fn check_service(spec: &ProcessSpec, seen: &Seen, label: &str, report: &mut Report<'_>) {
+    if let Some(span) = seen.keys.get("timeout") {
+        report.error(
+            span,
+            format!("{label} timeout: only a oneshot or a scheduled job has a run timeout (a service runs until stopped); did you mean stop_timeout?"),
+        );
+    }
+    if spec.restart_delay_max < spec.restart_delay {
+        // Point at whichever bound was written (defaults cannot conflict).
+        let written = ["restart_delay_max", "restart_delay"]
+            .into_iter()
+            .find_map(|key| seen.keys.get(key).map(|span| (key, span.clone())));
+        let (key, span) = written.unwrap_or(("restart_delay", 0..0));
+        let default = if seen.keys.contains_key("restart_delay_max") {
+            ""
+        } else {
+            ", the default"
+        };
+        report.error(
+            &span,
+            format!(
+                "{label} {key}: restart_delay_max ({}{default}) is shorter than restart_delay ({}); the backoff grows from restart_delay up to restart_delay_max",
+                format_duration(spec.restart_delay_max),
+                format_duration(spec.restart_delay)
+            ),
+        );
+    }
+}
