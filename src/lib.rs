@@ -7,11 +7,13 @@
 //! - [`config`]: the oxfile.toml schema, units, validation and the boot plan.
 //! - [`supervisor`]: supervisor mode: the state machine and its event loop.
 //! - [`logs`]: relay of the children's stdout/stderr.
+//! - [`control`]: the control socket and `oxinit status|restart|stop|start|healthcheck`.
 //! - [`exit`]: exit-code rules shared by every mode.
 
 pub mod cgroup;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod diag;
 pub mod exit;
 pub mod logs;

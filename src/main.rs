@@ -1,8 +1,8 @@
 //! The binary: block signals, parse the command line, run the mode, exit.
 
 use clap::Parser;
-use oxinit::cli::{Cli, Command};
-use oxinit::{config, exit, single, supervisor, sys};
+use oxinit::cli::{Cli, Command, ControlInvocation};
+use oxinit::{config, control, exit, single, supervisor, sys};
 use std::path::Path;
 
 fn main() {
@@ -13,6 +13,9 @@ fn main() {
         std::process::exit(exit::INTERNAL);
     }
     let cli = Cli::parse();
+    if let Some(invocation) = cli.command.as_ref().and_then(Command::control) {
+        std::process::exit(control_client(invocation));
+    }
     let single_mode = cli.command.is_none() && !cli.argv.is_empty();
     oxinit::diag::init(if single_mode { "warn" } else { "info" });
 
@@ -47,7 +50,21 @@ fn run(cli: Cli) -> i32 {
         None => supervise(&rt, None),
         Some(Command::Run { config }) => supervise(&rt, config.as_deref()),
         Some(Command::Check { config }) => check(config.as_deref()),
+        // Handled in main before the runtime starts.
+        Some(_) => exit::INTERNAL,
     }
+}
+
+/// `oxinit status|restart|stop|start|healthcheck`: an ordinary short-lived
+/// command, not an init. It gets back the default signal mask so Ctrl-C and
+/// TERM stop it at once, even while it waits on a hung oxinit.
+fn control_client(invocation: ControlInvocation) -> i32 {
+    let _ = nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
+    control::client(invocation.request, &invocation.socket, invocation.json)
 }
 
 /// Finds and loads the oxfile; a bad one is printed whole and exits 78.

@@ -3,11 +3,11 @@
 //! `/health`, `/status` and the control socket read the latest picture; none
 //! of them ever waits on the supervisor.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// The whole system at one moment.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Snapshot {
     pub version: String,
     /// oxinit's own pid (1 in a container).
@@ -24,7 +24,7 @@ pub struct Snapshot {
 }
 
 /// One process at one moment.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct ProcessStatus {
     pub name: String,
     /// "service" | "oneshot" | "job".
@@ -55,7 +55,7 @@ pub struct ProcessStatus {
 }
 
 /// How the last run ended.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ExitInfo {
     /// The shell's exit code (128+N for signal N).
     pub code: i32,
@@ -78,9 +78,9 @@ impl Snapshot {
             problems.push(format!("oxinit is {}", self.phase));
         }
         for p in self.processes.iter().filter(|p| p.kind == "service") {
-            if !p.up {
-                problems.push(format!("{} is {}", p.name, p.state));
-            } else if !p.ready {
+            // Ready implies up; both are checked in case a state says
+            // otherwise.
+            if !p.up || !p.ready {
                 problems.push(format!("{} is {}", p.name, p.state));
             }
         }

@@ -1,0 +1,332 @@
+//! One connection: check who it is, read one bounded request line, answer it,
+//! close. Every wait has a deadline, so a stuck client only ever holds its
+//! own task (and one of the connection slots, for a bounded time).
+
+use super::ratelimit::LogLimiter;
+use super::server::Limits;
+use super::{Action, Command, Request, Response, Snapshot};
+use crate::config::units::format_duration;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::net::UnixStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::timeout;
+
+/// What every connection task shares.
+pub(super) struct Shared {
+    pub(super) limits: Limits,
+    pub(super) snapshot: watch::Receiver<Arc<Snapshot>>,
+    pub(super) commands: mpsc::Sender<Command>,
+    /// Root, and the user oxinit runs as.
+    pub(super) allowed_uids: Vec<u32>,
+    pub(super) log: Mutex<LogLimiter>,
+}
+
+impl Shared {
+    /// A rate-limited warning: anything a client can trigger at will.
+    pub(super) fn warn(&self, message: fmt::Arguments<'_>) {
+        // A poisoned lock only means a panic elsewhere mid-warning; the
+        // counter inside is still usable.
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.warn(message);
+    }
+}
+
+/// Who is on the other end, for the log.
+struct Peer {
+    uid: u32,
+    pid: Option<i32>,
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.pid {
+            Some(pid) => write!(f, "uid {}, pid {pid}", self.uid),
+            None => write!(f, "uid {}", self.uid),
+        }
+    }
+}
+
+/// Why no request could be read.
+enum ReadError {
+    /// The client closed without sending anything (a liveness probe, such
+    /// as another oxinit checking whether this socket is stale).
+    Empty,
+    TooLong,
+    Idle,
+    Io(std::io::Error),
+}
+
+pub(super) async fn handle(mut stream: UnixStream, shared: &Shared) {
+    let Some(peer) = authorize(&mut stream, shared).await else {
+        return;
+    };
+    let Some(request) = receive(&mut stream, shared, &peer).await else {
+        return;
+    };
+    let snapshot = shared.snapshot.borrow().clone();
+    let line = match request.action() {
+        Some((action, name)) => {
+            match command(&mut stream, shared, &peer, &snapshot, action, name).await {
+                Some(response) => response.to_line(),
+                None => return,
+            }
+        }
+        None if request == Request::Health => {
+            let verdict = snapshot.health();
+            Response::<()> {
+                healthy: Some(verdict.is_ok()),
+                problems: verdict.err().unwrap_or_default(),
+                ..Response::done(None)
+            }
+            .to_line()
+        }
+        None => Response {
+            snapshot: Some(&*snapshot),
+            ..Response::done(None)
+        }
+        .to_line(),
+    };
+    send(&mut stream, &line, shared.limits.write_timeout).await;
+}
+
+/// Who the client is, if it may use the socket; others get an error answer.
+async fn authorize(stream: &mut UnixStream, shared: &Shared) -> Option<Peer> {
+    let peer = match stream.peer_cred() {
+        Ok(cred) => Peer {
+            uid: cred.uid(),
+            pid: cred.pid(),
+        },
+        Err(e) => {
+            shared.warn(format_args!(
+                "control: cannot read a client's credentials (SO_PEERCRED): {e}; refused"
+            ));
+            return None;
+        }
+    };
+    if shared.allowed_uids.contains(&peer.uid) {
+        return Some(peer);
+    }
+    shared.warn(format_args!(
+        "control: refused a client ({peer}): only root and oxinit's own user may use the control socket"
+    ));
+    let who = match shared.allowed_uids.as_slice() {
+        [_, own] => format!("root and uid {own}"),
+        _ => "root".to_string(),
+    };
+    let error = format!(
+        "permission denied: uid {} may not control this oxinit (only {who} may); run as the socket's owner",
+        peer.uid
+    );
+    send_error(stream, error, &shared.limits).await;
+    None
+}
+
+/// The client's request; a bad one (too long, too slow, not one of ours) is
+/// answered with an error, logged, and None.
+async fn receive(stream: &mut UnixStream, shared: &Shared, peer: &Peer) -> Option<Request> {
+    let limits = &shared.limits;
+    let error = match read_request(stream, limits).await {
+        Ok(line) => match serde_json::from_slice(&line) {
+            Ok(request) => return Some(request),
+            Err(e) => {
+                shared.warn(format_args!(
+                    "control: refused a malformed request from {peer}: {e}: {}",
+                    excerpt(&line)
+                ));
+                format!(
+                    "malformed request: {e}; expected one JSON line: {{\"cmd\":\"status\"}}, {{\"cmd\":\"health\"}}, or {{\"cmd\":\"restart\"|\"stop\"|\"start\",\"name\":\"NAME\"}}"
+                )
+            }
+        },
+        Err(ReadError::Empty) => {
+            tracing::debug!("control: a client ({peer}) closed without a request");
+            return None;
+        }
+        Err(ReadError::Io(e)) => {
+            tracing::debug!("control: reading from a client ({peer}) failed: {e}");
+            return None;
+        }
+        Err(ReadError::TooLong) => {
+            shared.warn(format_args!(
+                "control: refused a request from {peer}: longer than {} bytes",
+                limits.max_request
+            ));
+            format!(
+                "request too long: at most {} bytes, one JSON line",
+                limits.max_request
+            )
+        }
+        Err(ReadError::Idle) => {
+            let idle = format_duration(limits.idle_timeout);
+            shared.warn(format_args!(
+                "control: dropped a client ({peer}) that sent no request within {idle}"
+            ));
+            format!("no request within {idle}: send one JSON line such as {{\"cmd\":\"status\"}}")
+        }
+    };
+    send_error(stream, error, limits).await;
+    None
+}
+
+/// Hands a command to the supervisor and waits for its answer. None when the
+/// client hung up first (the command still runs: it was asked for).
+async fn command(
+    stream: &mut UnixStream,
+    shared: &Shared,
+    peer: &Peer,
+    snapshot: &Snapshot,
+    action: Action,
+    name: &str,
+) -> Option<Response<()>> {
+    // The supervisor knows the names too; checking here answers a typo at
+    // once, even while the supervisor is busy stopping something.
+    if !snapshot.processes.is_empty() && !snapshot.processes.iter().any(|p| p.name == name) {
+        let names: Vec<&str> = snapshot.processes.iter().map(|p| p.name.as_str()).collect();
+        return Some(Response::error(format!(
+            "no process named {name:?}; processes: {}",
+            names.join(", ")
+        )));
+    }
+    tracing::info!("control: {action} {name} (asked by {peer})");
+    let (reply, answer) = oneshot::channel();
+    let request = Command {
+        action,
+        name: name.to_string(),
+        reply,
+    };
+    let limit = shared.limits.command_timeout;
+    let exchange = async {
+        shared
+            .commands
+            .send(request)
+            .await
+            .map_err(|_| "oxinit is not taking commands (it is shutting down)".to_string())?;
+        answer.await.map_err(|_| {
+            format!(
+                "oxinit dropped the {action} of {name} without an answer (is it shutting down?)"
+            )
+        })?
+    };
+    let outcome = tokio::select! {
+        outcome = timeout(limit, exchange) => outcome,
+        () = hang_up(stream) => {
+            tracing::info!("control: the client ({peer}) left before the {action} of {name} was done; it goes on");
+            return None;
+        }
+    };
+    Some(match outcome {
+        Ok(Ok(message)) => {
+            tracing::info!("control: {message}");
+            Response::done(Some(message))
+        }
+        Ok(Err(error)) => {
+            tracing::info!("control: {action} {name} refused: {error}");
+            Response::error(error)
+        }
+        Err(_) => {
+            tracing::warn!(
+                "control: no answer to {action} {name} within {}",
+                format_duration(limit)
+            );
+            Response::error(format!(
+                "no answer from the supervisor within {}; the {action} of {name} may still complete: see `oxinit status`",
+                format_duration(limit)
+            ))
+        }
+    })
+}
+
+/// Reads one line of at most `max_request` bytes (the newline excluded),
+/// within `idle_timeout` from the start. A client that shuts down its write
+/// side instead of sending a newline is taken at its word.
+async fn read_request(stream: &mut UnixStream, limits: &Limits) -> Result<Vec<u8>, ReadError> {
+    let mut buf = Vec::with_capacity(256);
+    let read = async {
+        let mut chunk = [0u8; 1024];
+        loop {
+            let n = stream.read(&mut chunk).await.map_err(ReadError::Io)?;
+            if n == 0 {
+                return if buf.iter().all(u8::is_ascii_whitespace) {
+                    Err(ReadError::Empty)
+                } else {
+                    Ok(())
+                };
+            }
+            let start = buf.len();
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(i) = memchr::memchr(b'\n', &buf[start..]) {
+                buf.truncate(start + i);
+                return Ok(());
+            }
+            if buf.len() > limits.max_request {
+                return Err(ReadError::TooLong);
+            }
+        }
+    };
+    match timeout(limits.idle_timeout, read).await {
+        Ok(Ok(())) if buf.len() > limits.max_request => Err(ReadError::TooLong),
+        Ok(Ok(())) => Ok(buf),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(ReadError::Idle),
+    }
+}
+
+/// Resolves when the client has gone (closed its socket, or the connection
+/// broke). Bytes after the request line are read and ignored.
+async fn hang_up(stream: &mut UnixStream) {
+    let mut sink = [0u8; 256];
+    loop {
+        match stream.read(&mut sink).await {
+            Ok(0) => break,
+            Ok(_) => continue,
+            Err(_) => return,
+        }
+    }
+    // End of input means the client closed, or only shut down its sending
+    // side and still waits for the answer (`socat`, `nc -N`). Only a closed
+    // peer makes our side unwritable (EPOLLHUP); a half-close never does.
+    loop {
+        match stream.ready(Interest::WRITABLE).await {
+            Ok(ready) if !ready.is_write_closed() => {}
+            _ => return,
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn send_error(stream: &mut UnixStream, error: String, limits: &Limits) {
+    send(
+        stream,
+        &Response::<()>::error(error).to_line(),
+        limits.write_timeout,
+    )
+    .await;
+}
+
+/// Writes the answer and closes our side; a client that does not read it in
+/// time is dropped.
+async fn send(stream: &mut UnixStream, line: &[u8], limit: Duration) {
+    let write = async {
+        stream.write_all(line).await?;
+        stream.shutdown().await
+    };
+    match timeout(limit, write).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!("control: cannot answer a client: {e}"),
+        Err(_) => tracing::debug!("control: a client did not read its answer; dropped"),
+    }
+}
+
+/// The start of a bad request, printable, for the log.
+fn excerpt(line: &[u8]) -> String {
+    const MAX: usize = 80;
+    let text = String::from_utf8_lossy(&line[..line.len().min(MAX)]);
+    let mut out: String = text.escape_debug().collect();
+    if line.len() > MAX {
+        out.push('…');
+    }
+    format!("\"{out}\"")
+}

@@ -1,0 +1,101 @@
+//! The control socket: how `oxinit status`, `restart`, `stop`, `start` and
+//! `healthcheck` talk to the oxinit that runs the container.
+//!
+//! A Unix stream socket (default `/run/oxinit.sock`, mode 0600) carries one
+//! JSON request line and one JSON response line per connection, then closes:
+//!
+//! ```text
+//! → {"cmd":"status"}                  ← {"ok":true,"snapshot":{…}}
+//! → {"cmd":"health"}                  ← {"ok":true,"healthy":false,"problems":["api is backoff"]}
+//! → {"cmd":"restart","name":"api"}    ← {"ok":true,"message":"api restarted (pid 42)"}
+//! → {"cmd":"stop","name":"apx"}       ← {"ok":false,"error":"no process named \"apx\"; processes: api, worker"}
+//! ```
+//!
+//! Who may connect: the file mode keeps everyone but its owner out, and the
+//! peer's credentials (SO_PEERCRED) are checked again on every connection, so
+//! a socket made world-writable by mistake still only obeys root and the user
+//! oxinit runs as.
+//!
+//! The server never makes the supervisor wait: `status` and `health` are
+//! answered from the latest [`Snapshot`] (a `watch` channel), and each
+//! connection is its own task with its own deadlines, so a stuck or hostile
+//! client delays nobody. `restart`/`stop`/`start` become a [`Command`] on a
+//! channel to the supervisor, which answers through the command's `reply`
+//! once the action is done.
+//!
+//! - [`server`]: binding (stale and live sockets) and the accept loop;
+//! - [`connection`]: one connection: credentials, bounded read, dispatch;
+//! - [`protocol`]: the request and response lines;
+//! - [`client`]: the `oxinit status|restart|stop|start|healthcheck` side;
+//! - [`render`]: the status table.
+
+mod client;
+mod connection;
+mod error;
+mod protocol;
+mod ratelimit;
+mod render;
+mod server;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub use crate::supervisor::snapshot::Snapshot;
+pub use client::{client, run_client, ClientOptions};
+pub use error::ControlError;
+pub use protocol::{Request, Response};
+pub use render::{human_duration, render_status};
+pub use server::{Limits, Server};
+
+/// What `main` asks the running oxinit for (the same type as a request line).
+pub type ClientRequest = Request;
+
+/// Where the socket lives unless `[init] control_socket` or `--socket` say
+/// otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/oxinit.sock";
+
+/// `$OXINIT_SOCKET` when set and not empty, else `/run/oxinit.sock`. Both
+/// sides read it, so one variable in the image moves server and clients
+/// together.
+pub fn default_socket() -> PathBuf {
+    match std::env::var_os("OXINIT_SOCKET") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(DEFAULT_SOCKET),
+    }
+}
+
+/// What a client asks the supervisor to do with one process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Stop it (its stop signal, then SIGKILL after its stop_timeout) and
+    /// start it again.
+    Restart,
+    /// Stop it and keep it stopped, whatever its restart policy, until started.
+    Stop,
+    /// Start a stopped (or failed, or not yet started) process.
+    Start,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Action::Restart => "restart",
+            Action::Stop => "stop",
+            Action::Start => "start",
+        })
+    }
+}
+
+/// A request for the supervisor. It answers through `reply` once the action
+/// is done (`Ok("api restarted (pid 42)")`) or refused
+/// (`Err("no process named \"apx\"; processes: api, worker")`); the message
+/// goes to the client as is.
+#[derive(Debug)]
+pub struct Command {
+    pub action: Action,
+    pub name: String,
+    pub reply: tokio::sync::oneshot::Sender<Result<String, String>>,
+}

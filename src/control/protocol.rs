@@ -1,0 +1,92 @@
+//! The wire format: one JSON request line, one JSON response line.
+
+use super::Action;
+use serde::{Deserialize, Serialize};
+
+/// A request line: `{"cmd":"status"}`, `{"cmd":"health"}`,
+/// `{"cmd":"restart","name":"api"}`, `{"cmd":"stop",…}`, `{"cmd":"start",…}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Request {
+    /// The latest snapshot of every process.
+    Status,
+    /// Whether boot finished and every service is up and ready.
+    Health,
+    Restart {
+        name: String,
+    },
+    Stop {
+        name: String,
+    },
+    Start {
+        name: String,
+    },
+}
+
+impl Request {
+    /// The action on one process this request asks for, if it is one.
+    pub fn action(&self) -> Option<(Action, &str)> {
+        match self {
+            Request::Status | Request::Health => None,
+            Request::Restart { name } => Some((Action::Restart, name)),
+            Request::Stop { name } => Some((Action::Stop, name)),
+            Request::Start { name } => Some((Action::Start, name)),
+        }
+    }
+}
+
+/// A response line. `ok` says whether the request was carried out; `error`
+/// says why not. The server sends `Response<&Snapshot>`, the client reads
+/// `Response<Snapshot>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Response<S> {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `status`: the whole picture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<S>,
+    /// `health`: the verdict of `Snapshot::health`…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<bool>,
+    /// …and its reasons when unhealthy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+impl<S> Response<S> {
+    pub fn error(error: impl Into<String>) -> Self {
+        Response {
+            ok: false,
+            error: Some(error.into()),
+            ..Response::done(None)
+        }
+    }
+
+    pub fn done(message: Option<String>) -> Self {
+        Response {
+            ok: true,
+            message,
+            error: None,
+            snapshot: None,
+            healthy: None,
+            problems: Vec::new(),
+        }
+    }
+}
+
+impl<S: Serialize> Response<S> {
+    /// The response as one line, newline included.
+    pub fn to_line(&self) -> Vec<u8> {
+        // Serializing plain structs of strings and numbers cannot fail; if it
+        // ever did, the client still gets a well-formed error line.
+        let mut line = serde_json::to_vec(self).unwrap_or_else(|e| {
+            tracing::error!("control: cannot encode an answer: {e}");
+            br#"{"ok":false,"error":"oxinit could not encode its answer (see its log)"}"#.to_vec()
+        });
+        line.push(b'\n');
+        line
+    }
+}

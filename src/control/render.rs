@@ -1,0 +1,183 @@
+//! What `oxinit status` prints: a header line and one row per process.
+//!
+//! ```text
+//! oxinit 0.1.0, pid 1, up 3d4h, running, memory limits: cgroup2
+//! NAME        KIND     STATE    PID  UPTIME  RESTARTS  LAST EXIT
+//! migrate     oneshot  exited   -    -       0         code 0, 3d4h ago
+//! litestream  service  running  12   3d4h    0         -
+//! api         service  ready    40   5m12s   2         SIGKILL (oom), 5m13s ago
+//! ```
+
+use super::Snapshot;
+use crate::supervisor::snapshot::{ExitInfo, ProcessStatus};
+
+/// The status table of `snapshot` as seen at `now` (Unix seconds).
+pub fn render_status(snapshot: &Snapshot, now: f64) -> String {
+    let mut out = format!(
+        "oxinit {}, pid {}, up {}, {}, memory limits: {}\n",
+        snapshot.version,
+        snapshot.pid,
+        human_duration(now - snapshot.started_at),
+        snapshot.phase,
+        if snapshot.memory_enforcement.is_empty() {
+            "-"
+        } else {
+            &snapshot.memory_enforcement
+        },
+    );
+    let jobs = snapshot.processes.iter().any(|p| p.kind == "job");
+    let mut header = vec![
+        "NAME",
+        "KIND",
+        "STATE",
+        "PID",
+        "UPTIME",
+        "RESTARTS",
+        "LAST EXIT",
+    ];
+    if jobs {
+        header.push("NEXT RUN");
+    }
+    let mut rows = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+    for p in &snapshot.processes {
+        let mut row = vec![
+            p.name.clone(),
+            p.kind.clone(),
+            p.state.clone(),
+            p.pid.map_or("-".to_string(), |pid| pid.to_string()),
+            uptime(p, now),
+            p.restarts.to_string(),
+            p.last_exit
+                .as_ref()
+                .map_or("-".to_string(), |e| describe_exit(e, now)),
+        ];
+        if jobs {
+            row.push(match p.next_run {
+                Some(at) if p.kind == "job" => format!("in {}", human_duration(at - now)),
+                _ => "-".to_string(),
+            });
+        }
+        rows.push(row);
+    }
+    out.push_str(&align(&rows));
+    // Why a process is unhealthy (or what it says of itself via sd_notify)
+    // is too long for a column.
+    for p in &snapshot.processes {
+        if let Some(text) = p.status_text.as_deref().filter(|t| !t.is_empty()) {
+            out.push_str(&format!("{}: {text}\n", p.name));
+        }
+    }
+    out
+}
+
+fn uptime(p: &ProcessStatus, now: f64) -> String {
+    match p.started_at {
+        Some(at) if p.up => human_duration(now - at),
+        _ => "-".to_string(),
+    }
+}
+
+/// "code 1, 2m ago", "SIGKILL (oom), 10s ago", "code 0 (stop), 1h ago".
+fn describe_exit(exit: &ExitInfo, now: f64) -> String {
+    let how = if exit.code > 128 && exit.reason != "exit" {
+        crate::sys::signals::name(exit.code - 128)
+    } else {
+        format!("code {}", exit.code)
+    };
+    let why = match exit.reason.as_str() {
+        "exit" | "signal" | "" => String::new(),
+        reason => format!(" ({reason})"),
+    };
+    format!("{how}{why}, {} ago", human_duration(now - exit.at))
+}
+
+/// Columns padded to their widest cell, two spaces apart; no trailing blanks.
+fn align(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if c + 1 < row.len() {
+                let pad = widths[c] - cell.chars().count() + 2;
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// A duration in seconds, in its two largest units: "12s", "5m12s", "3h4m",
+/// "3d4h"; a zero second unit is left out ("5m"). Negative (clock steps) and
+/// sub-second durations are "0s".
+pub fn human_duration(seconds: f64) -> String {
+    let total = if seconds.is_finite() && seconds > 0.0 {
+        seconds as u64
+    } else {
+        0
+    };
+    let units = [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")];
+    let Some(first) = units.iter().position(|(size, _)| total >= *size) else {
+        return "0s".to_string();
+    };
+    let (size, unit) = units[first];
+    let mut out = format!("{}{unit}", total / size);
+    if let Some(&(next_size, next_unit)) = units.get(first + 1) {
+        let rest = total % size / next_size;
+        if rest > 0 {
+            out.push_str(&format!("{rest}{next_unit}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_use_their_two_largest_units() {
+        assert_eq!(human_duration(0.4), "0s");
+        assert_eq!(human_duration(-3.0), "0s");
+        assert_eq!(human_duration(f64::NAN), "0s");
+        assert_eq!(human_duration(12.9), "12s");
+        assert_eq!(human_duration(312.0), "5m12s");
+        assert_eq!(human_duration(300.0), "5m");
+        assert_eq!(human_duration(3.0 * 3600.0 + 4.0 * 60.0 + 59.0), "3h4m");
+        assert_eq!(human_duration(3.0 * 86_400.0 + 4.0 * 3600.0 + 7.0), "3d4h");
+        assert_eq!(human_duration(86_400.0 + 59.0), "1d");
+    }
+
+    #[test]
+    fn exits_name_the_signal_and_the_reason() {
+        let at = |code, reason: &str| ExitInfo {
+            code,
+            reason: reason.to_string(),
+            at: 1000.0,
+        };
+        assert_eq!(describe_exit(&at(1, "exit"), 1120.0), "code 1, 2m ago");
+        assert_eq!(
+            describe_exit(&at(137, "oom"), 1010.0),
+            "SIGKILL (oom), 10s ago"
+        );
+        assert_eq!(describe_exit(&at(143, "signal"), 1001.0), "SIGTERM, 1s ago");
+        assert_eq!(
+            describe_exit(&at(0, "stop"), 4600.0),
+            "code 0 (stop), 1h ago"
+        );
+        // A program that exits 130 by itself was not killed by a signal.
+        assert_eq!(describe_exit(&at(130, "exit"), 1000.0), "code 130, 0s ago");
+    }
+}
