@@ -8,6 +8,7 @@
 //! - [`supervisor`]: supervisor mode: the state machine and its event loop.
 //! - [`logs`]: relay of the children's stdout/stderr.
 //! - [`exit`]: exit-code rules shared by every mode.
+//! - [`schedule`]: cron and `@every` schedules for scheduled jobs.
 
 pub mod cgroup;
 pub mod cli;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod diag;
 pub mod exit;
 pub mod logs;
+pub mod schedule;
 pub mod single;
 pub mod supervisor;
 pub mod sweep;
