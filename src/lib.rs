@@ -8,6 +8,7 @@
 //! - [`supervisor`]: supervisor mode: the state machine and its event loop.
 //! - [`logs`]: relay of the children's stdout/stderr.
 //! - [`exit`]: exit-code rules shared by every mode.
+//! - [`health`]: health probes (HTTP, TCP) and the sd_notify receiver.
 //! - [`schedule`]: cron and `@every` schedules for scheduled jobs.
 
 pub mod cgroup;
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod diag;
 pub mod exit;
+pub mod health;
 pub mod logs;
 pub mod schedule;
 pub mod single;
