@@ -12,8 +12,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::notify::{choose_dir, parse_notices, prepare_dir, MAX_MESSAGE};
+use super::notify::{parse_notices, MAX_MESSAGE};
 use super::probe::{http, tcp};
+use super::rundir::{choose_dir, prepare_dir};
 use super::*;
 
 #[derive(Clone, Copy)]
