@@ -9,6 +9,8 @@
 //! - [`logs`]: relay of the children's stdout/stderr.
 //! - [`control`]: the control socket and `oxinit status|restart|stop|start|healthcheck`.
 //! - [`exit`]: exit-code rules shared by every mode.
+//! - [`health`]: health probes (HTTP, TCP) and the sd_notify receiver.
+//! - [`schedule`]: cron and `@every` schedules for scheduled jobs.
 
 pub mod cgroup;
 pub mod cli;
@@ -16,6 +18,7 @@ pub mod config;
 pub mod control;
 pub mod diag;
 pub mod exit;
+pub mod health;
 pub mod logs;
 pub mod schedule;
 pub mod single;

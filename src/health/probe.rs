@@ -1,0 +1,226 @@
+//! One HTTP or TCP health probe.
+//!
+//! Each probe is a future wrapped whole (connect, write, read) in one
+//! `tokio::time::timeout`, so a hung endpoint costs exactly one timeout and
+//! never blocks the supervisor or another probe: they all share the one
+//! runtime thread and only ever await. Addresses arrive resolved (see
+//! `target.rs`): no DNS here.
+//!
+//! The HTTP probe reads the status line and nothing more (at most 4 KiB, so
+//! a server that streams garbage cannot make us buffer it), then drops the
+//! connection; the answer's headers and body do not matter to a health check.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The most we read looking for the status line.
+const MAX_HEAD: usize = 4096;
+
+/// The result of one probe.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Healthy,
+    /// Why, for the log and `oxinit status`: `HTTP 503`, `127.0.0.1:3000:
+    /// connection refused`.
+    Unhealthy(String),
+    /// No answer within the probe's timeout.
+    TimedOut,
+}
+
+impl Outcome {
+    pub fn is_healthy(&self) -> bool {
+        matches!(self, Outcome::Healthy)
+    }
+
+    /// The `result` label of `oxinit_health_checks_total`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Healthy => "healthy",
+            Outcome::Unhealthy(_) => "unhealthy",
+            Outcome::TimedOut => "timeout",
+        }
+    }
+}
+
+/// `GET path` over HTTP/1.1 with `Host: host`: healthy on a 2xx or 3xx
+/// status. `host` is the Host header as the URL wrote it (`localhost:3000`),
+/// see [`super::HttpTarget`].
+pub async fn http(addr: SocketAddr, host: &str, path: &str, timeout: Duration) -> Outcome {
+    tokio::time::timeout(timeout, http_exchange(addr, host, path))
+        .await
+        .unwrap_or(Outcome::TimedOut)
+}
+
+/// Healthy when a TCP connection to `addr` opens.
+pub async fn tcp(addr: SocketAddr, timeout: Duration) -> Outcome {
+    match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(_stream)) => Outcome::Healthy,
+        Ok(Err(err)) => Outcome::Unhealthy(connect_failure(addr, &err)),
+        Err(_) => Outcome::TimedOut,
+    }
+}
+
+async fn http_exchange(addr: SocketAddr, host: &str, path: &str) -> Outcome {
+    let mut stream = match TcpStream::connect(addr).await {
+        Ok(stream) => stream,
+        Err(err) => return Outcome::Unhealthy(connect_failure(addr, &err)),
+    };
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: oxinit/{}\r\nAccept: */*\r\n\
+         Connection: close\r\n\r\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    if let Err(err) = stream.write_all(request.as_bytes()).await {
+        return Outcome::Unhealthy(format!("{addr}: sending the request failed: {err}"));
+    }
+    let mut head = Vec::with_capacity(512);
+    let mut chunk = [0u8; 512];
+    loop {
+        match status_of(&head) {
+            Status::Final(code) if (200..400).contains(&code) => return Outcome::Healthy,
+            Status::Final(code) => return Outcome::Unhealthy(format!("HTTP {code}")),
+            Status::Garbage => {
+                return Outcome::Unhealthy(format!("not an HTTP response: {}", preview(&head)))
+            }
+            Status::Incomplete if head.len() >= MAX_HEAD => {
+                return Outcome::Unhealthy(format!(
+                    "no HTTP status line in the first {MAX_HEAD} bytes: {}",
+                    preview(&head)
+                ))
+            }
+            Status::Incomplete => {}
+        }
+        let room = (MAX_HEAD - head.len()).min(chunk.len());
+        match stream.read(&mut chunk[..room]).await {
+            Ok(0) if head.is_empty() => {
+                return Outcome::Unhealthy(format!("{addr}: connection closed without an answer"))
+            }
+            Ok(0) => {
+                return Outcome::Unhealthy(format!(
+                    "{addr}: connection closed inside the status line: {}",
+                    preview(&head)
+                ))
+            }
+            Ok(n) => head.extend_from_slice(&chunk[..n]),
+            Err(err) => return Outcome::Unhealthy(format!("{addr}: reading the answer: {err}")),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Status {
+    Incomplete,
+    Final(u16),
+    Garbage,
+}
+
+/// The final status in the bytes read so far. Interim 1xx answers (103
+/// Early Hints) come with their own header block before the real answer.
+fn status_of(mut head: &[u8]) -> Status {
+    loop {
+        let Some(line_end) = head.iter().position(|&b| b == b'\n') else {
+            // Judge a partial line as soon as it cannot become a status line.
+            let prefix = &head[..head.len().min(5)];
+            return if b"HTTP/".starts_with(prefix) {
+                Status::Incomplete
+            } else {
+                Status::Garbage
+            };
+        };
+        let line = &head[..line_end];
+        let Some(code) = parse_status_line(line) else {
+            return Status::Garbage;
+        };
+        if !(100..200).contains(&code) {
+            return Status::Final(code);
+        }
+        // Skip the interim answer's headers up to its blank line.
+        let Some(blank) = find_blank_line(&head[line_end + 1..]) else {
+            return Status::Incomplete;
+        };
+        head = &head[line_end + 1 + blank..];
+    }
+}
+
+/// `HTTP/1.1 200 OK` → 200.
+fn parse_status_line(line: &[u8]) -> Option<u16> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let rest = line.strip_prefix(b"HTTP/")?;
+    let mut parts = rest.splitn(3, |&b| b == b' ');
+    let version = parts.next()?;
+    if version.is_empty() || !version.iter().all(|b| b.is_ascii_digit() || *b == b'.') {
+        return None;
+    }
+    let code = parts.next()?;
+    if code.len() != 3 || !code.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(code).ok()?.parse().ok()
+}
+
+/// The index just past the first empty line (`\r\n\r\n` or `\n\n`).
+fn find_blank_line(bytes: &[u8]) -> Option<usize> {
+    let mut line_start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\n' {
+            let line = &bytes[line_start..i];
+            if line.is_empty() || line == b"\r" {
+                return Some(i + 1);
+            }
+            line_start = i + 1;
+        }
+    }
+    None
+}
+
+/// The start of an answer, quoted for a log line.
+fn preview(bytes: &[u8]) -> String {
+    let shown = &bytes[..bytes.len().min(60)];
+    let mut text = format!("{:?}", String::from_utf8_lossy(shown));
+    if bytes.len() > shown.len() {
+        text.push('…');
+    }
+    text
+}
+
+fn connect_failure(addr: SocketAddr, err: &io::Error) -> String {
+    match err.kind() {
+        io::ErrorKind::ConnectionRefused => format!("{addr}: connection refused"),
+        _ => format!("{addr}: {err}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines() {
+        assert_eq!(status_of(b"HTTP/1.1 200 OK\r\n"), Status::Final(200));
+        assert_eq!(status_of(b"HTTP/1.0 503 Busy\n"), Status::Final(503));
+        assert_eq!(status_of(b"HTTP/2 204\r\n"), Status::Final(204));
+        assert_eq!(status_of(b"HTTP/1.1 200 OK"), Status::Incomplete);
+        assert_eq!(status_of(b"HTT"), Status::Incomplete);
+        assert_eq!(status_of(b""), Status::Incomplete);
+        assert_eq!(status_of(b"SSH-2.0-OpenSSH"), Status::Garbage);
+        assert_eq!(status_of(b"HTTP/1.1 2000 OK\r\n"), Status::Garbage);
+        assert_eq!(status_of(b"HTTP/1.1 OK\r\n"), Status::Garbage);
+        let early_hints =
+            b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 500 Oops\r\n";
+        assert_eq!(status_of(early_hints), Status::Final(500));
+        assert_eq!(status_of(&early_hints[..30]), Status::Incomplete);
+        assert_eq!(status_of(&early_hints[..50]), Status::Incomplete);
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(Outcome::Healthy.label(), "healthy");
+        assert_eq!(Outcome::Unhealthy("x".into()).label(), "unhealthy");
+        assert_eq!(Outcome::TimedOut.label(), "timeout");
+        assert!(Outcome::Healthy.is_healthy() && !Outcome::TimedOut.is_healthy());
+    }
+}
