@@ -236,7 +236,7 @@ impl Rig {
 
     /// The event log as text, for failure messages.
     pub fn dump(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_else(|_| "(no event log)".into())
+        fs::read_to_string(&self.log).unwrap_or_else(|_| "(no event log)\n".into())
     }
 
     /// Event log plus oxinit's output, for failure messages.
