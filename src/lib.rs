@@ -7,6 +7,8 @@
 //! - [`config`]: the oxfile.toml schema, units, validation and the boot plan.
 //! - [`supervisor`]: supervisor mode: the state machine and its event loop.
 //! - [`logs`]: relay of the children's stdout/stderr.
+//! - [`metrics`]: Prometheus metrics, /health and /status over HTTP.
+//! - [`sqlite`]: database sizes by `stat` and the boot volume check.
 //! - [`exit`]: exit-code rules shared by every mode.
 
 pub mod cgroup;
@@ -15,7 +17,9 @@ pub mod config;
 pub mod diag;
 pub mod exit;
 pub mod logs;
+pub mod metrics;
 pub mod single;
+pub mod sqlite;
 pub mod supervisor;
 pub mod sweep;
 pub mod sys;
