@@ -59,35 +59,44 @@ pub fn wal_path(path: &Path) -> PathBuf {
 /// tmpfs or a network filesystem, naming the path and the filesystem type
 /// and saying what to do. `None` when the filesystem is fine or unknown.
 pub fn volume_check(path: &Path) -> Option<String> {
-    let dir = nearest_existing(path)?;
-    let magic = statfs(&dir).ok()?.filesystem_type().0 as u64;
+    let checked = nearest_existing(path)?;
+    let magic = statfs(&checked).ok()?.filesystem_type().0 as u64;
     let (fs_type, risk) = classify(magic)?;
-    let what = match risk {
-        Risk::ContainerLayer => {
-            "the container's own writable layer: the data is lost when the container is \
-             replaced. Mount a volume at that directory"
-        }
-        Risk::Memory => {
-            "memory: the data is lost when the container or machine restarts. Mount a \
-             persistent volume at that directory"
-        }
-        Risk::Network => {
-            "a network filesystem: SQLite's WAL mode needs shared memory and POSIX locks that \
-             are not safe there, and a database can be corrupted. Use a local volume"
-        }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(&checked);
+    let on = if checked == dir {
+        fs_type.to_string()
+    } else {
+        format!("{fs_type} (at {})", checked.display())
+    };
+    let why = match risk {
+        Risk::ContainerLayer => format!(
+            "the container's own writable layer, lost when the container is replaced. \
+             Mount a volume at {}",
+            dir.display()
+        ),
+        Risk::Memory => format!(
+            "in memory, lost when the container or machine restarts. Mount a persistent \
+             volume at {}",
+            dir.display()
+        ),
+        Risk::Network => "a network filesystem, where SQLite's WAL mode is unsafe (it needs \
+             shared memory and POSIX locks across clients) and the database can be corrupted. \
+             Use a local volume"
+            .to_string(),
     };
     Some(format!(
-        "[sqlite] database {}: {} is on {fs_type}, {what} (or set [sqlite] require_volume = \
-         false to keep going anyway)",
-        path.display(),
-        dir.display(),
+        "[sqlite] database {} is on {on}: {why}",
+        path.display()
     ))
 }
 
 /// `[sqlite] require_volume = true` found a database that is not on a volume.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "[sqlite] require_volume = true, but {}",
+    "[sqlite] require_volume = true, but {}. Set require_volume = false to start anyway",
     warnings.join("; and ")
 )]
 pub struct NotOnVolume {
