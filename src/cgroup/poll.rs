@@ -117,7 +117,12 @@ pub struct TreeUsage {
 /// RSS, CPU and pids of the tree of `root_pid` and process group `pgid`,
 /// in one scan of `proc_root`.
 pub fn tree_usage(proc_root: &Path, root_pid: i32, pgid: i32) -> TreeUsage {
-    let members = select(&scan(proc_root), root_pid, pgid);
+    sum(&select(&scan(proc_root), root_pid, pgid))
+}
+
+/// Totals of `members` (from [`select`]): lets a caller that needs several
+/// trees (a metrics scrape) scan /proc once instead of once per tree.
+pub fn sum(members: &[ProcStat]) -> TreeUsage {
     let pages: u64 = members.iter().map(|p| p.rss_pages).sum();
     let ticks: u64 = members.iter().map(|p| p.cpu_ticks).sum();
     TreeUsage {

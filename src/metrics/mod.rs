@@ -1,0 +1,107 @@
+//! Prometheus metrics, `/health` and `/status` over HTTP.
+//!
+//! ```text
+//!  event loop ── process_exited(), health_check(), … ──▶ Metrics (counters)
+//!       │
+//!       └── watch<Arc<Snapshot>> ──▶ serve() ── GET /metrics ──▶ render(snapshot)
+//!                                          ├── GET /health  ──▶ snapshot.health()
+//!                                          └── GET /status  ──▶ snapshot as JSON
+//! ```
+//! - [`registry`]: every metric, created at 0 for every process at boot.
+//! - [`usage`]: memory and CPU of a process from its cgroup or /proc.
+//! - [`server`]: the hyper server; nothing in it can make the supervisor wait.
+//!
+//! Boot: [`parse_listen`] the `[metrics] listen` value, [`bind`] it (a clear
+//! error when the port is taken), then spawn [`serve`] on the runtime.
+
+mod registry;
+pub mod server;
+pub mod usage;
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+pub use registry::{
+    Metrics, ENFORCEMENT_MODES, EXIT_REASONS, HEALTH_RESULTS, JOB_RESULTS, SIGNALS,
+};
+pub use server::{serve, serve_with, Limits};
+
+/// The default of `[metrics] listen`.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9091);
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error(
+        "[metrics] listen = {value:?} is not an address to listen on: {why}. Write IP:PORT, \
+         e.g. \"0.0.0.0:9091\" (every interface), \"127.0.0.1:9091\" (this machine only) or \
+         \"[::]:9091\"; or set [metrics] enabled = false"
+    )]
+    Parse { value: String, why: String },
+
+    #[error(
+        "[metrics] listen = \"{addr}\": cannot listen there: {source}{}",
+        bind_hint(source)
+    )]
+    Bind { addr: SocketAddr, source: io::Error },
+}
+
+fn bind_hint(source: &io::Error) -> &'static str {
+    match source.kind() {
+        io::ErrorKind::AddrInUse => {
+            ". Another process (a second oxinit? the app itself?) listens on that port: \
+             choose a free port in [metrics] listen, or set [metrics] enabled = false"
+        }
+        io::ErrorKind::PermissionDenied => {
+            ". Ports below 1024 need root or CAP_NET_BIND_SERVICE: use a port such as 9091"
+        }
+        io::ErrorKind::AddrNotAvailable => {
+            ". No interface of this machine has that address: use 0.0.0.0 (every interface) \
+             or 127.0.0.1"
+        }
+        _ => "",
+    }
+}
+
+/// Parses `[metrics] listen`: `IP:PORT`, `[IPv6]:PORT`, `:PORT` (every
+/// interface) or `localhost:PORT`. Other host names are refused: oxinit
+/// does no DNS (it must work in scratch images without NSS).
+pub fn parse_listen(value: &str) -> Result<SocketAddr, MetricsError> {
+    let err = |why: &str| MetricsError::Parse {
+        value: value.to_owned(),
+        why: why.to_owned(),
+    };
+    let trimmed = value.trim();
+    if let Ok(addr) = trimmed.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if trimmed.parse::<IpAddr>().is_ok() {
+        return Err(err("the port is missing"));
+    }
+    let Some((host, port)) = trimmed.rsplit_once(':') else {
+        return Err(err("the port is missing"));
+    };
+    let port: u16 = port
+        .parse()
+        .map_err(|_| err(&format!("{port:?} is not a port number (0-65535)")))?;
+    match host {
+        "" => Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)),
+        "localhost" => Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)),
+        _ => Err(err(&format!(
+            "{host:?} is not an IP address (host names are not resolved)"
+        ))),
+    }
+}
+
+/// Binds the metrics socket at boot, so a taken port is an error before any
+/// process starts. Non-blocking, ready for [`serve`]. (std sets
+/// SO_REUSEADDR, so a restarted oxinit can bind while old connections sit
+/// in TIME_WAIT.)
+pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, MetricsError> {
+    let bind_err = |source| MetricsError::Bind { addr, source };
+    let listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
+    listener.set_nonblocking(true).map_err(bind_err)?;
+    Ok(listener)
+}
+
+#[cfg(test)]
+mod tests;
