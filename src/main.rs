@@ -1,7 +1,7 @@
 //! The binary: block signals, parse the command line, run the mode, exit.
 
 use clap::Parser;
-use oxinit::cli::{Cli, Command, ControlInvocation};
+use oxinit::cli::{Cli, Command};
 use oxinit::{config, control, exit, single, supervisor, sys};
 use std::path::Path;
 
@@ -14,7 +14,17 @@ fn main() {
     }
     let cli = Cli::parse();
     if let Some(invocation) = cli.command.as_ref().and_then(Command::control) {
-        std::process::exit(control_client(invocation));
+        sys::signals::unblock_all();
+        std::process::exit(control::client(
+            invocation.request,
+            &invocation.socket,
+            invocation.json,
+        ));
+    }
+    if let Some(Command::Check { config }) = &cli.command {
+        sys::signals::unblock_all();
+        oxinit::diag::init("warn");
+        std::process::exit(check(config.as_deref()));
     }
     let single_mode = cli.command.is_none() && !cli.argv.is_empty();
     oxinit::diag::init(if single_mode { "warn" } else { "info" });
@@ -49,22 +59,9 @@ fn run(cli: Cli) -> i32 {
         })),
         None => supervise(&rt, None),
         Some(Command::Run { config }) => supervise(&rt, config.as_deref()),
-        Some(Command::Check { config }) => check(config.as_deref()),
-        // Handled in main before the runtime starts.
+        // `check` and the control commands are handled in main, without a runtime.
         Some(_) => exit::INTERNAL,
     }
-}
-
-/// `oxinit status|restart|stop|start|healthcheck`: an ordinary short-lived
-/// command, not an init. It gets back the default signal mask so Ctrl-C and
-/// TERM stop it at once, even while it waits on a hung oxinit.
-fn control_client(invocation: ControlInvocation) -> i32 {
-    let _ = nix::sys::signal::pthread_sigmask(
-        nix::sys::signal::SigmaskHow::SIG_SETMASK,
-        Some(&nix::sys::signal::SigSet::empty()),
-        None,
-    );
-    control::client(invocation.request, &invocation.socket, invocation.json)
 }
 
 /// Finds and loads the oxfile; a bad one is printed whole and exits 78.
@@ -103,6 +100,15 @@ fn check(explicit: Option<&Path>) -> i32 {
     match load_config(explicit) {
         Ok(config) => {
             print!("{}", config::render_check(&config));
+            let roots = oxinit::cgroup::Roots::default();
+            match oxinit::cgroup::detect(config.init.memory_enforcement, &roots, std::process::id())
+            {
+                Ok(e) => println!("memory limits here: {} ({})", e.mode().as_str(), e.reason()),
+                Err(e) => {
+                    println!("memory limits here: unusable: {e}");
+                    return exit::CONFIG;
+                }
+            }
             0
         }
         Err(code) => code,

@@ -25,6 +25,14 @@ pub fn block_all() -> io::Result<()> {
         .map_err(io::Error::from)
 }
 
+/// Gives back the default signal mask: for the commands that are ordinary
+/// short-lived programs (`check`, `status`…), so Ctrl-C, TERM and a closed
+/// pipe (SIGPIPE, as in `oxinit check | head`) end them as they end any tool.
+pub fn unblock_all() {
+    let _ =
+        nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+}
+
 /// The stream of signals sent to oxinit.
 pub struct Signals {
     fd: AsyncFd<SignalFd>,

@@ -1,0 +1,166 @@
+//! Running health probes for the event loop.
+//!
+//! HTTP and TCP probes are tasks that answer over the loop's internal channel;
+//! a hung endpoint costs one timeout and never blocks the loop or another
+//! probe. Exec probes are children like any other: spawned here, reaped by the
+//! one reaper (the loop hands their exits to [`Probes::reaped`]), and SIGKILLed
+//! when they outlive the timeout. Notify sockets feed sd_notify messages in.
+
+use super::core::{Event, Notice, Outcome};
+use crate::config::{HealthCheck, ProcessSpec};
+use crate::health::{notify, probe};
+use crate::sys::{kill, reap::ExitStatus, spawn};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// Messages from tasks to the event loop.
+#[derive(Debug)]
+pub enum Internal {
+    Event(Event),
+    /// The exec probe `pid` outlived its timeout.
+    ExecProbeTimeout(i32),
+}
+
+#[derive(Debug)]
+struct ExecProbe {
+    idx: usize,
+    run: u64,
+    started: Instant,
+    timed_out: bool,
+}
+
+/// The exec probes that are running, by pid.
+#[derive(Debug, Default)]
+pub struct Probes {
+    running: HashMap<i32, ExecProbe>,
+}
+
+impl Probes {
+    /// Starts the probe of run `run` of process `idx`. Returns an answer at
+    /// once when the probe could not even start.
+    pub fn start(&mut self, idx: usize, run: u64, spec: &ProcessSpec, cwd: &Path, tx: &UnboundedSender<Internal>) -> Option<Event> {
+        let health = spec.health.as_ref()?;
+        let limit = health.timeout;
+        let answer = move |outcome: Outcome, took: Duration| Event::Probe { idx, run, outcome, took };
+        match &health.check {
+            HealthCheck::Http { addr, host, path, .. } => {
+                let (addr, host, path, tx) = (*addr, host.clone(), path.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let t0 = Instant::now();
+                    let outcome = convert(probe::http(addr, &host, &path, limit).await);
+                    let _ = tx.send(Internal::Event(answer(outcome, t0.elapsed())));
+                });
+                None
+            }
+            HealthCheck::Tcp { addr } => {
+                let (addr, tx) = (*addr, tx.clone());
+                tokio::spawn(async move {
+                    let t0 = Instant::now();
+                    let outcome = convert(probe::tcp(addr, limit).await);
+                    let _ = tx.send(Internal::Event(answer(outcome, t0.elapsed())));
+                });
+                None
+            }
+            HealthCheck::Exec { argv } => {
+                let env = super::event_loop::child_env(spec);
+                let creds = super::event_loop::credentials(spec);
+                let request = spawn::SpawnSpec {
+                    argv,
+                    env: &env,
+                    cwd,
+                    user: creds.as_ref(),
+                    inherit_stdin: false,
+                    output: spawn::Output::Null,
+                    tty: crate::sys::pid1::TtyHandover::None,
+                    cgroup_procs: &[],
+                };
+                match spawn::spawn(&request) {
+                    Ok(child) => {
+                        self.running.insert(child.pid, ExecProbe { idx, run, started: Instant::now(), timed_out: false });
+                        let tx = tx.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(limit).await;
+                            let _ = tx.send(Internal::ExecProbeTimeout(child.pid));
+                        });
+                        None
+                    }
+                    Err(e) => Some(answer(Outcome::Unhealthy(e.to_string()), Duration::ZERO)),
+                }
+            }
+            HealthCheck::Notify { .. } => None,
+        }
+    }
+
+    /// The reaper collected `pid`: the answer, if it was an exec probe.
+    pub fn reaped(&mut self, pid: i32, status: ExitStatus) -> Option<Event> {
+        let p = self.running.remove(&pid)?;
+        let outcome = match (p.timed_out, status) {
+            (true, _) => Outcome::TimedOut,
+            (false, ExitStatus::Code(0)) => Outcome::Healthy,
+            (false, status) => Outcome::Unhealthy(format!("check command: {status}")),
+        };
+        Some(Event::Probe { idx: p.idx, run: p.run, outcome, took: p.started.elapsed() })
+    }
+
+    /// The exec probe `pid` outlived its timeout: kill its whole group. Its
+    /// answer comes when the reaper collects it.
+    pub fn time_out(&mut self, pid: i32) {
+        if let Some(p) = self.running.get_mut(&pid) {
+            p.timed_out = true;
+            kill::group(pid, libc::SIGKILL);
+        }
+    }
+}
+
+fn convert(outcome: probe::Outcome) -> Outcome {
+    match outcome {
+        probe::Outcome::Healthy => Outcome::Healthy,
+        probe::Outcome::Unhealthy(why) => Outcome::Unhealthy(why),
+        probe::Outcome::TimedOut => Outcome::TimedOut,
+    }
+}
+
+/// Binds the NOTIFY_SOCKET of run `run` of process `idx` and starts the task
+/// that forwards what it says. Returns the child's environment additions
+/// (NOTIFY_SOCKET, WATCHDOG_USEC) and the task, which owns the socket.
+pub fn notify_socket(
+    dir: &Path,
+    idx: usize,
+    run: u64,
+    spec: &ProcessSpec,
+    watchdog: Option<Duration>,
+    tx: &UnboundedSender<Internal>,
+) -> Result<(Vec<(String, String)>, JoinHandle<()>), notify::NotifyError> {
+    let owner = spec.user.as_ref().map(|u| (u.uid, u.gid));
+    let socket = notify::NotifySocket::bind(dir, &spec.name, owner)?;
+    let env = socket.child_env(watchdog);
+    let tx = tx.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let notices = match socket.recv().await {
+                Ok(notices) => notices,
+                Err(e) => {
+                    tracing::warn!("reading {}: {e}", socket.path().display());
+                    return;
+                }
+            };
+            for notice in notices {
+                let notice = match notice {
+                    notify::Notice::Ready => Notice::Ready,
+                    notify::Notice::Stopping => Notice::Stopping,
+                    notify::Notice::Status(s) => Notice::Status(s),
+                    notify::Notice::Watchdog => Notice::Watchdog,
+                    _ => continue,
+                };
+                if tx.send(Internal::Event(Event::Notify { idx, run, notice })).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    Ok((env, task))
+}
