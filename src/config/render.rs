@@ -275,14 +275,17 @@ fn health_text(health: &HealthSpec) -> String {
             let watchdog = watchdog
                 .map(|w| format!(", then WATCHDOG=1 at least every {}", dur(w)))
                 .unwrap_or_default();
-            format!("notify: the process sends READY=1 to $NOTIFY_SOCKET{watchdog}")
+            // Readiness comes from the process itself: no probe timing applies.
+            return format!(
+                "notify: ready when the process sends READY=1 to $NOTIFY_SOCKET{watchdog}"
+            );
         }
     };
     let start = if health.start_period.is_zero() {
         String::new()
     } else {
         format!(
-            ", failures in the first {} after a start do not count",
+            ", probed every second at most and failures not counted for the first {} until it is ready",
             dur(health.start_period)
         )
     };

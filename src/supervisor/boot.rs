@@ -35,7 +35,11 @@ pub fn start(config: &Config, snapshots: &watch::Receiver<Arc<Snapshot>>) -> Res
         }
     }
 
-    let kinds: Vec<(String, String)> = config.processes.iter().map(|p| (p.name.clone(), kind_name(p.kind()).to_string())).collect();
+    let kinds: Vec<(String, String)> = config
+        .processes
+        .iter()
+        .map(|p| (p.name.clone(), kind_name(p.kind()).to_string()))
+        .collect();
     let metrics = Arc::new(Metrics::new(&kinds, env!("CARGO_PKG_VERSION")));
     metrics.set_memory_enforcement(memory_mode);
     if config.metrics.enabled {
@@ -43,8 +47,16 @@ pub fn start(config: &Config, snapshots: &watch::Receiver<Arc<Snapshot>>) -> Res
             tracing::error!("{e}");
             crate::exit::CONFIG
         })?;
-        tracing::info!("metrics on http://{}/metrics (also /health, /status)", config.metrics.listen);
-        tokio::spawn(crate::metrics::serve(listener, metrics.clone(), snapshots.clone(), config.sqlite.databases.clone()));
+        tracing::info!(
+            "metrics on http://{}/metrics (also /health, /status)",
+            config.metrics.listen
+        );
+        tokio::spawn(crate::metrics::serve(
+            listener,
+            metrics.clone(),
+            snapshots.clone(),
+            config.sqlite.databases.clone(),
+        ));
     }
 
     let control = match crate::control::Server::bind(&config.init.control_socket) {
@@ -55,11 +67,18 @@ pub fn start(config: &Config, snapshots: &watch::Receiver<Arc<Snapshot>>) -> Res
         }
         Err(e) => {
             // Not fatal: the processes matter more than `oxinit status`.
-            tracing::warn!("{e}; `oxinit status`, `restart`, `stop`, `start` and `healthcheck` will not work");
+            tracing::warn!(
+                "{e}; `oxinit status`, `restart`, `stop`, `start` and `healthcheck` will not work"
+            );
             None
         }
     };
-    Ok(Services { metrics, cgroups, memory_mode, control })
+    Ok(Services {
+        metrics,
+        cgroups,
+        memory_mode,
+        control,
+    })
 }
 
 pub fn kind_name(kind: crate::config::Kind) -> &'static str {
@@ -75,17 +94,29 @@ pub fn kind_name(kind: crate::config::Kind) -> &'static str {
 fn memory(config: &Config) -> Result<(Option<Enforcement>, &'static str), i32> {
     let roots = Roots::default();
     let requested = config.init.memory_enforcement;
-    let limited = config.processes.iter().any(|p| p.limits != Default::default());
+    let limited = config
+        .processes
+        .iter()
+        .any(|p| p.limits != Default::default());
     if !limited {
-        let mode = cgroup::detect(requested, &roots, std::process::id()).map(|e| e.mode()).unwrap_or(cgroup::Mode::Poll);
+        let mode = cgroup::detect(requested, &roots, std::process::id())
+            .map(|e| e.mode())
+            .unwrap_or(cgroup::Mode::Poll);
         return Ok((None, mode.as_str()));
     }
     match cgroup::setup(requested, &roots, std::process::id()) {
         Ok((enforcement, prepared)) => {
             let mode = enforcement.mode();
-            tracing::info!("memory limits: {} ({})", mode.as_str(), enforcement.reason());
+            tracing::info!(
+                "memory limits: {} ({})",
+                mode.as_str(),
+                enforcement.reason()
+            );
             if !prepared.leftovers.removed.is_empty() {
-                tracing::info!("removed {} cgroups left by a previous run", prepared.leftovers.removed.len());
+                tracing::info!(
+                    "removed {} cgroups left by a previous run",
+                    prepared.leftovers.removed.len()
+                );
             }
             let cgroups = (mode != cgroup::Mode::Poll).then_some(enforcement);
             Ok((cgroups, mode.as_str()))

@@ -2,17 +2,43 @@
 //!
 //! It owns the state of every process and decides what happens next; it never
 //! touches a process itself. The event loop (`event_loop.rs`) turns signals,
-//! reaped children and deadlines into [`Event`]s and carries out the returned
-//! [`Action`]s. Every deadline lives in the state (backoff end, stop timeout,
-//! oneshot timeout, shutdown cap), so the loop only asks [`Supervisor::next_deadline`]
-//! and there are no timers to cancel. Unit tests drive it with paused time.
+//! reaped children, probe answers, control requests and deadlines into
+//! [`Event`]s and carries out the returned [`Action`]s. Every deadline lives in
+//! the state (backoff end, stop timeout, oneshot timeout, next probe, next job
+//! run, shutdown cap), so the loop only asks [`Supervisor::next_deadline`] and
+//! there are no timers to cancel. Unit tests drive it with explicit instants.
 
-use super::process::{Process, State, StopCause};
-use crate::config::{Config, InitSettings, RestartPolicy};
+use super::process::{ExitReason, LastExit, Process, State, StopCause};
+use crate::config::{Config, InitSettings, Kind, RestartPolicy};
 use crate::sys::reap::ExitStatus;
 use crate::sys::signals;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
+
+/// What a health probe found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Healthy,
+    Unhealthy(String),
+    TimedOut,
+}
+
+/// What a process said over its NOTIFY_SOCKET (systemd's sd_notify protocol).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Ready,
+    Stopping,
+    Status(String),
+    Watchdog,
+}
+
+/// A request from `oxinit restart|stop|start NAME`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Restart,
+    Stop,
+    Start,
+}
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,17 +46,73 @@ pub enum Event {
     /// The event loop started process `idx` as `pid`.
     Started { idx: usize, pid: i32 },
     /// Process `idx` could not be started; `code` is 126/127.
-    SpawnFailed { idx: usize, code: i32 },
-    /// The reaper collected `pid`.
-    Exited { pid: i32, status: ExitStatus },
+    SpawnFailed {
+        idx: usize,
+        code: i32,
+        reason: String,
+    },
+    /// The reaper collected `pid`; `oom` when its cgroup saw an OOM kill.
+    Exited {
+        pid: i32,
+        status: ExitStatus,
+        oom: bool,
+    },
     /// oxinit received a signal (other than SIGCHLD).
     Signal(i32),
+    /// A health probe of run `run` of process `idx` answered.
+    Probe {
+        idx: usize,
+        run: u64,
+        outcome: Outcome,
+        took: Duration,
+    },
+    /// Run `run` of process `idx` sent a notification.
+    Notify {
+        idx: usize,
+        run: u64,
+        notice: Notice,
+    },
+    /// Run `run` of process `idx` uses `bytes`, over its limit (polling mode).
+    OverMemory { idx: usize, run: u64, bytes: u64 },
+    /// A control request, answered by an [`Action::Reply`] with the same id.
+    Control {
+        id: u64,
+        command: Command,
+        name: String,
+    },
     /// Time passed: act on every deadline that is due.
     Tick,
 }
 
+/// Facts for the metrics; the supervisor does not depend on who listens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observation {
+    Exited {
+        idx: usize,
+        reason: ExitReason,
+        code: i32,
+    },
+    Restarted {
+        idx: usize,
+    },
+    Health {
+        idx: usize,
+        result: &'static str,
+        took: Duration,
+    },
+    OneshotFinished {
+        idx: usize,
+        took: Duration,
+    },
+    /// result: "success" | "failure" | "timeout" | "skipped".
+    JobRun {
+        idx: usize,
+        result: &'static str,
+    },
+}
+
 /// What the event loop must do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Spawn(usize),
     /// Signal process `idx`'s whole process group.
@@ -38,6 +120,17 @@ pub enum Action {
         idx: usize,
         sig: i32,
     },
+    /// Run the health probe of process `idx` (answer with Event::Probe).
+    Probe {
+        idx: usize,
+        run: u64,
+    },
+    /// Answer control request `id`.
+    Reply {
+        id: u64,
+        result: Result<String, String>,
+    },
+    Record(Observation),
     /// Every process is stopped: sweep the leftovers and exit with `code`.
     Finish {
         code: i32,
@@ -74,14 +167,19 @@ pub struct Supervisor {
     deps: Vec<Vec<usize>>,
     init: InitSettings,
     phase: Phase,
-    /// Something got SIGKILL (stop timeout, shutdown cap, second signal).
+    /// Boot finished once (latched: a later crash does not make it "booting").
+    boot_done: bool,
+    /// Something got SIGKILL during the shutdown.
     killed_any: bool,
     /// Every process was SIGKILLed at once: the sweep gets no grace either.
     hurried: bool,
+    /// The wall clock at `mono0`, to place cron times on the monotonic clock.
+    wall0: SystemTime,
+    mono0: Instant,
 }
 
 impl Supervisor {
-    pub fn new(config: &Config) -> Supervisor {
+    pub fn new(config: &Config, now: Instant, wall: SystemTime) -> Supervisor {
         let index = |name: &str| {
             config
                 .processes
@@ -106,8 +204,11 @@ impl Supervisor {
             deps,
             init: config.init.clone(),
             phase: Phase::Running,
+            boot_done: false,
             killed_any: false,
             hurried: false,
+            wall0: wall,
+            mono0: now,
         }
     }
 
@@ -120,9 +221,9 @@ impl Supervisor {
         self.procs[idx].state.pid()
     }
 
-    /// True when `pid` is one of ours (not an adopted orphan).
-    pub fn owns(&self, pid: i32) -> bool {
-        self.procs.iter().any(|p| p.state.pid() == Some(pid))
+    /// The process running as `pid` (not an adopted orphan).
+    pub fn owner(&self, pid: i32) -> Option<usize> {
+        self.procs.iter().position(|p| p.state.pid() == Some(pid))
     }
 
     /// True once everything was SIGKILLed at once (second signal, shutdown cap).
@@ -130,34 +231,58 @@ impl Supervisor {
         self.hurried
     }
 
-    /// True when boot has finished: every oneshot succeeded and every service runs.
+    /// True once boot has finished: every oneshot succeeded and every service
+    /// was ready at the same time.
     pub fn booted(&self) -> bool {
-        self.phase == Phase::Running
-            && self.procs.iter().all(|p| match p.state {
-                State::Exited { status } => !p.spec.oneshot || status.success(),
-                State::Running { .. } => !p.spec.oneshot,
-                _ => false,
-            })
+        self.boot_done
+    }
+
+    /// "booting" | "running" | "stopping" | "stopped".
+    pub fn phase(&self) -> &'static str {
+        match self.phase {
+            Phase::Running if self.boot_done => "running",
+            Phase::Running => "booting",
+            Phase::ShuttingDown { .. } => "stopping",
+            Phase::Finished => "stopped",
+        }
+    }
+
+    /// The wall-clock time of a monotonic instant.
+    pub fn wall(&self, t: Instant) -> SystemTime {
+        match t.checked_duration_since(self.mono0) {
+            Some(d) => self.wall0 + d,
+            None => self.wall0 - (self.mono0 - t),
+        }
     }
 
     /// The earliest moment something is due.
     pub fn next_deadline(&self) -> Option<Instant> {
+        let running = self.phase == Phase::Running;
         let mut next: Option<Instant> = None;
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
         for p in &self.procs {
             match p.state {
-                State::Backoff { until } if self.phase == Phase::Running => consider(until),
+                State::Backoff { until } if running => consider(until),
                 State::Stopping {
                     kill_at,
                     killed: false,
                     ..
                 } => consider(kill_at),
                 State::Running { since, .. } => {
-                    if let (true, Some(t)) = (p.spec.oneshot, p.spec.timeout) {
+                    if let (true, Some(t)) = (p.kind != Kind::Service, p.spec.timeout) {
                         consider(since + t);
+                    }
+                    if let (Some(t), false) = (p.health.next_probe, p.health.probing) {
+                        consider(t);
+                    }
+                    if let Some(t) = p.health.watchdog_deadline {
+                        consider(t);
                     }
                 }
                 _ => {}
+            }
+            if let (Some(t), true, false) = (p.next_run, running, p.held) {
+                consider(t);
             }
         }
         if let Phase::ShuttingDown { deadline, .. } = self.phase {
@@ -172,22 +297,77 @@ impl Supervisor {
     pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
         match event {
-            Event::Started { idx, pid } => {
-                tracing::info!("started {} (pid {pid})", self.procs[idx].name());
-                self.procs[idx].state = State::Running { pid, since: now };
+            Event::Started { idx, pid } => self.started(idx, pid, now, &mut out),
+            Event::SpawnFailed { idx, code, reason } => {
+                if let Some(id) = self.procs[idx].pending_reply.take() {
+                    out.push(Action::Reply {
+                        id,
+                        result: Err(format!("{}: {reason}", self.procs[idx].name())),
+                    });
+                }
+                self.ended(idx, ExitStatus::Code(code), false, now, &mut out);
             }
-            Event::SpawnFailed { idx, code } => self.ended(idx, ExitStatus::Code(code), now),
-            Event::Exited { pid, status } => {
-                if let Some(idx) = self.procs.iter().position(|p| p.state.pid() == Some(pid)) {
-                    self.ended(idx, status, now);
+            Event::Exited { pid, status, oom } => {
+                if let Some(idx) = self.owner(pid) {
+                    self.ended(idx, status, oom, now, &mut out);
                 }
             }
             Event::Signal(sig) => self.on_signal(sig, now, &mut out),
+            Event::Probe {
+                idx,
+                run,
+                outcome,
+                took,
+            } => self.on_probe(idx, run, outcome, took, now, &mut out),
+            Event::Notify { idx, run, notice } => self.on_notice(idx, run, notice, now),
+            Event::OverMemory { idx, run, bytes } => {
+                let p = &self.procs[idx];
+                if p.run == run && matches!(p.state, State::Running { .. }) {
+                    let limit = p.spec.limits.memory.unwrap_or(0);
+                    tracing::warn!(
+                        "{} uses {}, over its memory limit of {}: stopping it",
+                        p.spec.name,
+                        fmt_bytes(bytes),
+                        fmt_bytes(limit)
+                    );
+                    self.stop(idx, StopCause::Memory, now, &mut out);
+                }
+            }
+            Event::Control { id, command, name } => {
+                self.on_control(id, command, &name, now, &mut out)
+            }
             Event::Tick => {}
         }
         self.on_deadlines(now, &mut out);
         self.advance(now, &mut out);
         out
+    }
+
+    fn started(&mut self, idx: usize, pid: i32, now: Instant, out: &mut Vec<Action>) {
+        let p = &mut self.procs[idx];
+        p.run += 1;
+        p.state = State::Running { pid, since: now };
+        p.health = Default::default();
+        if let Some(h) = &p.spec.health {
+            if p.probed() {
+                // During start_period probes come every second at most (like
+                // Docker's start_interval) so readiness is noticed quickly;
+                // failures there do not count.
+                let first = if h.start_period > Duration::ZERO {
+                    h.interval.min(Duration::from_secs(1))
+                } else {
+                    h.interval
+                };
+                p.health.next_probe = Some(now + first);
+            }
+        }
+        tracing::info!("started {} (pid {pid})", p.spec.name);
+        if let Some(id) = p.pending_reply.take() {
+            out.push(Action::Reply {
+                id,
+                result: Ok(format!("{} started (pid {pid})", p.spec.name)),
+            });
+        }
     }
 
     fn on_signal(&mut self, sig: i32, now: Instant, out: &mut Vec<Action>) {
@@ -217,88 +397,380 @@ impl Supervisor {
     }
 
     /// Process `idx` ended (or could not start) with `status`.
-    fn ended(&mut self, idx: usize, status: ExitStatus, now: Instant) {
-        let shutting_down = !matches!(self.phase, Phase::Running);
+    fn ended(
+        &mut self,
+        idx: usize,
+        status: ExitStatus,
+        oom: bool,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let shutting_down = self.phase != Phase::Running;
+        let boot_done = self.boot_done;
         let p = &mut self.procs[idx];
-        p.last_exit = Some(status);
         let name = p.spec.name.clone();
-        let uptime = match p.state {
-            State::Running { since, .. } | State::Stopping { since, .. } => {
-                now.duration_since(since)
-            }
-            _ => Duration::ZERO,
+        let (uptime, cause) = match p.state {
+            State::Running { since, .. } => (now.duration_since(since), None),
+            State::Stopping { since, cause, .. } => (now.duration_since(since), Some(cause)),
+            _ => (Duration::ZERO, None),
         };
-        match p.state {
-            State::Stopping {
-                cause: StopCause::Timeout,
-                ..
-            } => {
+        let reason = match (oom, cause) {
+            (true, _) => ExitReason::Oom,
+            (false, Some(StopCause::Health)) => ExitReason::Health,
+            (false, Some(StopCause::Memory)) => ExitReason::Memory,
+            (false, Some(_)) => ExitReason::Stop,
+            (false, None) if matches!(status, ExitStatus::Signal(_)) => ExitReason::Signal,
+            (false, None) => ExitReason::Exit,
+        };
+        p.last_exit = Some(LastExit {
+            status,
+            reason,
+            at: now,
+        });
+        p.health = Default::default();
+        out.push(Action::Record(Observation::Exited {
+            idx,
+            reason,
+            code: status.code(),
+        }));
+        if oom {
+            let limit = p
+                .spec
+                .limits
+                .memory
+                .map(fmt_bytes)
+                .unwrap_or_else(|| "memory".into());
+            tracing::error!("{name} was killed by the kernel OOM killer at its {limit} limit");
+        }
+
+        // Requests from the control socket come first.
+        match cause {
+            Some(StopCause::Restart) if !shutting_down => {
+                tracing::info!("{name} stopped ({status}); starting it again");
+                p.restarts += 1;
+                p.state = State::Starting;
+                out.push(Action::Record(Observation::Restarted { idx }));
+                out.push(Action::Spawn(idx));
+                return;
+            }
+            Some(StopCause::Manual) => {
+                tracing::info!("{name} stopped ({status}) on request");
+                p.state = State::Stopped;
+                if let Some(id) = p.pending_reply.take() {
+                    out.push(Action::Reply {
+                        id,
+                        result: Ok(format!("{name} stopped ({status})")),
+                    });
+                }
+                return;
+            }
+            _ => {}
+        }
+        if let Some(id) = p.pending_reply.take() {
+            out.push(Action::Reply {
+                id,
+                result: Err(format!(
+                    "{name} ended ({status}) before the request completed"
+                )),
+            });
+        }
+
+        if p.kind == Kind::Job {
+            let result = match (cause, status.success()) {
+                (Some(StopCause::Timeout), _) => "timeout",
+                (_, true) => "success",
+                (_, false) => "failure",
+            };
+            out.push(Action::Record(Observation::JobRun { idx, result }));
+            match result {
+                "success" => {
+                    tracing::info!("job {name} finished ({status}) in {}", fmt_duration(uptime))
+                }
+                "timeout" => tracing::error!("job {name} timed out and was stopped ({status})"),
+                _ => tracing::error!(
+                    "job {name} failed ({status}) after {}",
+                    fmt_duration(uptime)
+                ),
+            }
+            p.state = if shutting_down {
+                State::Exited { status }
+            } else {
+                State::Scheduled
+            };
+            return;
+        }
+        if let (Some(StopCause::Shutdown), _) | (_, true) = (cause, shutting_down) {
+            tracing::info!("{name} stopped ({status}) after {}", fmt_duration(uptime));
+            p.state = State::Exited { status };
+            return;
+        }
+        if p.kind == Kind::Oneshot {
+            let ok = status.success() && cause != Some(StopCause::Timeout);
+            if ok {
+                tracing::info!("{name} finished ({status}) in {}", fmt_duration(uptime));
+                p.state = State::Exited { status };
+                out.push(Action::Record(Observation::OneshotFinished {
+                    idx,
+                    took: uptime,
+                }));
+            } else if boot_done {
+                // Run again by hand after boot: a failure is reported, not fatal.
+                tracing::error!("{name} failed ({status})");
                 p.state = State::Failed { status };
-                tracing::error!("{name} timed out and was stopped ({status}): boot aborted");
+            } else {
+                let what = if cause == Some(StopCause::Timeout) {
+                    "timed out and was stopped"
+                } else {
+                    "failed"
+                };
+                tracing::error!("{name} {what} ({status}): boot aborted");
+                p.state = State::Failed { status };
                 self.begin_shutdown(Cause::Failed(status.code()), now);
             }
-            State::Stopping { .. } => {
-                tracing::info!("{name} stopped ({status}) after {}", fmt_duration(uptime));
-                p.state = State::Exited { status };
+            return;
+        }
+
+        // A service.
+        let wants_restart = match p.spec.restart {
+            RestartPolicy::Always => true,
+            RestartPolicy::OnFailure => reason.is_failure(status),
+            RestartPolicy::Never => false,
+        };
+        if !wants_restart {
+            p.state = State::Exited { status };
+            if p.spec.critical {
+                tracing::warn!(
+                    "{name} exited ({status}) and is not restarted; it is critical: shutting down"
+                );
+                self.begin_shutdown(Cause::Failed(status.code()), now);
+            } else {
+                tracing::warn!("{name} exited ({status}) and is not restarted");
             }
-            _ if shutting_down => {
-                tracing::info!("{name} exited ({status}) during shutdown");
-                p.state = State::Exited { status };
+            return;
+        }
+        match p.backoff.on_exit(&p.spec, uptime, now) {
+            super::backoff::Decision::RestartAfter(delay) => {
+                p.restarts += 1;
+                p.state = State::Backoff { until: now + delay };
+                out.push(Action::Record(Observation::Restarted { idx }));
+                tracing::warn!(
+                    "{name} exited ({status}, reason {}) after {}; restarting in {} (restart {})",
+                    reason.as_str(),
+                    fmt_duration(uptime),
+                    fmt_duration(delay),
+                    p.restarts
+                );
             }
-            _ if p.spec.oneshot => {
-                if status.success() {
-                    tracing::info!("{name} finished ({status}) in {}", fmt_duration(uptime));
-                    p.state = State::Exited { status };
-                } else {
-                    p.state = State::Failed { status };
-                    tracing::error!("{name} failed ({status}): boot aborted");
+            super::backoff::Decision::GiveUp => {
+                p.state = State::Failed { status };
+                let (max, window) = (p.spec.max_restarts, fmt_duration(p.spec.restart_window));
+                if p.spec.critical {
+                    tracing::error!("{name} failed: it exited ({status}) after {max} restarts within {window}; it is critical: shutting down");
                     self.begin_shutdown(Cause::Failed(status.code()), now);
+                } else {
+                    tracing::error!("{name} failed: it exited ({status}) after {max} restarts within {window}; left stopped (critical = false)");
                 }
             }
-            _ => {
-                let wants_restart = match p.spec.restart {
-                    RestartPolicy::Always => true,
-                    RestartPolicy::OnFailure => !status.success(),
-                    RestartPolicy::Never => false,
+        }
+    }
+
+    fn on_probe(
+        &mut self,
+        idx: usize,
+        run: u64,
+        outcome: Outcome,
+        took: Duration,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let p = &mut self.procs[idx];
+        let (State::Running { since, .. }, true) = (p.state.clone(), p.run == run) else {
+            return;
+        };
+        let Some(h) = p.spec.health.clone() else {
+            return;
+        };
+        p.health.probing = false;
+        let result = match outcome {
+            Outcome::Healthy => "ok",
+            Outcome::Unhealthy(_) => "fail",
+            Outcome::TimedOut => "timeout",
+        };
+        out.push(Action::Record(Observation::Health { idx, result, took }));
+        let in_start_period = now < since + h.start_period;
+        // Until it is first ready and while in start_period, probe every
+        // second at most; then every `interval`.
+        let ready_before = p.health.ready;
+        p.health.next_probe = Some(now + h.interval);
+        if in_start_period && !ready_before && outcome != Outcome::Healthy {
+            p.health.next_probe = Some(now + h.interval.min(Duration::from_secs(1)));
+        }
+        match outcome {
+            Outcome::Healthy => {
+                p.health.failures = 0;
+                p.health.healthy = Some(true);
+                p.health.status = None;
+                if !p.health.ready {
+                    p.health.ready = true;
+                    tracing::info!("{} is ready (health check passed)", p.spec.name);
+                }
+            }
+            Outcome::Unhealthy(_) | Outcome::TimedOut => {
+                let why = match &outcome {
+                    Outcome::Unhealthy(why) => why.clone(),
+                    _ => format!("no answer within {}", fmt_duration(h.timeout)),
                 };
-                if !wants_restart {
-                    p.state = State::Exited { status };
-                    if p.spec.critical {
-                        tracing::warn!("{name} exited ({status}) and is not restarted; it is critical: shutting down");
-                        self.begin_shutdown(Cause::Failed(status.code()), now);
-                    } else {
-                        tracing::warn!("{name} exited ({status}) and is not restarted");
-                    }
+                p.health.status = Some(why.clone());
+                if in_start_period && !p.health.ready {
+                    tracing::debug!(
+                        "{}: health check failed during start_period ({why})",
+                        p.spec.name
+                    );
                     return;
                 }
-                match p.backoff.on_exit(&p.spec, uptime, now) {
-                    super::backoff::Decision::RestartAfter(delay) => {
-                        p.restarts += 1;
-                        p.state = State::Backoff { until: now + delay };
-                        tracing::warn!(
-                            "{name} exited ({status}) after {}; restarting in {} (restart {})",
-                            fmt_duration(uptime),
-                            fmt_duration(delay),
-                            p.restarts
-                        );
-                    }
-                    super::backoff::Decision::GiveUp => {
-                        p.state = State::Failed { status };
-                        let (max, window) = (p.spec.max_restarts, p.spec.restart_window);
-                        if p.spec.critical {
-                            tracing::error!(
-                                "{name} failed: it exited ({status}) after {max} restarts within {}; it is critical: shutting down",
-                                fmt_duration(window)
-                            );
-                            self.begin_shutdown(Cause::Failed(status.code()), now);
-                        } else {
-                            tracing::error!(
-                                "{name} failed: it exited ({status}) after {max} restarts within {}; left stopped (critical = false)",
-                                fmt_duration(window)
-                            );
-                        }
-                    }
+                p.health.failures += 1;
+                if p.health.failures < h.retries {
+                    tracing::warn!(
+                        "{}: health check failed ({why}), {} of {}",
+                        p.spec.name,
+                        p.health.failures,
+                        h.retries
+                    );
+                    return;
                 }
+                p.health.healthy = Some(false);
+                tracing::warn!(
+                    "{} is unhealthy: {} consecutive failed checks (last: {why}); restarting it",
+                    p.spec.name,
+                    p.health.failures
+                );
+                self.stop(idx, StopCause::Health, now, out);
+            }
+        }
+    }
+
+    fn on_notice(&mut self, idx: usize, run: u64, notice: Notice, now: Instant) {
+        let watchdog = self.procs[idx].watchdog();
+        let p = &mut self.procs[idx];
+        if p.run != run || !matches!(p.state, State::Running { .. } | State::Stopping { .. }) {
+            return;
+        }
+        match notice {
+            Notice::Ready => {
+                if !p.health.ready {
+                    tracing::info!("{} is ready (READY=1)", p.spec.name);
+                }
+                p.health.ready = true;
+                p.health.healthy = Some(true);
+                p.health.watchdog_deadline = watchdog.map(|w| now + w);
+            }
+            Notice::Watchdog => {
+                p.health.healthy = Some(true);
+                p.health.watchdog_deadline = watchdog.map(|w| now + w);
+            }
+            Notice::Status(s) => p.health.status = Some(s),
+            Notice::Stopping => p.health.status = Some("stopping (STOPPING=1)".into()),
+        }
+    }
+
+    fn on_control(
+        &mut self,
+        id: u64,
+        command: Command,
+        name: &str,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(idx) = self.procs.iter().position(|p| p.name() == name) else {
+            let names: Vec<&str> = self.procs.iter().map(|p| p.name()).collect();
+            out.push(Action::Reply {
+                id,
+                result: Err(format!(
+                    "no process named {name:?}; processes: {}",
+                    names.join(", ")
+                )),
+            });
+            return;
+        };
+        if self.phase != Phase::Running {
+            out.push(Action::Reply {
+                id,
+                result: Err("oxinit is shutting down".into()),
+            });
+            return;
+        }
+        let deps_met = self.deps_met(idx);
+        let p = &mut self.procs[idx];
+        if p.pending_reply.is_some() {
+            out.push(Action::Reply {
+                id,
+                result: Err(format!("{name} is busy with another request")),
+            });
+            return;
+        }
+        match (command, p.state.clone()) {
+            (Command::Stop, State::Running { .. }) => {
+                p.held = true;
+                p.pending_reply = Some(id);
+                self.stop(idx, StopCause::Manual, now, out);
+            }
+            (Command::Stop, State::Stopping { .. }) => {
+                p.held = true;
+                p.pending_reply = Some(id);
+                if let State::Stopping { ref mut cause, .. } = p.state {
+                    *cause = StopCause::Manual;
+                }
+            }
+            (Command::Stop, _) => {
+                p.held = true;
+                p.state = State::Stopped;
+                out.push(Action::Reply {
+                    id,
+                    result: Ok(format!("{name} is stopped")),
+                });
+            }
+            (Command::Restart, State::Running { .. }) => {
+                p.held = false;
+                p.pending_reply = Some(id);
+                self.stop(idx, StopCause::Restart, now, out);
+            }
+            (Command::Start, State::Running { pid, .. }) => {
+                if p.kind == Kind::Job {
+                    out.push(Action::Reply {
+                        id,
+                        result: Err(format!("job {name} is running (pid {pid})")),
+                    });
+                } else {
+                    out.push(Action::Reply {
+                        id,
+                        result: Err(format!("{name} is already running (pid {pid})")),
+                    });
+                }
+            }
+            (_, State::Stopping { .. } | State::Starting) => {
+                out.push(Action::Reply {
+                    id,
+                    result: Err(format!("{name} is {}; try again", p.state.word())),
+                });
+            }
+            (_, _) if !deps_met => {
+                out.push(Action::Reply {
+                    id,
+                    result: Err(format!("{name} waits for its dependencies")),
+                });
+            }
+            (_, _) => {
+                // Start (or restart something not running): now, with a fresh
+                // crash-loop history.
+                p.held = false;
+                p.backoff = Default::default();
+                p.pending_reply = Some(id);
+                if p.state != State::Waiting {
+                    p.restarts += 1;
+                    out.push(Action::Record(Observation::Restarted { idx }));
+                }
+                p.state = State::Starting;
+                out.push(Action::Spawn(idx));
             }
         }
     }
@@ -306,6 +778,24 @@ impl Supervisor {
     fn on_deadlines(&mut self, now: Instant, out: &mut Vec<Action>) {
         let running = self.phase == Phase::Running;
         for idx in 0..self.procs.len() {
+            let next_cron = self.next_cron(idx, now);
+            let p = &mut self.procs[idx];
+            // Jobs: a run is due.
+            if let (Some(t), true, false) = (p.next_run, running, p.held) {
+                if t <= now {
+                    p.next_run = next_cron;
+                    if p.state.pid().is_some() || p.state == State::Starting {
+                        tracing::warn!("job {} is still running: skipping this run", p.spec.name);
+                        out.push(Action::Record(Observation::JobRun {
+                            idx,
+                            result: "skipped",
+                        }));
+                    } else {
+                        p.state = State::Starting;
+                        out.push(Action::Spawn(idx));
+                    }
+                }
+            }
             let p = &mut self.procs[idx];
             match p.state {
                 State::Backoff { until } if running && until <= now => {
@@ -318,7 +808,9 @@ impl Supervisor {
                     ..
                 } if !*killed && kill_at <= now => {
                     *killed = true;
-                    self.killed_any = true;
+                    if !running {
+                        self.killed_any = true;
+                    }
                     tracing::warn!(
                         "{} did not stop within {}: SIGKILL",
                         p.spec.name,
@@ -330,7 +822,7 @@ impl Supervisor {
                     });
                 }
                 State::Running { since, .. } => {
-                    if let (true, Some(t)) = (p.spec.oneshot, p.spec.timeout) {
+                    if let (true, Some(t)) = (p.kind != Kind::Service, p.spec.timeout) {
                         if since + t <= now {
                             tracing::error!(
                                 "{} is still running after its timeout of {}: stopping it",
@@ -338,6 +830,26 @@ impl Supervisor {
                                 fmt_duration(t)
                             );
                             self.stop(idx, StopCause::Timeout, now, out);
+                            continue;
+                        }
+                    }
+                    if let Some(t) = p.health.watchdog_deadline {
+                        if t <= now {
+                            let w = p.watchdog().map(fmt_duration).unwrap_or_default();
+                            tracing::warn!(
+                                "{} is unhealthy: no WATCHDOG=1 for {w}; restarting it",
+                                p.spec.name
+                            );
+                            p.health.healthy = Some(false);
+                            p.health.status = Some(format!("watchdog: no WATCHDOG=1 for {w}"));
+                            self.stop(idx, StopCause::Health, now, out);
+                            continue;
+                        }
+                    }
+                    if let (Some(t), false) = (p.health.next_probe, p.health.probing) {
+                        if t <= now {
+                            p.health.probing = true;
+                            out.push(Action::Probe { idx, run: p.run });
                         }
                     }
                 }
@@ -355,6 +867,14 @@ impl Supervisor {
         }
     }
 
+    /// The next cron time of job `idx` after `now`, on the monotonic clock.
+    fn next_cron(&self, idx: usize, now: Instant) -> Option<Instant> {
+        let schedule = self.procs[idx].spec.schedule.as_ref()?;
+        let wall_now = self.wall(now);
+        let next = schedule.next_after(wall_now)?;
+        Some(now + next.duration_since(wall_now).unwrap_or_default())
+    }
+
     /// Starts whatever is ready; moves the shutdown along, level by level.
     fn advance(&mut self, now: Instant, out: &mut Vec<Action>) {
         match self.phase {
@@ -362,11 +882,35 @@ impl Supervisor {
                 for level in 0..self.start_levels.len() {
                     for i in 0..self.start_levels[level].len() {
                         let idx = self.start_levels[level][i];
-                        if self.procs[idx].state == State::Waiting && self.deps_met(idx) {
+                        if self.procs[idx].state != State::Waiting || !self.deps_met(idx) {
+                            continue;
+                        }
+                        if self.procs[idx].kind == Kind::Job {
+                            let next = self.next_cron(idx, now);
+                            let p = &mut self.procs[idx];
+                            p.state = State::Scheduled;
+                            p.next_run = next;
+                            match next {
+                                Some(t) => tracing::info!(
+                                    "job {} scheduled ({}), first run in {}",
+                                    p.spec.name,
+                                    p.spec.schedule.as_ref().map(|s| s.as_str()).unwrap_or(""),
+                                    fmt_duration(t - now)
+                                ),
+                                None => tracing::warn!(
+                                    "job {} has no future run time: it will never run",
+                                    p.spec.name
+                                ),
+                            }
+                        } else {
                             self.procs[idx].state = State::Starting;
                             out.push(Action::Spawn(idx));
                         }
                     }
+                }
+                if !self.boot_done && self.all_up() {
+                    self.boot_done = true;
+                    tracing::info!("boot finished: every service is ready");
                 }
             }
             Phase::ShuttingDown {
@@ -403,6 +947,14 @@ impl Supervisor {
                         Cause::Requested if self.killed_any => crate::exit::KILLED,
                         Cause::Requested => 0,
                     };
+                    for p in &mut self.procs {
+                        if let Some(id) = p.pending_reply.take() {
+                            out.push(Action::Reply {
+                                id,
+                                result: Err("oxinit shut down".into()),
+                            });
+                        }
+                    }
                     out.push(Action::Finish { code });
                 }
             }
@@ -410,14 +962,22 @@ impl Supervisor {
         }
     }
 
-    /// A dependency is met when a oneshot succeeded, or a service runs.
+    /// Every oneshot succeeded and every service is ready.
+    fn all_up(&self) -> bool {
+        self.procs.iter().all(|p| match p.kind {
+            Kind::Oneshot => matches!(p.state, State::Exited { status } if status.success()),
+            Kind::Service => p.ready(),
+            Kind::Job => true,
+        })
+    }
+
+    /// A dependency is met when a oneshot succeeded, or a service is ready.
     fn deps_met(&self, idx: usize) -> bool {
         self.deps[idx].iter().all(|&d| {
             let dep = &self.procs[d];
-            match dep.state {
-                State::Exited { status } if dep.spec.oneshot => status.success(),
-                State::Running { .. } => !dep.spec.oneshot,
-                _ => false,
+            match dep.kind {
+                Kind::Oneshot => matches!(dep.state, State::Exited { status } if status.success()),
+                _ => dep.ready(),
             }
         })
     }
@@ -442,6 +1002,8 @@ impl Supervisor {
             killed: false,
             cause,
         };
+        p.health.next_probe = None;
+        p.health.watchdog_deadline = None;
         out.push(Action::Signal {
             idx,
             sig: p.spec.stop_signal as i32,
@@ -457,7 +1019,11 @@ impl Supervisor {
             return;
         }
         for p in &mut self.procs {
-            if matches!(p.state, State::Waiting | State::Backoff { .. }) {
+            p.next_run = None;
+            if matches!(
+                p.state,
+                State::Waiting | State::Backoff { .. } | State::Scheduled
+            ) {
                 p.state = State::Cancelled;
             }
         }
@@ -471,8 +1037,9 @@ impl Supervisor {
     /// Second TERM/INT, or shutdown_timeout: SIGKILL every process group now.
     fn kill_everything(&mut self, out: &mut Vec<Action>) {
         self.hurried = true;
+        self.killed_any = true;
         for (idx, p) in self.procs.iter_mut().enumerate() {
-            let pid = match p.state {
+            match p.state {
                 State::Running { pid, since } => {
                     p.state = State::Stopping {
                         pid,
@@ -481,25 +1048,15 @@ impl Supervisor {
                         killed: true,
                         cause: StopCause::Shutdown,
                     };
-                    pid
                 }
-                State::Stopping {
-                    pid,
-                    ref mut killed,
-                    ..
-                } => {
-                    *killed = true;
-                    pid
-                }
+                State::Stopping { ref mut killed, .. } => *killed = true,
                 _ => continue,
-            };
-            tracing::debug!("SIGKILL to {} (pid {pid})", p.spec.name);
+            }
             out.push(Action::Signal {
                 idx,
                 sig: libc::SIGKILL,
             });
         }
-        self.killed_any = true;
     }
 }
 
@@ -509,18 +1066,39 @@ pub fn fmt_duration(d: Duration) -> String {
     if ms < 1000 {
         format!("{ms}ms")
     } else if ms < 60_000 {
-        let s = d.as_secs_f64();
         if ms % 1000 == 0 {
             format!("{}s", ms / 1000)
         } else {
-            format!("{s:.1}s")
+            format!("{:.1}s", d.as_secs_f64())
         }
     } else {
         let s = d.as_secs();
-        if s % 60 == 0 {
-            format!("{}m", s / 60)
-        } else {
-            format!("{}m{}s", s / 60, s % 60)
+        match (s / 3600, (s % 3600) / 60, s % 60) {
+            (0, m, 0) => format!("{m}m"),
+            (0, m, s) => format!("{m}m{s}s"),
+            (h, 0, _) => format!("{h}h"),
+            (h, m, _) => format!("{h}h{m}m"),
         }
     }
+}
+
+/// "512M", "1.5G", "300K" — binary units, as in oxfile.toml.
+pub fn fmt_bytes(b: u64) -> String {
+    const UNITS: [(&str, u64); 4] = [
+        ("T", 1 << 40),
+        ("G", 1 << 30),
+        ("M", 1 << 20),
+        ("K", 1 << 10),
+    ];
+    for (unit, size) in UNITS {
+        if b >= size {
+            let v = b as f64 / size as f64;
+            return if b % size == 0 {
+                format!("{}{unit}", b / size)
+            } else {
+                format!("{v:.1}{unit}")
+            };
+        }
+    }
+    format!("{b}B")
 }

@@ -1,38 +1,63 @@
-//! The impure half of the supervisor: turns signals, reaped children and
-//! deadlines into events for [`Supervisor::handle`], and carries out the
-//! actions it returns (spawn, signal, finish).
+//! The impure half of the supervisor: turns signals, reaped children, probe
+//! answers, notifications, control requests and deadlines into events for
+//! [`Supervisor::handle`], and carries out the actions it returns.
 //!
 //! ```text
-//!  signalfd ──▶ SIGCHLD ──▶ reap() ──▶ Event::Exited ─┐
-//!           └─▶ other   ─────────────▶ Event::Signal ─┤
-//!  sleep_until(next_deadline) ───────▶ Event::Tick ───┼─▶ Supervisor::handle ──▶ actions
-//!  spawn result ─────────────▶ Started/SpawnFailed ───┘
+//!  signalfd ──▶ SIGCHLD ──▶ reap() ──▶ Exited / exec-probe answer ─┐
+//!           └─▶ other   ─────────────▶ Signal ─────────────────────┤
+//!  probe tasks, notify sockets ──(internal channel)──▶ Probe/Notify ┼─▶ Supervisor::handle ──▶ actions
+//!  control socket ──(mpsc)──▶ Control ─────────────────────────────┤
+//!  sleep_until(next deadline) ──▶ Tick (+ memory polling) ─────────┘
 //! ```
 //! One task, one thread: spawning and reaping never overlap, and a pid is in
 //! the supervisor's state from the moment `spawn` returns, before the reaper
-//! can see it exit.
+//! can see it exit. After every batch the loop publishes a [`Snapshot`] for
+//! /metrics, /health, /status and the control socket.
 
-use super::core::{Action, Event, Supervisor};
-use crate::config::{Config, LogFormat, ProcessSpec};
+use super::boot::{self, Services};
+use super::core::{Action, Command, Event, Observation, Supervisor};
+use super::probing::{Internal, Probes};
+use super::snapshot::Snapshot;
+use crate::cgroup::ProcessCgroup;
+use crate::config::{Config, HealthCheck, LogFormat, ProcessSpec};
 use crate::logs::{LogSink, Stream, Style};
-use crate::sys::{kill, pid1, reap, signals::Signals, spawn};
-use std::collections::VecDeque;
+use crate::sys::{kill, pid1, reap, signals, signals::Signals, spawn};
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, timeout, Instant};
 
 /// How long, after the last process is gone, we wait for its final output.
 const LOG_DRAIN: Duration = Duration::from_secs(2);
+/// How often memory is measured in polling mode (only while a limited process runs).
+const MEMORY_POLL: Duration = Duration::from_secs(2);
 
 /// Everything the loop owns besides the supervisor's state.
 struct Runner {
     sup: Supervisor,
     signals: Signals,
+    services: Services,
     sink: Option<LogSink>,
     relays: Vec<JoinHandle<crate::logs::RelayStats>>,
     launch_dir: PathBuf,
-    orphans_reaped: u64,
+    started_at: SystemTime,
+    snapshots: watch::Sender<Arc<Snapshot>>,
+    internal_tx: mpsc::UnboundedSender<Internal>,
+    internal_rx: mpsc::UnboundedReceiver<Internal>,
+    exec_probes: Probes,
+    /// Each running process's cgroup (cgroup modes only).
+    cgroups: HashMap<usize, ProcessCgroup>,
+    /// Each running notify process's socket reader.
+    notify: HashMap<usize, JoinHandle<()>>,
+    /// This oxinit's own directory for notify sockets (removed at exit), so
+    /// two oxinits sharing /run never replace each other's sockets.
+    notify_dir: Option<crate::health::RuntimeDir>,
+    replies: HashMap<u64, oneshot::Sender<Result<String, String>>>,
+    next_reply: u64,
+    next_memory_poll: Option<Instant>,
 }
 
 /// Runs `config` until shutdown; returns oxinit's exit code.
@@ -53,6 +78,11 @@ pub async fn run(config: Config) -> i32 {
             return crate::exit::INTERNAL;
         }
     };
+    let (snapshots, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
+    let services = match boot::start(&config, &snapshot_rx) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     let width = config
         .processes
         .iter()
@@ -71,25 +101,42 @@ pub async fn run(config: Config) -> i32 {
             None
         }
     });
+    let (internal_tx, internal_rx) = mpsc::unbounded_channel();
+    let now = Instant::now();
+    let started_at = SystemTime::now();
     let mut runner = Runner {
-        sup: Supervisor::new(&config),
+        sup: Supervisor::new(&config, now, started_at),
         signals,
+        services,
         sink,
         relays: Vec::new(),
         launch_dir,
-        orphans_reaped: 0,
+        started_at,
+        snapshots,
+        internal_tx,
+        internal_rx,
+        exec_probes: Probes::default(),
+        cgroups: HashMap::new(),
+        notify: HashMap::new(),
+        notify_dir: None,
+        replies: HashMap::new(),
+        next_reply: 0,
+        next_memory_poll: None,
     };
     let code = runner.run().await;
-    let swept = crate::sweep::sweep(
-        &mut runner.signals,
-        &[],
-        if runner.sup.hurried() {
-            Duration::ZERO
-        } else {
-            config.init.orphan_grace
-        },
-    )
-    .await;
+    let grace = if runner.sup.hurried() {
+        Duration::ZERO
+    } else {
+        config.init.orphan_grace
+    };
+    let swept = crate::sweep::sweep(&mut runner.signals, &[], grace).await;
+    runner.services.metrics.zombies_reaped(swept.reaped as u64);
+    if let Some(enforcement) = &runner.services.cgroups {
+        let cleanup = enforcement.cleanup();
+        for e in cleanup.failed {
+            tracing::warn!("{e}");
+        }
+    }
     runner.finish_logs().await;
     if swept.killed && code == 0 {
         return crate::exit::KILLED;
@@ -103,18 +150,17 @@ impl Runner {
         loop {
             while let Some(event) = pending.pop_front() {
                 for action in self.sup.handle(event, Instant::now()) {
-                    match action {
-                        Action::Spawn(idx) => pending.push_back(self.spawn(idx)),
-                        Action::Signal { idx, sig } => {
-                            if let Some(pid) = self.sup.pid(idx) {
-                                kill::group(pid, sig);
-                            }
-                        }
-                        Action::Finish { code } => return code,
+                    if let Some(code) = self.act(action, &mut pending) {
+                        self.publish();
+                        return code;
                     }
                 }
             }
-            let deadline = self.sup.next_deadline();
+            self.publish();
+            let deadline = [self.sup.next_deadline(), self.next_memory_poll]
+                .into_iter()
+                .flatten()
+                .min();
             tokio::select! {
                 batch = self.signals.recv() => match batch {
                     Ok(batch) => {
@@ -122,40 +168,164 @@ impl Runner {
                             if sig == libc::SIGCHLD {
                                 self.reap(&mut pending);
                             } else {
+                                self.services.metrics.signal_received(&signals::name(sig));
                                 pending.push_back(Event::Signal(sig));
                             }
                         }
                     }
                     Err(e) => tracing::error!("reading signals failed: {e}"),
                 },
+                Some(msg) = self.internal_rx.recv() => match msg {
+                    Internal::Event(event) => pending.push_back(event),
+                    Internal::ExecProbeTimeout(pid) => self.exec_probes.time_out(pid),
+                },
+                Some(request) = recv_control(&mut self.services.control) => {
+                    self.next_reply += 1;
+                    let command = match request.action {
+                        crate::control::Action::Restart => Command::Restart,
+                        crate::control::Action::Stop => Command::Stop,
+                        crate::control::Action::Start => Command::Start,
+                    };
+                    self.replies.insert(self.next_reply, request.reply);
+                    pending.push_back(Event::Control { id: self.next_reply, command, name: request.name });
+                },
                 _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    self.poll_memory(&mut pending);
                     pending.push_back(Event::Tick);
                 }
             }
         }
     }
 
+    /// Carries out one action; Some(code) when it is time to finish.
+    fn act(&mut self, action: Action, pending: &mut VecDeque<Event>) -> Option<i32> {
+        match action {
+            Action::Spawn(idx) => pending.push_back(self.spawn(idx)),
+            Action::Signal { idx, sig } => {
+                if let Some(pid) = self.sup.pid(idx) {
+                    kill::group(pid, sig);
+                    if sig == libc::SIGKILL {
+                        // Descendants that left the process group are still in its cgroup.
+                        if let Some(cg) = self.cgroups.get(&idx) {
+                            let _ = cg.kill_all();
+                        }
+                    }
+                }
+            }
+            Action::Probe { idx, run } => {
+                let spec = &self.sup.processes()[idx].spec;
+                let cwd = spec.cwd.clone().unwrap_or_else(|| self.launch_dir.clone());
+                if let Some(event) = self
+                    .exec_probes
+                    .start(idx, run, spec, &cwd, &self.internal_tx)
+                {
+                    pending.push_back(event);
+                }
+            }
+            Action::Reply { id, result } => {
+                if let Some(reply) = self.replies.remove(&id) {
+                    let _ = reply.send(result);
+                }
+            }
+            Action::Record(observation) => self.record(observation),
+            Action::Finish { code } => return Some(code),
+        }
+        None
+    }
+
+    fn record(&self, observation: Observation) {
+        let m = &self.services.metrics;
+        let name = |idx: usize| self.sup.processes()[idx].name();
+        match observation {
+            Observation::Exited { idx, reason, code } => {
+                m.process_exited(name(idx), reason.as_str(), code);
+                if reason == super::process::ExitReason::Oom {
+                    m.oom_kill(name(idx));
+                }
+            }
+            Observation::Restarted { idx } => m.process_restarted(name(idx)),
+            Observation::Health { idx, result, took } => m.health_check(name(idx), result, took),
+            Observation::OneshotFinished { idx, took } => m.oneshot_finished(name(idx), took),
+            Observation::JobRun { idx, result } => m.job_run(name(idx), result, SystemTime::now()),
+        }
+    }
+
     fn reap(&mut self, pending: &mut VecDeque<Event>) {
-        for (pid, status) in reap::reap().exited {
-            if self.sup.owns(pid) {
-                pending.push_back(Event::Exited { pid, status });
+        let reaped = reap::reap().exited;
+        self.services.metrics.zombies_reaped(reaped.len() as u64);
+        for (pid, status) in reaped {
+            if let Some(idx) = self.sup.owner(pid) {
+                let oom = self.release(idx);
+                pending.push_back(Event::Exited { pid, status, oom });
+            } else if let Some(event) = self.exec_probes.reaped(pid, status) {
+                pending.push_back(event);
             } else {
-                self.orphans_reaped += 1;
                 tracing::debug!("reaped orphan {pid} ({status})");
             }
         }
     }
 
+    /// After process `idx` ended: reads its cgroup's OOM counter, clears out
+    /// what it left in the cgroup and removes it; closes its notify socket.
+    /// Returns true when the kernel OOM-killed something in it.
+    fn release(&mut self, idx: usize) -> bool {
+        if let Some(task) = self.notify.remove(&idx) {
+            task.abort();
+        }
+        let Some(mut cg) = self.cgroups.remove(&idx) else {
+            return false;
+        };
+        let oom = cg.oom_kills().map(|n| n > 0).unwrap_or(false);
+        let _ = cg.kill_all();
+        if let Err(e) = cg.remove() {
+            // Busy: members still dying. The final cleanup removes it.
+            tracing::debug!("{e}");
+        }
+        oom
+    }
+
     /// Starts process `idx` and reports how it went.
     fn spawn(&mut self, idx: usize) -> Event {
-        let spec = &self.sup.processes()[idx].spec;
-        let env = child_env(spec);
-        let creds = spec.user.as_ref().map(|u| spawn::Credentials {
-            uid: u.uid,
-            gid: u.gid,
-            groups: u.groups.clone(),
-        });
+        let p = &self.sup.processes()[idx];
+        let spec = p.spec.clone();
+        let run = p.run + 1;
+        let mut env = child_env(&spec);
+        let mut cgroup = None;
+        if let (Some(enforcement), true) =
+            (&self.services.cgroups, spec.limits != Default::default())
+        {
+            match enforcement.create(&spec.name, &spec.limits) {
+                Ok(cg) => cgroup = Some(cg),
+                Err(e) => tracing::error!("{}: {e}; it runs without its cgroup limits", spec.name),
+            }
+        }
+        if let Some(HealthCheck::Notify { watchdog }) = spec.health.as_ref().map(|h| &h.check) {
+            if self.notify_dir.is_none() {
+                match crate::health::RuntimeDir::create(&crate::health::default_dir()) {
+                    Ok(dir) => self.notify_dir = Some(dir),
+                    Err(e) => tracing::error!("cannot create a directory for notify sockets: {e}"),
+                }
+            }
+            let dir = self
+                .notify_dir
+                .as_ref()
+                .map(|d| d.path().to_path_buf())
+                .unwrap_or_else(crate::health::default_dir);
+            match super::probing::notify_socket(&dir, idx, run, &spec, *watchdog, &self.internal_tx)
+            {
+                Ok((vars, task)) => {
+                    env.extend(vars);
+                    self.notify.insert(idx, task);
+                }
+                Err(e) => tracing::error!("{}: cannot create its NOTIFY_SOCKET: {e}", spec.name),
+            }
+        }
+        let creds = credentials(&spec);
         let cwd: &Path = spec.cwd.as_deref().unwrap_or(&self.launch_dir);
+        let procs_fds = cgroup
+            .as_ref()
+            .map(|c: &ProcessCgroup| c.procs_fds())
+            .unwrap_or_default();
         let request = spawn::SpawnSpec {
             argv: &spec.argv,
             env: &env,
@@ -168,9 +338,18 @@ impl Runner {
                 spawn::Output::Inherit
             },
             tty: pid1::TtyHandover::None,
-            cgroup_procs: &[],
+            cgroup_procs: &procs_fds,
         };
-        match spawn::spawn(&request) {
+        let result = spawn::spawn(&request);
+        if let Some(mut cg) = cgroup {
+            cg.close_procs_fds();
+            if result.is_ok() {
+                self.cgroups.insert(idx, cg);
+            } else {
+                let _ = cg.remove();
+            }
+        }
+        match result {
             Ok(child) => {
                 if let Some(sink) = &self.sink {
                     for (stream, fd) in [
@@ -182,19 +361,86 @@ impl Runner {
                         }
                     }
                 }
+                self.schedule_memory_poll();
                 Event::Started {
                     idx,
                     pid: child.pid,
                 }
             }
             Err(e) => {
+                if let Some(task) = self.notify.remove(&idx) {
+                    task.abort();
+                }
                 tracing::error!("{}: {e} (counts as exit code {})", spec.name, e.exit_code);
                 Event::SpawnFailed {
                     idx,
                     code: e.exit_code,
+                    reason: e.to_string(),
                 }
             }
         }
+    }
+
+    /// Polling mode: measure every running process that has a memory limit.
+    fn poll_memory(&mut self, pending: &mut VecDeque<Event>) {
+        let Some(due) = self.next_memory_poll else {
+            return;
+        };
+        if due > Instant::now() {
+            return;
+        }
+        self.next_memory_poll = None;
+        for (idx, p) in self.sup.processes().iter().enumerate() {
+            let (Some(limit), Some(pid)) = (p.spec.limits.memory, p.state.pid()) else {
+                continue;
+            };
+            if self.cgroups.contains_key(&idx) {
+                continue;
+            }
+            let bytes = crate::cgroup::poll::tree_rss(Path::new("/proc"), pid, pid);
+            if bytes > limit {
+                pending.push_back(Event::OverMemory {
+                    idx,
+                    run: p.run,
+                    bytes,
+                });
+            }
+        }
+        self.schedule_memory_poll();
+    }
+
+    /// Arms the next memory poll when a limited process runs without a cgroup.
+    fn schedule_memory_poll(&mut self) {
+        if self.next_memory_poll.is_some() || self.services.cgroups.is_some() {
+            return;
+        }
+        let limited = self
+            .sup
+            .processes()
+            .iter()
+            .any(|p| p.spec.limits.memory.is_some() && p.state.pid().is_some())
+            || self.sup.processes().iter().any(|p| {
+                p.spec.limits.memory.is_some() && p.state == super::process::State::Starting
+            });
+        if limited {
+            self.next_memory_poll = Some(Instant::now() + MEMORY_POLL);
+        }
+    }
+
+    fn publish(&self) {
+        let cgroups = |idx: usize| -> Vec<PathBuf> {
+            self.cgroups
+                .get(&idx)
+                .map(|c| c.paths().into_iter().map(Path::to_path_buf).collect())
+                .unwrap_or_default()
+        };
+        let snapshot = Snapshot::of(
+            &self.sup,
+            self.started_at,
+            self.services.memory_mode,
+            &cgroups,
+        );
+        self.snapshots.send_replace(Arc::new(snapshot));
     }
 
     /// Waits (bounded) for the relays to pass on the last lines.
@@ -209,15 +455,31 @@ impl Runner {
             tracing::warn!("some output pipes stayed open after every process stopped; their last lines may be missing");
         }
         if let Some(sink) = &self.sink {
-            sink.flush().await;
+            let _ = timeout(LOG_DRAIN, sink.flush()).await;
         }
-        tracing::debug!("reaped {} adopted orphans in total", self.orphans_reaped);
     }
+}
+
+async fn recv_control(
+    rx: &mut Option<mpsc::Receiver<crate::control::Command>>,
+) -> Option<crate::control::Command> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+pub(super) fn credentials(spec: &ProcessSpec) -> Option<spawn::Credentials> {
+    spec.user.as_ref().map(|u| spawn::Credentials {
+        uid: u.uid,
+        gid: u.gid,
+        groups: u.groups.clone(),
+    })
 }
 
 /// The child's additions to oxinit's environment: HOME/USER/LOGNAME for a
 /// `user` (as login and Docker do), then the oxfile's env.
-fn child_env(spec: &ProcessSpec) -> Vec<(String, String)> {
+pub(super) fn child_env(spec: &ProcessSpec) -> Vec<(String, String)> {
     let mut env = Vec::new();
     if let Some(user) = &spec.user {
         if let Some(home) = &user.home {

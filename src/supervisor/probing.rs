@@ -42,12 +42,26 @@ pub struct Probes {
 impl Probes {
     /// Starts the probe of run `run` of process `idx`. Returns an answer at
     /// once when the probe could not even start.
-    pub fn start(&mut self, idx: usize, run: u64, spec: &ProcessSpec, cwd: &Path, tx: &UnboundedSender<Internal>) -> Option<Event> {
+    pub fn start(
+        &mut self,
+        idx: usize,
+        run: u64,
+        spec: &ProcessSpec,
+        cwd: &Path,
+        tx: &UnboundedSender<Internal>,
+    ) -> Option<Event> {
         let health = spec.health.as_ref()?;
         let limit = health.timeout;
-        let answer = move |outcome: Outcome, took: Duration| Event::Probe { idx, run, outcome, took };
+        let answer = move |outcome: Outcome, took: Duration| Event::Probe {
+            idx,
+            run,
+            outcome,
+            took,
+        };
         match &health.check {
-            HealthCheck::Http { addr, host, path, .. } => {
+            HealthCheck::Http {
+                addr, host, path, ..
+            } => {
                 let (addr, host, path, tx) = (*addr, host.clone(), path.clone(), tx.clone());
                 tokio::spawn(async move {
                     let t0 = Instant::now();
@@ -80,7 +94,15 @@ impl Probes {
                 };
                 match spawn::spawn(&request) {
                     Ok(child) => {
-                        self.running.insert(child.pid, ExecProbe { idx, run, started: Instant::now(), timed_out: false });
+                        self.running.insert(
+                            child.pid,
+                            ExecProbe {
+                                idx,
+                                run,
+                                started: Instant::now(),
+                                timed_out: false,
+                            },
+                        );
                         let tx = tx.clone();
                         tokio::spawn(async move {
                             tokio::time::sleep(limit).await;
@@ -103,7 +125,12 @@ impl Probes {
             (false, ExitStatus::Code(0)) => Outcome::Healthy,
             (false, status) => Outcome::Unhealthy(format!("check command: {status}")),
         };
-        Some(Event::Probe { idx: p.idx, run: p.run, outcome, took: p.started.elapsed() })
+        Some(Event::Probe {
+            idx: p.idx,
+            run: p.run,
+            outcome,
+            took: p.started.elapsed(),
+        })
     }
 
     /// The exec probe `pid` outlived its timeout: kill its whole group. Its
@@ -124,6 +151,9 @@ fn convert(outcome: probe::Outcome) -> Outcome {
     }
 }
 
+/// Environment variables added for a child.
+pub type ChildEnv = Vec<(String, String)>;
+
 /// Binds the NOTIFY_SOCKET of run `run` of process `idx` and starts the task
 /// that forwards what it says. Returns the child's environment additions
 /// (NOTIFY_SOCKET, WATCHDOG_USEC) and the task, which owns the socket.
@@ -134,7 +164,7 @@ pub fn notify_socket(
     spec: &ProcessSpec,
     watchdog: Option<Duration>,
     tx: &UnboundedSender<Internal>,
-) -> Result<(Vec<(String, String)>, JoinHandle<()>), notify::NotifyError> {
+) -> Result<(ChildEnv, JoinHandle<()>), notify::NotifyError> {
     let owner = spec.user.as_ref().map(|u| (u.uid, u.gid));
     let socket = notify::NotifySocket::bind(dir, &spec.name, owner)?;
     let env = socket.child_env(watchdog);
@@ -156,7 +186,10 @@ pub fn notify_socket(
                     notify::Notice::Watchdog => Notice::Watchdog,
                     _ => continue,
                 };
-                if tx.send(Internal::Event(Event::Notify { idx, run, notice })).is_err() {
+                if tx
+                    .send(Internal::Event(Event::Notify { idx, run, notice }))
+                    .is_err()
+                {
                     return;
                 }
             }

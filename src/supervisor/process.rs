@@ -2,16 +2,18 @@
 //!
 //! ```text
 //!  Waiting ──deps met──▶ Starting ──spawned──▶ Running ──exit──▶ Backoff ──delay──▶ Starting
-//!     │                     │                     │  └──stop──▶ Stopping ──exit──▶ Exited
-//!     └──shutdown──▶ Cancelled                    └──exit, no restart──▶ Exited / Failed
+//!     │                     │                     │  └──stop──▶ Stopping ──exit──▶ Exited / Stopped
+//!     ├──(job)──▶ Scheduled ──due──▶ Starting     └──exit, no restart──▶ Exited / Failed
+//!     └──shutdown──▶ Cancelled
 //! ```
 //! Only `Running` and `Stopping` hold a pid: a pid is signalled only while it is
 //! in one of them, i.e. before the reaper has collected it (an unreaped pid
 //! cannot be reused).
 
 use super::backoff::Backoff;
-use crate::config::ProcessSpec;
+use crate::config::{HealthCheck, Kind, ProcessSpec};
 use crate::sys::reap::ExitStatus;
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// Why a process is being stopped.
@@ -19,8 +21,16 @@ use tokio::time::Instant;
 pub enum StopCause {
     /// The ordered shutdown reached it.
     Shutdown,
-    /// A oneshot outlived its `timeout`: when it is gone, boot fails.
+    /// A oneshot or job outlived its `timeout`.
     Timeout,
+    /// Its health check failed `retries` times in a row (or its watchdog expired).
+    Health,
+    /// It used more memory than its limit (polling mode).
+    Memory,
+    /// `oxinit restart NAME`: start it again as soon as it is gone.
+    Restart,
+    /// `oxinit stop NAME`: it stays stopped until `oxinit start NAME`.
+    Manual,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -45,8 +55,10 @@ pub enum State {
         killed: bool,
         cause: StopCause,
     },
+    /// A job between two runs (the next one is `Process::next_run`).
+    Scheduled,
     /// Finished and stays so: a oneshot that succeeded, a service that was
-    /// stopped or is not restarted.
+    /// stopped at shutdown or is not restarted.
     Exited {
         status: ExitStatus,
     },
@@ -54,6 +66,8 @@ pub enum State {
     Failed {
         status: ExitStatus,
     },
+    /// Stopped by `oxinit stop`; stays so until `oxinit start`.
+    Stopped,
     /// Never started, or its restart was cancelled by the shutdown.
     Cancelled,
 }
@@ -75,36 +89,151 @@ impl State {
             State::Running { .. } => "running",
             State::Backoff { .. } => "backoff",
             State::Stopping { .. } => "stopping",
+            State::Scheduled => "scheduled",
             State::Exited { .. } => "exited",
             State::Failed { .. } => "failed",
+            State::Stopped => "stopped",
             State::Cancelled => "not started",
         }
     }
+}
+
+/// Why the last run ended: the `reason` label of oxinit_process_exits_total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitReason {
+    /// It exited by itself.
+    Exit,
+    /// A signal oxinit did not send killed it.
+    Signal,
+    /// The kernel's OOM killer, at its cgroup memory limit.
+    Oom,
+    /// oxinit stopped it for using more than its memory limit (polling).
+    Memory,
+    /// oxinit stopped it because its health check failed.
+    Health,
+    /// oxinit stopped it: shutdown, timeout, `oxinit stop/restart`.
+    Stop,
+}
+
+impl ExitReason {
+    pub const ALL: [ExitReason; 6] = [
+        ExitReason::Exit,
+        ExitReason::Signal,
+        ExitReason::Oom,
+        ExitReason::Memory,
+        ExitReason::Health,
+        ExitReason::Stop,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExitReason::Exit => "exit",
+            ExitReason::Signal => "signal",
+            ExitReason::Oom => "oom",
+            ExitReason::Memory => "memory",
+            ExitReason::Health => "health",
+            ExitReason::Stop => "stop",
+        }
+    }
+
+    /// Did the process fail (for restart = "on-failure")?
+    pub fn is_failure(self, status: ExitStatus) -> bool {
+        match self {
+            ExitReason::Oom | ExitReason::Memory | ExitReason::Health => true,
+            _ => !status.success(),
+        }
+    }
+}
+
+/// Readiness and health of the current run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Health {
+    /// Passed its first check (or sent READY=1); dependents may start.
+    pub ready: bool,
+    /// None until the first check.
+    pub healthy: Option<bool>,
+    /// Consecutive failed checks.
+    pub failures: u32,
+    /// When the next probe is due (probe-type checks).
+    pub next_probe: Option<Instant>,
+    /// A probe was asked for and has not answered yet.
+    pub probing: bool,
+    /// STATUS= from sd_notify, or the last failure.
+    pub status: Option<String>,
+    /// Notify watchdog: unhealthy unless WATCHDOG=1 arrives before this.
+    pub watchdog_deadline: Option<Instant>,
+}
+
+/// How the last run ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LastExit {
+    pub status: ExitStatus,
+    pub reason: ExitReason,
+    pub at: Instant,
 }
 
 /// One process: its settings, its state and its history.
 #[derive(Debug, Clone)]
 pub struct Process {
     pub spec: ProcessSpec,
+    pub kind: Kind,
     pub state: State,
     pub backoff: Backoff,
     /// Restarts so far (not counting the first start).
     pub restarts: u32,
-    pub last_exit: Option<ExitStatus>,
+    pub last_exit: Option<LastExit>,
+    /// Counts the runs; probe and notify results name the run they belong to,
+    /// so a late answer about a previous run is ignored.
+    pub run: u64,
+    pub health: Health,
+    /// Jobs: when the next run is due.
+    pub next_run: Option<Instant>,
+    /// Stopped by `oxinit stop`: never restarted until `oxinit start`.
+    pub held: bool,
+    /// A control request answered once this process has started/stopped.
+    pub pending_reply: Option<u64>,
 }
 
 impl Process {
     pub fn new(spec: ProcessSpec) -> Process {
         Process {
+            kind: spec.kind(),
             spec,
             state: State::Waiting,
             backoff: Backoff::default(),
             restarts: 0,
             last_exit: None,
+            run: 0,
+            health: Health::default(),
+            next_run: None,
+            held: false,
+            pending_reply: None,
         }
     }
 
     pub fn name(&self) -> &str {
         &self.spec.name
+    }
+
+    /// True when its readiness comes from probes the supervisor schedules.
+    pub fn probed(&self) -> bool {
+        matches!(
+            self.spec.health.as_ref().map(|h| &h.check),
+            Some(HealthCheck::Http { .. } | HealthCheck::Tcp { .. } | HealthCheck::Exec { .. })
+        )
+    }
+
+    /// Ready for its dependents and for /health: running, and healthy where checked.
+    pub fn ready(&self) -> bool {
+        matches!(self.state, State::Running { .. })
+            && (self.spec.health.is_none() || self.health.ready)
+    }
+
+    /// The watchdog period of a notify check, if any.
+    pub fn watchdog(&self) -> Option<Duration> {
+        match self.spec.health.as_ref().map(|h| &h.check) {
+            Some(HealthCheck::Notify { watchdog }) => *watchdog,
+            _ => None,
+        }
     }
 }

@@ -91,3 +91,74 @@ impl Snapshot {
         }
     }
 }
+
+fn unix(t: std::time::SystemTime) -> f64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl Snapshot {
+    /// The picture of `sup` at `now`. `cgroups` gives each process's cgroup
+    /// directories (by index), where it has any.
+    pub fn of(
+        sup: &super::core::Supervisor,
+        started_at: std::time::SystemTime,
+        memory_enforcement: &str,
+        cgroups: &dyn Fn(usize) -> Vec<PathBuf>,
+    ) -> Snapshot {
+        use super::process::State;
+        let processes = sup
+            .processes()
+            .iter()
+            .enumerate()
+            .map(|(idx, p)| {
+                let state = match (&p.state, p.spec.health.is_some()) {
+                    (State::Running { .. }, true) if p.health.healthy == Some(false) => "unhealthy",
+                    (State::Running { .. }, true) if p.health.ready => "ready",
+                    (State::Running { .. }, true) => "starting",
+                    (s, _) => s.word(),
+                };
+                let since = match p.state {
+                    State::Running { since, .. } | State::Stopping { since, .. } => Some(since),
+                    _ => None,
+                };
+                ProcessStatus {
+                    name: p.spec.name.clone(),
+                    kind: match p.kind {
+                        crate::config::Kind::Service => "service",
+                        crate::config::Kind::Oneshot => "oneshot",
+                        crate::config::Kind::Job => "job",
+                    }
+                    .to_string(),
+                    state: state.to_string(),
+                    pid: p.state.pid(),
+                    up: p.state.pid().is_some(),
+                    ready: p.ready(),
+                    healthy: p.spec.health.as_ref().and(p.health.healthy),
+                    status_text: p.health.status.clone(),
+                    critical: p.spec.critical && p.kind == crate::config::Kind::Service,
+                    started_at: since.map(|t| unix(sup.wall(t))),
+                    restarts: p.restarts,
+                    last_exit: p.last_exit.map(|e| ExitInfo {
+                        code: e.status.code(),
+                        reason: e.reason.as_str().to_string(),
+                        at: unix(sup.wall(e.at)),
+                    }),
+                    next_run: p.next_run.filter(|_| !p.held).map(|t| unix(sup.wall(t))),
+                    memory_limit_bytes: p.spec.limits.memory,
+                    cgroups: cgroups(idx),
+                }
+            })
+            .collect();
+        Snapshot {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            pid: std::process::id(),
+            started_at: unix(started_at),
+            phase: sup.phase().to_string(),
+            booted: sup.booted(),
+            memory_enforcement: memory_enforcement.to_string(),
+            processes,
+        }
+    }
+}

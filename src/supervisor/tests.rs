@@ -2,12 +2,12 @@
 //! actions out, time passed explicitly (the core takes `now` as an argument,
 //! so no clock needs pausing and nothing sleeps).
 
-use super::core::{Action, Event, Supervisor};
-use super::process::State;
+use super::core::{Action, Command, Event, Notice, Observation, Outcome, Supervisor};
+use super::process::{ExitReason, State};
 use crate::config::{parse_str, LoadContext};
 use crate::sys::reap::ExitStatus;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 const TERM: i32 = libc::SIGTERM;
@@ -24,6 +24,8 @@ struct World {
     t0: Instant,
     /// Processes whose spawn fails with 127 (command not found).
     unspawnable: Vec<&'static str>,
+    /// What the metrics would have been told.
+    observed: Vec<Observation>,
 }
 
 impl World {
@@ -34,14 +36,20 @@ impl World {
         };
         let config =
             parse_str(toml, Path::new("/srv/oxfile.toml"), &ctx).expect("test oxfile is valid");
+        World::with(config, Vec::new())
+    }
+
+    fn with(config: crate::config::Config, unspawnable: Vec<&'static str>) -> World {
         let now = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
         let mut w = World {
-            sup: Supervisor::new(&config),
+            sup: Supervisor::new(&config, now, wall),
             now,
             next_pid: 100,
             log: Vec::new(),
             t0: now,
-            unspawnable: Vec::new(),
+            unspawnable,
+            observed: Vec::new(),
         };
         w.send(Event::Tick);
         w
@@ -66,15 +74,24 @@ impl World {
     }
 
     /// Handles an event; spawns succeed at once (as the event loop does).
+    /// Returns the actions but the observations, which go to `observed`.
     fn send(&mut self, event: Event) -> Vec<Action> {
         let mut queue = vec![event];
         let mut all = Vec::new();
         while let Some(ev) = queue.pop() {
             for a in self.sup.handle(ev, self.now) {
+                if let Action::Record(o) = a {
+                    self.observed.push(o);
+                    continue;
+                }
                 self.log.push((self.now - self.t0, a.clone()));
                 if let Action::Spawn(idx) = a {
                     if self.unspawnable.contains(&self.sup.processes()[idx].name()) {
-                        queue.push(Event::SpawnFailed { idx, code: 127 });
+                        queue.push(Event::SpawnFailed {
+                            idx,
+                            code: 127,
+                            reason: "not found in $PATH".into(),
+                        });
                     } else {
                         self.next_pid += 1;
                         queue.push(Event::Started {
@@ -91,7 +108,11 @@ impl World {
 
     fn exit(&mut self, name: &str, status: ExitStatus) -> Vec<Action> {
         let pid = self.pid(name);
-        self.send(Event::Exited { pid, status })
+        self.send(Event::Exited {
+            pid,
+            status,
+            oom: false,
+        })
     }
 
     /// Moves the clock by `d` and ticks.
@@ -412,16 +433,7 @@ fn spawn_failure_counts_as_a_failure_with_its_code() {
         etc_dir: "/nonexistent".into(),
     };
     let config = parse_str(toml, Path::new("/srv/oxfile.toml"), &ctx).unwrap();
-    let now = Instant::now();
-    let mut w = World {
-        sup: Supervisor::new(&config),
-        now,
-        next_pid: 100,
-        log: Vec::new(),
-        t0: now,
-        unspawnable: vec!["app"],
-    };
-    w.send(Event::Tick);
+    let mut w = World::with(config, vec!["app"]);
     // The first failure is restarted like any exit...
     assert!(
         matches!(w.state("app"), State::Backoff { .. }),
@@ -605,9 +617,367 @@ fn exits_of_unknown_pids_change_nothing() {
     assert!(w
         .send(Event::Exited {
             pid: 4242,
-            status: OK
+            status: OK,
+            oom: false
         })
         .is_empty());
-    assert!(!w.sup.owns(4242));
-    assert!(w.sup.owns(w.pid("restore")));
+    assert_eq!(w.sup.owner(4242), None);
+    assert_eq!(w.sup.owner(w.pid("restore")), Some(0));
+}
+
+// ---- health checks, notify, jobs, control, memory (issues 4 and 5) ----
+
+const DB_WITH_HEALTH: &str = r#"
+[processes.db]
+command = "db"
+[processes.db.health]
+type = "http"
+url = "http://127.0.0.1:5432/health"
+interval = "5s"
+retries = 2
+start_period = "30s"
+[processes.api]
+command = "api"
+depends_on = ["db"]
+"#;
+
+fn probe(w: &mut World, name: &str, outcome: Outcome) -> Vec<Action> {
+    let idx = w.idx(name);
+    let run = w.sup.processes()[idx].run;
+    w.send(Event::Probe {
+        idx,
+        run,
+        outcome,
+        took: ms(3),
+    })
+}
+
+#[test]
+fn a_dependent_waits_for_the_first_healthy_check() {
+    let mut w = World::new(DB_WITH_HEALTH);
+    assert_eq!(w.spawned(), ["db"]);
+    // During start_period probes come every second and failures do not count.
+    let (d, actions) = w.wait_next();
+    assert_eq!(
+        (d, actions),
+        (
+            Duration::from_secs(1),
+            vec![Action::Probe { idx: 0, run: 1 }]
+        )
+    );
+    assert!(probe(
+        &mut w,
+        "db",
+        Outcome::Unhealthy("connection refused".into())
+    )
+    .is_empty());
+    assert_eq!(w.sup.processes()[0].health.failures, 0);
+    let (d, _) = w.wait_next();
+    assert_eq!(d, Duration::from_secs(1));
+    assert!(!w.sup.booted());
+    probe(&mut w, "db", Outcome::Healthy);
+    assert_eq!(w.spawned(), ["db", "api"]);
+    assert!(w.sup.booted());
+    // Once ready, probes come every `interval`.
+    assert_eq!(w.wait_next().0, Duration::from_secs(5));
+    assert!(w.observed.contains(&Observation::Health {
+        idx: 0,
+        result: "ok",
+        took: ms(3)
+    }));
+}
+
+#[test]
+fn retries_consecutive_failures_restart_it_with_reason_health() {
+    let mut w = World::new(DB_WITH_HEALTH);
+    w.wait_next();
+    probe(&mut w, "db", Outcome::Healthy);
+    w.wait_next();
+    assert!(
+        probe(&mut w, "db", Outcome::TimedOut).is_empty(),
+        "1 of 2 failures: nothing yet"
+    );
+    w.wait_next();
+    let actions = probe(&mut w, "db", Outcome::Unhealthy("HTTP 503".into()));
+    assert_eq!(
+        actions,
+        [
+            Action::Signal { idx: 0, sig: TERM },
+            Action::Signal { idx: 0, sig: CONT }
+        ]
+    );
+    assert_eq!(w.sup.processes()[0].health.healthy, Some(false));
+    w.exit("db", ExitStatus::Signal(TERM));
+    assert!(w.observed.contains(&Observation::Exited {
+        idx: 0,
+        reason: ExitReason::Health,
+        code: 143
+    }));
+    assert!(matches!(w.state("db"), State::Backoff { .. }));
+    // The new run starts not ready.
+    w.wait_next();
+    assert!(!w.sup.processes()[0].ready());
+}
+
+#[test]
+fn a_late_probe_answer_about_a_previous_run_is_ignored() {
+    let mut w = World::new(DB_WITH_HEALTH);
+    w.exit("db", ExitStatus::Code(1));
+    w.wait_next(); // restarted: run 2
+    assert_eq!(w.sup.processes()[0].run, 2);
+    w.send(Event::Probe {
+        idx: 0,
+        run: 1,
+        outcome: Outcome::Healthy,
+        took: ms(1),
+    });
+    assert!(!w.sup.processes()[0].ready());
+}
+
+#[test]
+fn notify_ready_and_watchdog() {
+    let mut w = World::new(
+        r#"
+[processes.db]
+command = "db"
+[processes.db.health]
+type = "notify"
+watchdog = "30s"
+[processes.api]
+command = "api"
+depends_on = ["db"]
+"#,
+    );
+    assert_eq!(w.sup.next_deadline(), None, "notify needs no probing");
+    w.send(Event::Notify {
+        idx: 0,
+        run: 1,
+        notice: Notice::Status("loading".into()),
+    });
+    assert_eq!(w.spawned(), ["db"]);
+    w.send(Event::Notify {
+        idx: 0,
+        run: 1,
+        notice: Notice::Ready,
+    });
+    assert_eq!(w.spawned(), ["db", "api"]);
+    w.wait(Duration::from_secs(20));
+    w.send(Event::Notify {
+        idx: 0,
+        run: 1,
+        notice: Notice::Watchdog,
+    });
+    let (d, actions) = w.wait_next();
+    assert_eq!(d, Duration::from_secs(30));
+    assert_eq!(
+        actions,
+        [
+            Action::Signal { idx: 0, sig: TERM },
+            Action::Signal { idx: 0, sig: CONT }
+        ]
+    );
+}
+
+const JOB: &str = r#"
+[processes.migrate]
+command = "migrate"
+oneshot = true
+[processes.optimize]
+command = "sqlite3 app.db 'PRAGMA optimize'"
+schedule = "@every 10m"
+depends_on = ["migrate"]
+timeout = "15m"
+"#;
+
+#[test]
+fn a_job_runs_on_schedule_and_a_run_still_going_is_skipped() {
+    let mut w = World::new(JOB);
+    assert_eq!(*w.state("optimize"), State::Waiting);
+    w.exit("migrate", OK);
+    assert_eq!(*w.state("optimize"), State::Scheduled);
+    assert!(w.sup.booted(), "jobs do not hold the boot");
+    let (d, actions) = w.wait_next();
+    assert_eq!(
+        (d, actions),
+        (Duration::from_secs(600), vec![Action::Spawn(1)])
+    );
+    w.exit("optimize", OK);
+    assert_eq!(*w.state("optimize"), State::Scheduled);
+    // The next run starts and is still going 10 minutes later: that run is skipped.
+    w.wait_next();
+    let (d, actions) = w.wait_next();
+    assert_eq!(d, Duration::from_secs(600));
+    assert!(actions.is_empty(), "{actions:?}");
+    let results: Vec<&str> = w
+        .observed
+        .iter()
+        .filter_map(|o| {
+            if let Observation::JobRun { result, .. } = o {
+                Some(*result)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(results, ["success", "skipped"]);
+    // A failed run is logged and never takes the container down.
+    w.exit("optimize", ExitStatus::Code(1));
+    assert_eq!(*w.state("optimize"), State::Scheduled);
+    assert_eq!(w.finished(), None);
+}
+
+#[test]
+fn a_stuck_job_is_stopped_at_its_timeout_and_scheduled_again() {
+    let mut w = World::new(JOB);
+    w.exit("migrate", OK);
+    w.wait_next(); // run starts at 10m
+    w.wait_next(); // 20m: skipped
+    let (d, actions) = w.wait_next(); // 25m: timeout
+    assert_eq!(d, Duration::from_secs(300));
+    assert_eq!(
+        actions,
+        [
+            Action::Signal { idx: 1, sig: TERM },
+            Action::Signal { idx: 1, sig: CONT }
+        ]
+    );
+    w.exit("optimize", ExitStatus::Signal(TERM));
+    assert_eq!(*w.state("optimize"), State::Scheduled);
+    assert!(w.observed.contains(&Observation::JobRun {
+        idx: 1,
+        result: "timeout"
+    }));
+}
+
+fn control(w: &mut World, id: u64, command: Command, name: &str) -> Vec<Action> {
+    w.send(Event::Control {
+        id,
+        command,
+        name: name.into(),
+    })
+}
+
+#[test]
+fn control_stop_holds_a_process_until_start() {
+    let mut w = World::new("[processes.api]\ncommand = \"api\"\nrestart = \"always\"\n");
+    let actions = control(&mut w, 7, Command::Stop, "api");
+    assert_eq!(
+        actions,
+        [
+            Action::Signal { idx: 0, sig: TERM },
+            Action::Signal { idx: 0, sig: CONT }
+        ]
+    );
+    let actions = w.exit("api", ExitStatus::Signal(TERM));
+    assert!(
+        matches!(
+            &actions[..],
+            [Action::Reply {
+                id: 7,
+                result: Ok(_)
+            }]
+        ),
+        "{actions:?}"
+    );
+    assert_eq!(*w.state("api"), State::Stopped);
+    assert_eq!(
+        w.sup.next_deadline(),
+        None,
+        "a stopped process is not restarted, even with restart = always"
+    );
+    assert_eq!(
+        w.finished(),
+        None,
+        "a held critical service does not end the container"
+    );
+    let actions = control(&mut w, 8, Command::Start, "api");
+    assert_eq!(actions[0], Action::Spawn(0));
+    assert!(matches!(&actions[1], Action::Reply { id: 8, result: Ok(m) } if m.contains("started")));
+}
+
+#[test]
+fn control_restart_goes_through_the_stop_signal_and_starts_at_once() {
+    let mut w = World::new("[processes.api]\ncommand = \"api\"\nrestart_delay = \"10s\"\n");
+    let first = w.pid("api");
+    control(&mut w, 1, Command::Restart, "api");
+    let actions = w.exit("api", ExitStatus::Signal(TERM));
+    assert_eq!(
+        actions[0],
+        Action::Spawn(0),
+        "no backoff for a requested restart"
+    );
+    assert!(matches!(
+        &actions[1],
+        Action::Reply {
+            id: 1,
+            result: Ok(_)
+        }
+    ));
+    assert_ne!(w.pid("api"), first);
+    assert!(w.observed.contains(&Observation::Exited {
+        idx: 0,
+        reason: ExitReason::Stop,
+        code: 143
+    }));
+}
+
+#[test]
+fn control_errors_change_nothing() {
+    let mut w = World::new("[processes.api]\ncommand = \"api\"\n");
+    let actions = control(&mut w, 1, Command::Restart, "apx");
+    assert!(
+        matches!(&actions[..], [Action::Reply { id: 1, result: Err(e) }] if e.contains("no process named \"apx\"") && e.contains("api"))
+    );
+    let actions = control(&mut w, 2, Command::Start, "api");
+    assert!(
+        matches!(&actions[..], [Action::Reply { id: 2, result: Err(e) }] if e.contains("already running"))
+    );
+    assert!(matches!(w.state("api"), State::Running { .. }));
+}
+
+#[test]
+fn over_memory_stops_it_with_reason_memory_then_the_restart_policy_applies() {
+    let mut w = World::new("[processes.api]\ncommand = \"api\"\nrestart = \"on-failure\"\n[processes.api.limits]\nmemory = \"64M\"\n");
+    let actions = w.send(Event::OverMemory {
+        idx: 0,
+        run: 1,
+        bytes: 80 << 20,
+    });
+    assert_eq!(
+        actions,
+        [
+            Action::Signal { idx: 0, sig: TERM },
+            Action::Signal { idx: 0, sig: CONT }
+        ]
+    );
+    w.exit("api", ExitStatus::Code(0));
+    assert!(w.observed.contains(&Observation::Exited {
+        idx: 0,
+        reason: ExitReason::Memory,
+        code: 0
+    }));
+    assert!(
+        matches!(w.state("api"), State::Backoff { .. }),
+        "memory counts as a failure for on-failure"
+    );
+}
+
+#[test]
+fn an_oom_kill_is_reported_with_reason_oom() {
+    let mut w = World::new("[processes.api]\ncommand = \"api\"\n");
+    let pid = w.pid("api");
+    w.send(Event::Exited {
+        pid,
+        status: ExitStatus::Signal(KILL),
+        oom: true,
+    });
+    assert_eq!(
+        w.observed[0],
+        Observation::Exited {
+            idx: 0,
+            reason: ExitReason::Oom,
+            code: 137
+        }
+    );
+    assert!(matches!(w.state("api"), State::Backoff { .. }));
 }

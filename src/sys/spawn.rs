@@ -42,6 +42,8 @@ pub enum Output {
     Inherit,
     /// Each goes to a new pipe whose read end is returned, for the log relay.
     Pipes,
+    /// Both go to /dev/null (health-check commands: only the exit code counts).
+    Null,
 }
 
 /// Everything needed to start one child.
@@ -145,6 +147,9 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned, SpawnError> {
         cmd.stdin(Stdio::null());
     }
     let mut readers = (None, None);
+    if spec.output == Output::Null {
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    }
     if spec.output == Output::Pipes {
         let (out_r, out_w) =
             pipe().map_err(|e| fail(Stage::Exec, format!("cannot create a pipe: {e}"), 126))?;

@@ -357,7 +357,7 @@ fn dependants_of_a_checked_service_wait_until_healthy() {
     let text = render_check(&config);
     assert_contains(
         &text,
-        "  health:    tcp connect to 127.0.0.1:5432; every 10s, timeout 2s, unhealthy after 3 failures in a row, failures in the first 1m after a start do not count\n",
+        "  health:    tcp connect to 127.0.0.1:5432; every 10s, timeout 2s, unhealthy after 3 failures in a row, probed every second at most and failures not counted for the first 1m until it is ready\n",
     );
     assert_contains(&text, "  after:     db (waits until it is healthy)\n");
 }
