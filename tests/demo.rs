@@ -12,7 +12,11 @@ use std::path::Path;
 use std::time::Duration;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A plain HTTP/1.1 request; None when nothing answers.
@@ -52,7 +56,10 @@ fn sqlite_count(db: &Path) -> usize {
         .arg(db)
         .output()
         .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
 }
 
 #[test]
@@ -66,26 +73,57 @@ fn demo_boots_serves_restarts_stops_in_order_and_restores() {
     let mut ox = start_demo(&data, port, metrics);
 
     // Boot: restore → migrate → replicate → app; healthy once the app answers.
-    wait_until(Duration::from_secs(30), "the app answers /health", || http(port, "GET", "/health", "").filter(|r| r.0 == 200));
-    wait_until(Duration::from_secs(15), "oxinit's /health is 200", || http(metrics, "GET", "/health", "").filter(|r| r.0 == 200));
-    assert_eq!(http(port, "POST", "/notes", "body=first").map(|r| r.0), Some(303));
+    wait_until(Duration::from_secs(30), "the app answers /health", || {
+        http(port, "GET", "/health", "").filter(|r| r.0 == 200)
+    });
+    wait_until(Duration::from_secs(15), "oxinit's /health is 200", || {
+        http(metrics, "GET", "/health", "").filter(|r| r.0 == 200)
+    });
+    assert_eq!(
+        http(port, "POST", "/notes", "body=first").map(|r| r.0),
+        Some(303)
+    );
 
     // A crash is restarted.
-    let app = wait_until(Duration::from_secs(5), "the app's pid", || find_descendant(ox.pid(), "app.py"));
+    let app = wait_until(Duration::from_secs(5), "the app's pid", || {
+        find_descendant(ox.pid(), "app.py")
+    });
     unsafe { libc::kill(app, libc::SIGKILL) };
     wait_until(Duration::from_secs(15), "a new app answers", || {
-        find_descendant(ox.pid(), "app.py").filter(|&p| p != app).and_then(|_| http(port, "GET", "/health", "")).filter(|r| r.0 == 200)
+        find_descendant(ox.pid(), "app.py")
+            .filter(|&p| p != app)
+            .and_then(|_| http(port, "GET", "/health", ""))
+            .filter(|r| r.0 == 200)
     });
-    assert_eq!(http(port, "POST", "/notes", "body=second").map(|r| r.0), Some(303));
+    assert_eq!(
+        http(port, "POST", "/notes", "body=second").map(|r| r.0),
+        Some(303)
+    );
 
     // Ordered shutdown: app first, then the replicator's final sync; exit 0.
     ox.signal(libc::SIGTERM);
-    assert_eq!(ox.wait(Duration::from_secs(60)), ExitCode::Code(0), "{}", ox.output());
+    assert_eq!(
+        ox.wait(Duration::from_secs(60)),
+        ExitCode::Code(0),
+        "{}",
+        ox.output()
+    );
     let out = ox.stdout();
-    let app_stopped = out.find("app: stopped cleanly").unwrap_or_else(|| panic!("no clean app stop:\n{out}"));
-    let final_sync = out.find("final sync done").unwrap_or_else(|| panic!("no final sync:\n{out}"));
-    assert!(app_stopped < final_sync, "the replicator must stop after the app:\n{out}");
-    assert!(ox.stderr().contains("restarting in"), "the crash was restarted:\n{}", ox.stderr());
+    let app_stopped = out
+        .find("app: stopped cleanly")
+        .unwrap_or_else(|| panic!("no clean app stop:\n{out}"));
+    let final_sync = out
+        .find("final sync done")
+        .unwrap_or_else(|| panic!("no final sync:\n{out}"));
+    assert!(
+        app_stopped < final_sync,
+        "the replicator must stop after the app:\n{out}"
+    );
+    assert!(
+        ox.stderr().contains("restarting in"),
+        "the crash was restarted:\n{}",
+        ox.stderr()
+    );
     let replica = data.join("replica/app.db");
     assert_eq!(sqlite_count(&replica), 2, "both notes reached the replica");
     assert!(ox.leftovers().is_empty(), "{:?}", ox.leftovers());
@@ -93,10 +131,24 @@ fn demo_boots_serves_restarts_stops_in_order_and_restores() {
     // Lose the database: the next boot restores it from the replica.
     std::fs::remove_file(data.join("data/app.db")).unwrap();
     let mut ox = start_demo(&data, port, metrics);
-    wait_until(Duration::from_secs(30), "the restored app answers", || http(port, "GET", "/api/notes", "").filter(|r| r.0 == 200));
+    wait_until(Duration::from_secs(30), "the restored app answers", || {
+        http(port, "GET", "/api/notes", "").filter(|r| r.0 == 200)
+    });
     let (_, notes) = http(port, "GET", "/api/notes", "").unwrap();
-    assert!(notes.contains("first") && notes.contains("second"), "{notes}");
+    assert!(
+        notes.contains("first") && notes.contains("second"),
+        "{notes}"
+    );
     ox.signal(libc::SIGTERM);
-    assert_eq!(ox.wait(Duration::from_secs(60)), ExitCode::Code(0), "{}", ox.output());
-    assert!(ox.stdout().contains("restored from replica"), "{}", ox.stdout());
+    assert_eq!(
+        ox.wait(Duration::from_secs(60)),
+        ExitCode::Code(0),
+        "{}",
+        ox.output()
+    );
+    assert!(
+        ox.stdout().contains("restored from replica"),
+        "{}",
+        ox.stdout()
+    );
 }

@@ -131,10 +131,26 @@ impl Rig {
         self.script(name, &format!("log start\nlog exit\nexit {code}\n"))
     }
 
-    /// Writes `oxfile.toml` and returns its path.
+    /// Writes `oxfile.toml` and returns its path. Tests run in parallel, so
+    /// each oxinit gets its own control socket and no metrics port (the
+    /// defaults, /run/oxinit.sock and :9091, would collide) unless the test
+    /// sets them itself.
     pub fn oxfile(&self, toml: &str) -> String {
         let path = self.file("oxfile.toml");
-        fs::write(&path, toml).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        let socket = format!("control_socket = {:?}\n", self.path("ox.sock"));
+        // Appended (or put right after an existing [init] header) so the line
+        // numbers the config tests assert on stay as written.
+        let mut text = if toml.contains("control_socket") {
+            toml.to_string()
+        } else if let Some(at) = toml.find("[init]\n") {
+            format!("{}[init]\n{socket}{}", &toml[..at], &toml[at + 7..])
+        } else {
+            format!("{toml}\n[init]\n{socket}")
+        };
+        if !text.contains("[metrics]") {
+            text.push_str("\n[metrics]\nenabled = false\n");
+        }
+        fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
         path.display().to_string()
     }
 
