@@ -157,7 +157,10 @@ class Bench:
             # with CMD's namespace pid (looked up now, before any orphan exists).
             cmd_host = pid1
             if init.path is not None:
-                cmd_host = next(p for p in b.children(pid1) if b.ns_pid(p) == int(cmd_nspid))
+                kids = b.children(pid1)
+                cmd_host = next((p for p in kids if b.ns_pid(p) == int(cmd_nspid)), None)
+                if cmd_host is None:
+                    b.die(f"{init.name}: CMD (pid {cmd_nspid} in the namespace) is not a child of PID 1 {kids}")
             _, exit_stamp = self.fifo.wait(f"{token}-exit", 120)
             if exit_stamp.startswith("error"):
                 b.die(f"orphan storm under {init.name}: {exit_stamp}")
@@ -377,8 +380,14 @@ def resolve_inits(args) -> list[Init]:
             if path is None:
                 b.die(f"{name} not found on PATH: apt-get install -y tini dumb-init (or run bench/run.sh)")
             inits.append(Init(name, path))
+        elif "=" in name:
+            # NAME=PATH: any other init taking `-- CMD` (e.g. another oxinit build).
+            label, _, path = name.partition("=")
+            if not Path(path).is_file():
+                b.die(f"{label}: no file at {path}")
+            inits.append(Init(label, str(Path(path).resolve())))
         else:
-            b.die(f"unknown init {name!r}: choose among tini, tini-static, dumb-init, oxinit")
+            b.die(f"unknown init {name!r}: choose among tini, tini-static, dumb-init, oxinit, or NAME=PATH")
     if args.baseline:
         inits.insert(0, Init(NO_INIT, None))
     return inits
@@ -390,19 +399,26 @@ def parse_args():
         epilog="Writes a Markdown table to stdout and bench/results/pid1-DATE.md (+ .json with every sample).",
     )
     default_inits = "tini,tini-static,dumb-init,oxinit" if shutil.which("tini-static") else "tini,dumb-init,oxinit"
-    p.add_argument("--inits", default=default_inits, help=f"comma-separated (default {default_inits})")
+    p.add_argument(
+        "--inits",
+        default=default_inits,
+        help=f"comma-separated (default {default_inits}); NAME=PATH adds any init taking `-- CMD`",
+    )
     p.add_argument("--oxinit", default=str(DEFAULT_OXINIT), help="oxinit binary (default: the static release build)")
-    p.add_argument("--rounds", type=int, default=30, help="spawn/stop rounds (default 30)")
+    # Spawn/stop rounds cost ~5 ms per init: 100 of them buy a stable median for
+    # a few seconds.
+    p.add_argument("--rounds", type=int, default=100, help="spawn/stop rounds (default 100)")
     p.add_argument("--orphan-rounds", type=int, default=20, help="orphan rounds (default 20, ~1 s each)")
     p.add_argument("--orphans", type=int, default=2000, help="orphans per round (default 2000)")
     p.add_argument("--idle-rounds", type=int, default=3, help="idle RSS/wake-up rounds (default 3)")
     p.add_argument("--idle-seconds", type=float, default=10.0, help="idle window (default 10)")
     p.add_argument("--settle", type=float, default=1.0, help="settle time before the idle window (default 1)")
     p.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the no-init column")
-    p.add_argument("--quick", action="store_true", help="about a minute: 10 rounds, 3 orphan rounds, 1 idle round")
+    p.add_argument("--rt", action="store_true", help="run everything under SCHED_FIFO: much less noise on a busy machine")
+    p.add_argument("--quick", action="store_true", help="about a minute: 30 rounds, 3 orphan rounds, 1 idle round")
     args = p.parse_args()
     if args.quick:
-        args.rounds, args.orphan_rounds, args.idle_rounds = 10, 3, 1
+        args.rounds, args.orphan_rounds, args.idle_rounds = 30, 3, 1
     return args
 
 
@@ -418,6 +434,8 @@ def main() -> None:
         f"{args.idle_rounds} idle ({args.settle:g} s settle + {args.idle_seconds:g} s); "
         "cells are median (p90) unless marked max",
     ]
+    if args.rt:
+        header.append(b.use_realtime())
     with tempfile.TemporaryDirectory(prefix="oxinit-bench-") as tmp:
         bench = Bench(args, inits, Path(tmp))
         t_start = time.monotonic()
