@@ -15,11 +15,12 @@ stop        SIGTERM to PID 1 until unshare exits (pidfd). The services are
 idle        VmRSS and context switches (voluntary + nonvoluntary, all
             threads) of PID 1 over a 10 s idle window after 1 s settle, both
             tools idle side by side.
-relay       One service writes START, then N bytes of 100-byte lines
-            (`yes LINE | head -n`), then END, then sleeps. The harness reads
-            PID 1's stdout and times START to END; throughput = payload bytes
-            / that time. Baseline: the same command writing straight into the
-            harness's pipe, no supervisor. oxinit relays in `prefixed` mode;
+relay       One service marks START on the FIFO, writes N bytes of 100-byte
+            lines (`yes LINE | head -n`) to stdout, marks END, sleeps.
+            Throughput = payload bytes / START-to-END. PID 1's stdout is a
+            pipe drained by `wc -c` (fast, and its count proves nothing was
+            lost). Baseline: the same command writing straight into that
+            pipe, no supervisor. oxinit relays in `prefixed` mode;
             supervisord copies to its own stdout (stdout_logfile=/dev/stdout:
             it has no prefixed mode). CPU = utime + stime of PID 1 between
             START and END (clock ticks), per GB (10^9 payload bytes).
@@ -49,8 +50,11 @@ REPO = b.BENCH_DIR.parent
 DEFAULT_OXINIT = REPO / "target/x86_64-unknown-linux-gnu/release/oxinit"
 SERVICES = ["alpha", "beta", "gamma"]
 LINE = "x" * 99  # + "\n" = 100 bytes, a typical log line
-SERVICE_SCRIPT = 'echo "$1 $$" > "$0"; exec sleep 100000'
-RELAY_SCRIPT = 'echo BENCH-START; yes "$0" | head -n "$1"; echo BENCH-END; exec sleep 100000'
+# No `$$` and no `${` in these scripts: oxinit expands `${VAR}` in commands and
+# reads `$$` as an escaped `$`; bare `$0`/`$1` reach the shell untouched.
+SERVICE_SCRIPT = 'echo "$1" > "$0"; exec sleep 100000'
+# sh -c RELAY_SCRIPT FIFO TOKEN LINE COUNT
+RELAY_SCRIPT = 'echo "$1-start" > "$0"; yes "$2" | head -n "$3"; echo "$1-end" > "$0"; exec sleep 100000'
 BASELINE = "straight pipe"
 
 
@@ -63,6 +67,7 @@ class Samples:
     wakeups: list[int] = field(default_factory=list)
     threads: list[int] = field(default_factory=list)
     relay_bps: list[float] = field(default_factory=list)  # payload bytes per second
+    relay_overhead: list[float] = field(default_factory=list)  # extra bytes (prefixes) / payload
     cpu_s_per_gb: list[float] = field(default_factory=list)
 
 
@@ -215,61 +220,52 @@ class Bench:
                 run.kill()
 
     def relay(self, tool: Tool | None) -> None:
+        """One relay round; tool None = the straight pipe.
+
+        The output goes into a pipe drained by `wc -c` (C, 128 KiB reads): a
+        consumer far faster than any relay, so the relay is what is measured,
+        and its count proves nothing was dropped. The writer marks START and
+        END on the FIFO, not in the relayed stream, so the harness does not
+        read the stream at all. Up to two pipe buffers may still be in flight
+        at END: 128 KiB against hundreds of MiB.
+        """
+        self.seq += 1
+        token = f"relay{self.seq}"
         lines = self.args.relay_mib * 1024 * 1024 // (len(LINE) + 1)
         payload = lines * (len(LINE) + 1)
-        cmd = ["/bin/sh", "-c", RELAY_SCRIPT, LINE, str(lines)]
+        cmd = ["/bin/sh", "-c", RELAY_SCRIPT, str(self.fifo.path), token, LINE, str(lines)]
         r, w = os.pipe()
+        counter = subprocess.Popen(["wc", "-c"], stdin=r, stdout=subprocess.PIPE, text=True)
+        os.close(r)
+        proc = run = None
         try:
             if tool is None:
                 proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=w, stderr=self.log)
-                run = None
             else:
                 run = self.launch(tool, {"writer": cmd}, stdout=w)
-                proc = None
             os.close(w)
             w = -1
-            t_start, t_end, cpu0, cpu1 = read_relay(r, lambda: run.pid1() if run else None)
-            secs = (t_end - t_start) / 1e9
-            s = self.samples[BASELINE if tool is None else tool.name]
-            s.relay_bps.append(payload / secs)
-            if cpu0 is not None:
-                s.cpu_s_per_gb.append((cpu1 - cpu0) / (payload / 1e9))
+            t_start, _ = self.fifo.wait(f"{token}-start", 20)
+            pid = run.pid1() if run else None
+            cpu0 = b.cpu_seconds(pid) if pid else None
+            t_end, _ = self.fifo.wait(f"{token}-end", 600)
+            cpu1 = b.cpu_seconds(pid) if pid else None
         finally:
             if w >= 0:
                 os.close(w)
-            os.close(r)
-            if tool is None:
-                proc.kill()
+            if proc is not None:
+                proc.kill()  # sh has exec'd sleep; yes and head are done
                 proc.wait()
-            else:
+            if run is not None:
                 run.kill()
-
-
-def read_relay(fd: int, pid1) -> tuple[int, int, float | None, float | None]:
-    """Read a relay's output until END: (t START seen, t END seen, CPU of PID 1
-    at START, at END; None without a PID 1). readv into one reused buffer and
-    bytearray.find without copies: the reader must be much faster than any
-    relay it measures, or it measures itself."""
-    buf = bytearray(1 << 20)
-    tail = b""  # end of the previous read: a marker may straddle two reads
-    t_start = cpu0 = pid = None
-    while True:
-        n = os.readv(fd, [buf])
-        if n == 0:
-            raise RuntimeError("relay output ended before BENCH-END: see the tool's stderr")
-
-        def seen(marker: bytes) -> bool:
-            return marker in tail + bytes(buf[: min(n, 16)]) or buf.find(marker, 0, n) >= 0
-
-        if t_start is None and seen(b"BENCH-START"):
-            t_start = b.now_ns()
-            pid = pid1()
-            cpu0 = b.cpu_seconds(pid) if pid else None
-        if t_start is not None and seen(b"BENCH-END"):
-            t_end = b.now_ns()
-            cpu1 = b.cpu_seconds(pid) if pid else None
-            return t_start, t_end, cpu0, cpu1
-        tail = bytes(buf[max(0, n - 16) : n])
+            received = int(counter.communicate(timeout=30)[0])
+        if received < payload:
+            b.die(f"{tool.name if tool else BASELINE} relayed {received} of {payload} bytes: output was lost")
+        s = self.samples[BASELINE if tool is None else tool.name]
+        s.relay_bps.append(payload / ((t_end - t_start) / 1e9))
+        s.relay_overhead.append(received / payload - 1)  # prefix bytes
+        if cpu0 is not None:
+            s.cpu_s_per_gb.append((cpu1 - cpu0) / (payload / 1e9))
 
 
 # --------------------------------------------------------------------- report
@@ -315,6 +311,9 @@ def report(bench: Bench, args, header: list[str]) -> tuple[str, dict]:
         if S[n].relay_bps:
             m = b.median(S[n].relay_bps)
             relay[n] = f"{m / 1e6:.0f} MB/s" + (f" ({m / base:.0%})" if base and n != BASELINE else "")
+            extra = max(S[n].relay_overhead)
+            if extra > 0.0005:
+                relay[n] += f", +{extra:.0%} bytes"
     ox_relay = b.median(S["oxinit"].relay_bps) if has_ox and S["oxinit"].relay_bps else None
     row(
         f"log relay, {args.relay_mib} MiB of 100 B lines: median",
@@ -345,11 +344,12 @@ METHOD_NOTES = [
     "**stop**: SIGTERM to PID 1 until `unshare` exits (pidfd); the services are `sleep` (die on TERM);",
     "**idle**: VmRSS and voluntary + nonvoluntary context switches of PID 1 (all threads) over the idle "
     "window after 1 s settle, both tools side by side;",
-    "**relay**: a service writes START, N bytes of 100-byte lines (`yes | head -n`), END; time from START "
-    "to END on PID 1's stdout; the *straight pipe* column runs the same command with its stdout on the "
-    "harness's pipe; oxinit prefixes lines (`log_format = \"prefixed\"`), supervisord copies raw "
-    "(`stdout_logfile=/dev/stdout`; it has no prefixing); CPU = utime + stime of PID 1 between START and "
-    "END, per 10^9 payload bytes.",
+    "**relay**: a service marks START on the FIFO, writes N bytes of 100-byte lines (`yes | head -n`) "
+    "to stdout, marks END; throughput = payload / START-to-END; PID 1's stdout is a pipe drained by "
+    "`wc -c` (its count checks nothing was lost; *+N% bytes* = prefixes added); the *straight pipe* "
+    "column runs the same command with its stdout on that pipe; oxinit prefixes lines "
+    "(`log_format = \"prefixed\"`), supervisord copies raw (`stdout_logfile=/dev/stdout`; it has no "
+    "prefixing); CPU = utime + stime of PID 1 between START and END, per 10^9 payload bytes.",
 ]
 
 
@@ -369,6 +369,7 @@ def parse_args():
     p.add_argument("--settle", type=float, default=1.0, help="settle before the idle window (default 1)")
     p.add_argument("--relay-rounds", type=int, default=3, help="relay rounds (default 3)")
     p.add_argument("--relay-mib", type=int, default=512, help="payload per relay round (default 512)")
+    p.add_argument("--rt", action="store_true", help="run everything under SCHED_FIFO: much less noise on a busy machine")
     p.add_argument("--quick", action="store_true", help="about a minute: 5 rounds, 1 idle, 1 relay of 128 MiB")
     args = p.parse_args()
     if args.quick:
@@ -417,6 +418,8 @@ def main() -> None:
             f"- rounds: {args.rounds} start/stop, {args.idle_rounds} idle ({args.settle:g} s settle + "
             f"{args.idle_seconds:g} s), {args.relay_rounds} relay; cells are median (p90) unless marked",
         ]
+        if args.rt:
+            header.append(b.use_realtime())
         bench = Bench(args, tools, tmp)
         t0 = time.monotonic()
         for tool in tools:  # warm-up, not recorded
