@@ -180,6 +180,24 @@ class NsRun:
             self.proc.wait()
 
 
+def exited_at(pid: int, timeout: float) -> int | None:
+    """Monotonic ns at which child `pid` exits (a pidfd turns readable), or
+    None at the deadline. Does not reap: /proc/PID stays readable (a zombie
+    keeps its io and CPU counters) until the caller waits for it."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        ready, _, _ = select.select([pidfd], [], [], timeout)
+        return now_ns() if ready else None
+    finally:
+        os.close(pidfd)
+
+
+def bytes_read(pid: int) -> int:
+    """rchar: every byte the process got from read-like calls (its input,
+    plus the few KiB the loader and locale reads add)."""
+    return int(status_fields(pid, "io")["rchar"])
+
+
 # ------------------------------------------------------------------------- /proc
 
 
