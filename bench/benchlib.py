@@ -229,15 +229,25 @@ def rss_kib(pid: int) -> int:
     return int(status_fields(pid)["VmRSS"].split()[0])
 
 
-def context_switches(pid: int) -> tuple[int, int]:
-    """(voluntary + nonvoluntary context switches summed over every thread,
-    thread count). /proc/PID/status alone counts only the main thread."""
-    total, threads = 0, 0
+def thread_switches(pid: int) -> dict[int, int]:
+    """Voluntary + nonvoluntary context switches of each thread (tid -> count).
+    /proc/PID/status alone counts only the main thread."""
+    out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
-        st = status_fields(pid, f"task/{tid}/status")
-        total += int(st["voluntary_ctxt_switches"]) + int(st["nonvoluntary_ctxt_switches"])
-        threads += 1
-    return total, threads
+        try:
+            st = status_fields(pid, f"task/{tid}/status")
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the thread exited while we looked
+        out[int(tid)] = int(st["voluntary_ctxt_switches"]) + int(st["nonvoluntary_ctxt_switches"])
+    return out
+
+
+def wakeups(before: dict[int, int], after: dict[int, int]) -> int:
+    """Wake-ups between two thread_switches samples. A thread that appeared
+    counts all its switches; one that vanished took its counter with it, so
+    it counts 1 (it at least woke up to exit): a lower bound, never hidden."""
+    grown = sum(n - before.get(tid, 0) for tid, n in after.items())
+    return grown + len(before.keys() - after.keys())
 
 
 def cpu_seconds(pid: int) -> float:

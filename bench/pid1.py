@@ -195,14 +195,14 @@ class Bench:
                 self.fifo.wait(token, 10)
             pid1 = {name: run.pid1() for name, (run, _) in runs.items()}
             time.sleep(self.args.settle)
-            before = {name: b.context_switches(p)[0] for name, p in pid1.items()}
+            before = {name: b.thread_switches(p) for name, p in pid1.items()}
             time.sleep(self.args.idle_seconds)
             for name, p in pid1.items():
-                after, threads = b.context_switches(p)
+                after = b.thread_switches(p)
                 s = self.samples[name]
-                s.wakeups.append(after - before[name])
+                s.wakeups.append(b.wakeups(before[name], after))
                 s.rss_kib.append(b.rss_kib(p))
-                s.threads.append(threads)
+                s.threads.append(len(after))
         finally:
             for run, _ in runs.values():
                 run.kill()

@@ -209,14 +209,14 @@ class Bench:
                     self.fifo.wait(t, 20)
             pid1 = {tool.name: run.pid1() for tool, run, _ in runs}
             time.sleep(self.args.settle)
-            before = {n: b.context_switches(p)[0] for n, p in pid1.items()}
+            before = {n: b.thread_switches(p) for n, p in pid1.items()}
             time.sleep(self.args.idle_seconds)
             for n, p in pid1.items():
-                after, threads = b.context_switches(p)
+                after = b.thread_switches(p)
                 s = self.samples[n]
-                s.wakeups.append(after - before[n])
+                s.wakeups.append(b.wakeups(before[n], after))
                 s.rss_kib.append(b.rss_kib(p))
-                s.threads.append(threads)
+                s.threads.append(len(after))
         finally:
             for _, run, _ in runs:
                 run.kill()
