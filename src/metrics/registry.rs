@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prometheus::core::{Collector, GenericCounter, GenericCounterVec};
 use prometheus::{
@@ -67,7 +67,21 @@ pub struct Metrics {
     sqlite_wal: IntGaugeVec,
     sqlite_free: IntGaugeVec,
     /// What a scrape must remember between scrapes.
-    cpu_runs: Mutex<HashMap<String, CpuRuns>>,
+    refresh: Mutex<Refresh>,
+    usage_max_age: Duration,
+}
+
+/// How long memory and CPU figures read from cgroups or /proc are reused.
+/// Reading them costs a walk over every supervised process's files (about
+/// a millisecond for 20 processes); a scraper polling many times a second
+/// then costs one walk a second, not one per scrape. Prometheus scrapes
+/// every 15 s by default, so it always sees fresh figures.
+pub const USAGE_MAX_AGE: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+struct Refresh {
+    cpu_runs: HashMap<String, CpuRuns>,
+    usage_read_at: Option<Instant>,
 }
 
 /// CPU of one process across its runs. A run's figure only grows while it
@@ -229,7 +243,8 @@ impl Metrics {
             ),
             registry,
             proc_root: PathBuf::from("/proc"),
-            cpu_runs: Mutex::new(HashMap::new()),
+            refresh: Mutex::new(Refresh::default()),
+            usage_max_age: USAGE_MAX_AGE,
         };
         let build_info = gauge_vec(
             &m.registry,
@@ -260,6 +275,13 @@ impl Metrics {
     /// Reads process trees from `root` instead of /proc (tests).
     pub fn with_proc_root(mut self, root: impl Into<PathBuf>) -> Metrics {
         self.proc_root = root.into();
+        self
+    }
+
+    /// Reuses memory and CPU figures for `age` instead of [`USAGE_MAX_AGE`]
+    /// (tests: `Duration::ZERO` reads them at every render).
+    pub fn with_usage_max_age(mut self, age: Duration) -> Metrics {
+        self.usage_max_age = age;
         self
     }
 
@@ -390,10 +412,17 @@ impl Metrics {
         let mut scan = Scan::new(&self.proc_root);
         // A panic while holding the lock leaves figures that are still
         // valid numbers: carry on with them.
-        let mut cpu_runs = self
-            .cpu_runs
+        let mut refresh = self
+            .refresh
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = Instant::now();
+        let read_usage = refresh
+            .usage_read_at
+            .is_none_or(|at| now.duration_since(at) >= self.usage_max_age);
+        if read_usage {
+            refresh.usage_read_at = Some(now);
+        }
         for p in &snapshot.processes {
             let label = &[p.name.as_str()];
             self.up.with_label_values(label).set(i64::from(p.up));
@@ -414,13 +443,17 @@ impl Metrics {
                     let _ = self.memory_limit.remove_label_values(label);
                 }
             }
-            let usage = usage::read_with(p, &mut scan);
-            self.memory
-                .with_label_values(label)
-                .set(bytes(usage.memory_bytes.unwrap_or(0)));
-            let runs = cpu_runs.entry(p.name.clone()).or_default();
-            let total = runs.update(p.pid, started, usage.cpu_seconds);
-            raise(&self.cpu.with_label_values(label), total);
+            if !p.up {
+                self.memory.with_label_values(label).set(0);
+            } else if read_usage {
+                let usage = usage::read_with(p, &mut scan);
+                self.memory
+                    .with_label_values(label)
+                    .set(bytes(usage.memory_bytes.unwrap_or(0)));
+                let runs = refresh.cpu_runs.entry(p.name.clone()).or_default();
+                let total = runs.update(p.pid, started, usage.cpu_seconds);
+                raise(&self.cpu.with_label_values(label), total);
+            }
         }
     }
 

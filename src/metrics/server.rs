@@ -288,8 +288,8 @@ async fn respond(
     }
     let response = match route {
         Route::Metrics => match render(shared, snapshot).await {
-            Ok(text) => with_type(StatusCode::OK, METRICS_TYPE, text.into_bytes()),
-            Err(why) => self::text(StatusCode::SERVICE_UNAVAILABLE, why),
+            Ok(body) => with_type(StatusCode::OK, METRICS_TYPE, body.into_bytes()),
+            Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, why),
         },
         Route::Health => health(&snapshot),
         Route::Status => json(

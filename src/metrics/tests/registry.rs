@@ -342,7 +342,9 @@ fn fake_proc(root: &Path, pid: i32, ticks: u64, pages: u64) {
 #[test]
 fn cpu_counter_never_goes_down_and_sums_runs() {
     let tmp = tempfile::tempdir().unwrap();
-    let metrics = Metrics::new(&names(&[("app", "service")]), "0.1.0").with_proc_root(tmp.path());
+    let metrics = Metrics::new(&names(&[("app", "service")]), "0.1.0")
+        .with_proc_root(tmp.path())
+        .with_usage_max_age(Duration::ZERO);
     let cpu = |snap: &crate::supervisor::snapshot::Snapshot| {
         parse(&metrics.render(snap, &[]))
             .value("oxinit_process_cpu_seconds_total", &[("process", "app")])
@@ -371,6 +373,28 @@ fn cpu_counter_never_goes_down_and_sums_runs() {
         (total - more * (4.0 / 3.0)).abs() < 1e-9,
         "{total} vs {more}"
     );
+}
+
+#[test]
+fn usage_is_reused_within_its_max_age() {
+    let tmp = tempfile::tempdir().unwrap();
+    let memory = |metrics: &Metrics, pages: u64| {
+        fake_proc(tmp.path(), 100, 100, pages);
+        let snap = snapshot(vec![running("app", "service", 100)]);
+        parse(&metrics.render(&snap, &[]))
+            .value("oxinit_process_memory_bytes", &[("process", "app")])
+    };
+    let cached = Metrics::new(&names(&[("app", "service")]), "0.1.0")
+        .with_proc_root(tmp.path())
+        .with_usage_max_age(Duration::from_secs(3600));
+    let first = memory(&cached, 10);
+    assert!(first > 0.0);
+    assert_eq!(memory(&cached, 20), first, "read again within the max age");
+    let fresh = Metrics::new(&names(&[("app", "service")]), "0.1.0")
+        .with_proc_root(tmp.path())
+        .with_usage_max_age(Duration::ZERO);
+    assert_eq!(memory(&fresh, 10), first);
+    assert_eq!(memory(&fresh, 20), first * 2.0);
 }
 
 #[test]
