@@ -108,7 +108,7 @@ impl Command {
         use crate::control::Request;
         let (request, socket, json) = match self {
             Command::Run { .. } | Command::Check { .. } => return None,
-            Command::Status { json, socket } => (Request::Status, socket, *json),
+            Command::Status { json, socket } => (Request::Status {}, socket, *json),
             Command::Restart { name, socket } => {
                 (Request::Restart { name: name.clone() }, socket, false)
             }
@@ -116,7 +116,7 @@ impl Command {
             Command::Start { name, socket } => {
                 (Request::Start { name: name.clone() }, socket, false)
             }
-            Command::Healthcheck { socket } => (Request::Health, socket, false),
+            Command::Healthcheck { socket } => (Request::Health {}, socket, false),
         };
         Some(ControlInvocation {
             request,

@@ -110,7 +110,7 @@ pub fn run_client(
         return 1;
     }
     match request {
-        Request::Status => {
+        Request::Status {} => {
             let Some(snapshot) = response.snapshot else {
                 let _ = writeln!(err, "oxinit: the answer to status holds no snapshot");
                 return 1;
@@ -134,7 +134,7 @@ pub fn run_client(
                 }
             }
         }
-        Request::Health => match response.healthy {
+        Request::Health {} => match response.healthy {
             Some(true) => 0,
             Some(false) => {
                 let reasons = if response.problems.is_empty() {

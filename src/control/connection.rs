@@ -74,7 +74,7 @@ pub(super) async fn handle(mut stream: UnixStream, shared: &Shared) {
                 None => return,
             }
         }
-        None if request == Request::Health => {
+        None if matches!(request, Request::Health {}) => {
             let verdict = snapshot.health();
             Response::<()> {
                 healthy: Some(verdict.is_ok()),

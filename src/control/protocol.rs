@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "cmd", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Request {
     /// The latest snapshot of every process.
-    Status,
+    // Empty struct variants, not unit ones: serde ignores deny_unknown_fields
+    // on unit variants of an internally tagged enum (serde-rs/serde#2123).
+    Status {},
     /// Whether boot finished and every service is up and ready.
-    Health,
+    Health {},
     Restart {
         name: String,
     },
@@ -27,7 +29,7 @@ impl Request {
     /// The action on one process this request asks for, if it is one.
     pub fn action(&self) -> Option<(Action, &str)> {
         match self {
-            Request::Status | Request::Health => None,
+            Request::Status {} | Request::Health {} => None,
             Request::Restart { name } => Some((Action::Restart, name)),
             Request::Stop { name } => Some((Action::Stop, name)),
             Request::Start { name } => Some((Action::Start, name)),

@@ -23,7 +23,7 @@ fn the_socket_is_private_and_a_missing_directory_is_created() {
     let h = Harness::at(&socket, healthy_snapshot(), Limits::default()).unwrap();
     assert_eq!(mode(&socket), 0o600);
     assert_eq!(mode(socket.parent().unwrap()), 0o755);
-    assert_eq!(h.client(Request::Health, false).0, 0);
+    assert_eq!(h.client(Request::Health {}, false).0, 0);
     // Nothing else is left in the directory (the temporary bind name).
     let entries: Vec<_> = std::fs::read_dir(socket.parent().unwrap())
         .unwrap()
@@ -63,7 +63,12 @@ fn a_stale_socket_is_replaced() {
     // A crashed oxinit leaves its socket file; nobody listens on it.
     drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
     assert!(socket.exists());
-    let (code, _, err) = run(&Request::Status, &socket, false, &ClientOptions::default());
+    let (code, _, err) = run(
+        &Request::Status {},
+        &socket,
+        false,
+        &ClientOptions::default(),
+    );
     assert_eq!(code, 1);
     assert!(
         err.contains("nobody answers on the control socket"),
@@ -71,7 +76,7 @@ fn a_stale_socket_is_replaced() {
     );
 
     let h = Harness::at(&socket, healthy_snapshot(), Limits::default()).unwrap();
-    assert_eq!(h.client(Request::Health, false).0, 0);
+    assert_eq!(h.client(Request::Health {}, false).0, 0);
     h.logs.wait_for("replacing the stale control socket");
 }
 
@@ -88,7 +93,7 @@ fn a_live_socket_is_an_error_and_keeps_serving() {
         )
     );
     // The failed bind neither removed nor replaced the live socket.
-    assert_eq!(h.client(Request::Health, false).0, 0);
+    assert_eq!(h.client(Request::Health {}, false).0, 0);
     // The probe was a connection without a request: not worth a warning.
     assert!(!h.logs.text().contains("WARN"), "{}", h.logs.text());
 }

@@ -6,7 +6,12 @@ use super::*;
 fn no_socket_says_oxinit_is_not_running_here() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("oxinit.sock");
-    let (code, out, err) = run(&Request::Status, &socket, false, &ClientOptions::default());
+    let (code, out, err) = run(
+        &Request::Status {},
+        &socket,
+        false,
+        &ClientOptions::default(),
+    );
     assert_eq!(code, 1);
     assert_eq!(out, "");
     assert_eq!(
@@ -29,7 +34,7 @@ fn a_hung_oxinit_does_not_hang_the_client() {
         command_timeout: Duration::from_millis(600),
     };
     let started = Instant::now();
-    let (code, _, err) = run(&Request::Health, &socket, false, &options);
+    let (code, _, err) = run(&Request::Health {}, &socket, false, &options);
     assert_eq!(code, 1);
     assert_eq!(
         err,
@@ -65,7 +70,12 @@ fn an_answer_that_is_not_oxinits_is_reported_as_such() {
             .write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n")
             .unwrap();
     });
-    let (code, _, err) = run(&Request::Status, &socket, false, &ClientOptions::default());
+    let (code, _, err) = run(
+        &Request::Status {},
+        &socket,
+        false,
+        &ClientOptions::default(),
+    );
     server.join().unwrap();
     assert_eq!(code, 1);
     assert!(

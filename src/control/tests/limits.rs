@@ -114,5 +114,5 @@ fn a_command_the_supervisor_never_answers_ends_with_a_clear_error() {
         "oxinit: no answer from the supervisor within 300ms; the restart of slow may still complete: see `oxinit status`\n"
     );
     // Other clients were never held up.
-    assert_eq!(h.client(Request::Health, false).0, 0);
+    assert_eq!(h.client(Request::Health {}, false).0, 0);
 }

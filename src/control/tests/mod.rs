@@ -206,7 +206,7 @@ impl Harness {
 
     /// The status as JSON, through the client.
     fn status_json(&self) -> serde_json::Value {
-        let (code, out, err) = self.client(Request::Status, true);
+        let (code, out, err) = self.client(Request::Status {}, true);
         assert_eq!(code, 0, "{err}");
         serde_json::from_str(&out).unwrap()
     }

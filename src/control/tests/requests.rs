@@ -5,8 +5,8 @@ use super::*;
 #[test]
 fn requests_have_the_documented_wire_format() {
     let line = |r: &Request| serde_json::to_string(r).unwrap();
-    assert_eq!(line(&Request::Status), r#"{"cmd":"status"}"#);
-    assert_eq!(line(&Request::Health), r#"{"cmd":"health"}"#);
+    assert_eq!(line(&Request::Status {}), r#"{"cmd":"status"}"#);
+    assert_eq!(line(&Request::Health {}), r#"{"cmd":"health"}"#);
     assert_eq!(
         line(&Request::Restart { name: "api".into() }),
         r#"{"cmd":"restart","name":"api"}"#
@@ -18,7 +18,7 @@ fn requests_have_the_documented_wire_format() {
 #[test]
 fn status_prints_a_header_and_an_aligned_row_per_process() {
     let h = Harness::start();
-    let (code, out, err) = h.client(Request::Status, false);
+    let (code, out, err) = h.client(Request::Status {}, false);
     assert_eq!(code, 0, "{err}");
     assert_eq!(err, "");
     let lines: Vec<&str> = out.lines().collect();
@@ -154,7 +154,7 @@ fn a_flood_of_garbage_is_answered_but_logged_only_a_few_times() {
 fn healthcheck_is_silent_when_healthy() {
     let h = Harness::start();
     assert_eq!(
-        h.client(Request::Health, false),
+        h.client(Request::Health {}, false),
         (0, String::new(), String::new())
     );
 }
@@ -169,7 +169,7 @@ fn healthcheck_fails_with_the_reasons() {
     let worker = &mut snapshot.processes[2];
     (worker.state, worker.ready) = ("unhealthy".into(), false);
     let h = Harness::with(snapshot, Limits::default());
-    let (code, out, err) = h.client(Request::Health, false);
+    let (code, out, err) = h.client(Request::Health {}, false);
     assert_eq!(code, 1);
     assert_eq!(out, "");
     assert_eq!(

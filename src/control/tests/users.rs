@@ -54,7 +54,12 @@ fn status_as_nobody(socket: &Path) -> (i32, String) {
 #[ignore = "helper: run as another user by the tests in this module"]
 fn helper_client_as_another_user() {
     let socket = PathBuf::from(std::env::var_os(HELPER_SOCKET).expect(HELPER_SOCKET));
-    let (code, _, err) = run(&Request::Status, &socket, false, &ClientOptions::default());
+    let (code, _, err) = run(
+        &Request::Status {},
+        &socket,
+        false,
+        &ClientOptions::default(),
+    );
     println!("EXIT={code}");
     println!("STDERR={}", err.trim_end());
 }
