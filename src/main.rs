@@ -52,11 +52,16 @@ fn run(cli: Cli) -> i32 {
         }
     };
     match cli.command {
-        None if !cli.argv.is_empty() => rt.block_on(single::run(single::Options {
-            argv: cli.argv,
-            grace: cli.grace,
-            stop_timeout: cli.stop_timeout,
-        })),
+        None if !cli.argv.is_empty() => {
+            let code = rt.block_on(single::run(single::Options {
+                argv: cli.argv,
+                grace: cli.grace,
+                stop_timeout: cli.stop_timeout,
+            }));
+            // Every process is reaped: exit now. Tearing the runtime down
+            // first would only delay the container's stop.
+            std::process::exit(code)
+        }
         None => supervise(&rt, None),
         Some(Command::Run { config }) => supervise(&rt, config.as_deref()),
         // `check` and the control commands are handled in main, without a runtime.
@@ -100,6 +105,17 @@ fn check(explicit: Option<&Path>) -> i32 {
     match load_config(explicit) {
         Ok(config) => {
             print!("{}", config::render_check(&config));
+            let mut code = 0;
+            for db in &config.sqlite.databases {
+                if let Some(warning) = oxinit::sqlite::volume_check(db) {
+                    if config.sqlite.require_volume {
+                        println!("error: {warning}; [sqlite] require_volume = true: `run` would not start");
+                        code = exit::CONFIG;
+                    } else {
+                        println!("warning: {warning}");
+                    }
+                }
+            }
             let roots = oxinit::cgroup::Roots::default();
             match oxinit::cgroup::detect(config.init.memory_enforcement, &roots, std::process::id())
             {
@@ -109,7 +125,7 @@ fn check(explicit: Option<&Path>) -> i32 {
                     return exit::CONFIG;
                 }
             }
-            0
+            code
         }
         Err(code) => code,
     }

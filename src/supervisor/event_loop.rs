@@ -251,18 +251,20 @@ impl Runner {
     }
 
     fn reap(&mut self, pending: &mut VecDeque<Event>) {
-        let reaped = reap::reap().exited;
-        self.services.metrics.zombies_reaped(reaped.len() as u64);
-        for (pid, status) in reaped {
+        let mut orphans = 0;
+        for (pid, status) in reap::reap().exited {
             if let Some(idx) = self.sup.owner(pid) {
                 let oom = self.release(idx);
                 pending.push_back(Event::Exited { pid, status, oom });
             } else if let Some(event) = self.exec_probes.reaped(pid, status) {
                 pending.push_back(event);
             } else {
+                orphans += 1;
                 tracing::debug!("reaped orphan {pid} ({status})");
             }
         }
+        // Adopted orphans only: our own children are counted as exits.
+        self.services.metrics.zombies_reaped(orphans);
     }
 
     /// After process `idx` ended: reads its cgroup's OOM counter, clears out

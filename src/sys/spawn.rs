@@ -234,6 +234,23 @@ fn read_stage(fd: OwnedFd) -> Option<Stage> {
         .flatten()
 }
 
+/// The signals oxinit ignores: inherited from whoever started it (nohup, a
+/// shell's background job, a launcher), since oxinit itself ignores none.
+/// Read once, before any fork: the child must not allocate.
+fn ignored_signals() -> &'static [i32] {
+    static IGNORED: std::sync::OnceLock<Vec<i32>> = std::sync::OnceLock::new();
+    IGNORED.get_or_init(|| {
+        (1..=libc::SIGRTMAX())
+            .filter(|&sig| {
+                // SAFETY: a query (no new action); `old` is written by the kernel.
+                let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+                let ok = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } == 0;
+                ok && old.sa_sigaction == libc::SIG_IGN
+            })
+            .collect()
+    })
+}
+
 /// What the child does between fork and exec.
 struct ChildSetup {
     tty: TtyHandover,
@@ -246,10 +263,10 @@ impl ChildSetup {
     fn run(&self) -> io::Result<()> {
         // SAFETY: only async-signal-safe calls below, on data prepared before fork.
         unsafe {
-            for sig in 1..libc::SIGRTMAX() {
-                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                    libc::signal(sig, libc::SIG_DFL);
-                }
+            // exec resets caught signals by itself; only ignored ones
+            // survive it, so only those need resetting.
+            for &sig in ignored_signals() {
+                libc::signal(sig, libc::SIG_DFL);
             }
             match self.tty {
                 TtyHandover::Foreground => {
