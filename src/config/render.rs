@@ -315,42 +315,14 @@ fn limits_text(limits: &Limits) -> String {
     parts.join(", ")
 }
 
-/// `2026-01-02T03:04:05Z`: RFC 3339 in UTC, whole seconds. A time before
-/// 1970 (only from a broken clock) prints as the epoch.
+/// `2026-01-02T03:04:05Z`: RFC 3339 in UTC, whole seconds (the log relay's
+/// millisecond timestamp without its milliseconds). A time before 1970 (only
+/// from a broken clock) prints as the epoch.
 fn format_utc(time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (year, month, day) = civil_from_days(secs / 86_400);
-    let of_day = secs % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60
-    )
-}
-
-/// (year, month 1-12, day 1-31) of the `days`-th day after 1970-01-01:
-/// Howard Hinnant's `civil_from_days`
-/// (<https://howardhinnant.github.io/date_algorithms.html>), for days >= 0.
-/// It counts 400-year eras starting on March 1st, so the leap day ends its
-/// year. (The logs module has the same algorithm for its millisecond
-/// timestamps, private to it.)
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let stamp = crate::logs::timestamp::format(std::time::Duration::from_secs(since.as_secs()));
+    let text = String::from_utf8_lossy(&stamp);
+    format!("{}Z", &text[..19])
 }
 
 fn restart_text(p: &ProcessSpec) -> String {

@@ -26,7 +26,7 @@ mod format;
 mod json;
 mod lines;
 mod relay;
-mod timestamp;
+pub(crate) mod timestamp;
 mod writer;
 
 #[cfg(test)]
