@@ -132,7 +132,13 @@ fn raw_passes_lines_through_untouched() {
     }
     let rig = Rig::new();
     let mut ox = rig.run(As::Pid1, &two_talkers(&rig, Some("raw")));
-    wait_output(&rig, &ox, &["out from a"], &["err from a"]);
+    // Both talkers must have spoken before the TERM, or a late one is stopped mute.
+    wait_output(
+        &rig,
+        &ox,
+        &["out from a", "out from longname"],
+        &["err from a", "err from longname"],
+    );
     ox.signal(libc::SIGTERM);
     rig.expect_exit(&mut ox, 0);
     let (stdout, stderr) = (ox.stdout(), ox.stderr());
