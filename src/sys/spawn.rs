@@ -151,10 +151,10 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned, SpawnError> {
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
     }
     if spec.output == Output::Pipes {
-        let (out_r, out_w) =
-            pipe().map_err(|e| fail(Stage::Exec, format!("cannot create a pipe: {e}"), 126))?;
-        let (err_r, err_w) =
-            pipe().map_err(|e| fail(Stage::Exec, format!("cannot create a pipe: {e}"), 126))?;
+        let (out_r, out_w) = output_pipe()
+            .map_err(|e| fail(Stage::Exec, format!("cannot create a pipe: {e}"), 126))?;
+        let (err_r, err_w) = output_pipe()
+            .map_err(|e| fail(Stage::Exec, format!("cannot create a pipe: {e}"), 126))?;
         cmd.stdout(Stdio::from(out_w)).stderr(Stdio::from(err_w));
         readers = (Some(out_r), Some(err_r));
     }
@@ -224,6 +224,17 @@ fn explain(program: &str, spec: &SpawnSpec, stage: Stage, e: io::Error) -> Spawn
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)
+}
+
+/// A child's stdout/stderr pipe for the log relay. 1 MiB instead of the
+/// default 64 KiB: a chatty child fills a 64 KiB pipe in one go, so the relay
+/// would wake (and hand a batch to its writer thread) every 64 KiB. The pages
+/// are only allocated as data waits in the pipe. Best effort: past
+/// /proc/sys/fs/pipe-max-size (unprivileged) the default stays.
+fn output_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = pipe()?;
+    let _ = nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
+    Ok((r, w))
 }
 
 fn read_stage(fd: OwnedFd) -> Option<Stage> {
