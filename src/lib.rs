@@ -1,16 +1,18 @@
 //! oxinit: a tiny PID 1 for single-box SQLite apps in containers.
 //!
-//! Module map (see DESIGN.md for the picture):
+//! Module map (see README.md's Development section and DESIGN.md):
 //! - [`sys`]: every unsafe call: spawn, the reaper, signals, PID-1 duties.
+//! - [`cgroup`]: memory limits (cgroup v2, v1, polling); its own unsafe corner.
 //! - [`single`]: single-command mode (`oxinit -- CMD`), the tini drop-in.
 //! - [`sweep`]: the final TERM → grace → KILL of every leftover process.
 //! - [`config`]: the oxfile.toml schema, units, validation and the boot plan.
-//! - [`supervisor`]: supervisor mode: the state machine and its event loop.
+//! - [`supervisor`]: supervisor mode: the pure state machine and its event loop.
 //! - [`logs`]: relay of the children's stdout/stderr.
-//! - [`control`]: the control socket and `oxinit status|restart|stop|start|healthcheck`.
+//! - [`health`]: HTTP/TCP probes and the sd_notify socket.
+//! - [`schedule`]: cron and `@every` schedules of jobs.
+//! - [`control`]: the control socket and the `status`/`restart`/… client.
+//! - [`metrics`], [`sqlite`]: Prometheus metrics, /health, /status, SQLite gauges.
 //! - [`exit`]: exit-code rules shared by every mode.
-//! - [`health`]: health probes (HTTP, TCP) and the sd_notify receiver.
-//! - [`schedule`]: cron and `@every` schedules for scheduled jobs.
 
 pub mod cgroup;
 pub mod cli;
