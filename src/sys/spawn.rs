@@ -299,10 +299,8 @@ impl ChildSetup {
                     }
                 }
             }
-            for &fd in &self.cgroup_procs {
-                if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
-                    return self.fail(Stage::Cgroup);
-                }
+            if crate::cgroup::join_from_child(&self.cgroup_procs).is_err() {
+                return self.fail(Stage::Cgroup); // errno is still write(2)'s
             }
             if let Some((uid, gid, groups)) = &self.creds {
                 if libc::setgroups(groups.len(), groups.as_ptr()) == -1 {
