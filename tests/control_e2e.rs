@@ -5,6 +5,7 @@
 //! nothing.
 
 mod common;
+#[macro_use]
 #[path = "common/live.rs"]
 mod live;
 
@@ -20,27 +21,6 @@ use serde_json::Value;
 
 use common::*;
 use live::*;
-
-/// `$name(As::Pid1)` as `$name::pid1` (root only), and with `child` also
-/// `$name(As::Child)` as `$name::child`.
-macro_rules! e2e {
-    ($($name:ident $(+ $child:ident)?),* $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn pid1() {
-                if super::require_root(concat!(stringify!($name), "::pid1")) {
-                    super::$name(super::As::Pid1);
-                }
-            }
-            $(
-            #[test]
-            fn $child() {
-                super::$name(super::As::Child);
-            }
-            )?
-        }
-    )*};
-}
 
 e2e!(
     status_restart_stop_start_against_a_live_oxinit + child,

@@ -8,6 +8,7 @@
 //! `oxinit status --json`, and on `/metrics`; every wait has a deadline.
 
 mod common;
+#[macro_use]
 #[path = "common/live.rs"]
 mod live;
 
@@ -15,27 +16,6 @@ use std::fs;
 
 use common::*;
 use live::*;
-
-/// `$name(As::Pid1)` as `$name::pid1` (root only), and with `child` also
-/// `$name(As::Child)` as `$name::child`.
-macro_rules! e2e {
-    ($($name:ident $(+ $child:ident)?),* $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn pid1() {
-                if super::require_root(concat!(stringify!($name), "::pid1")) {
-                    super::$name(super::As::Pid1);
-                }
-            }
-            $(
-            #[test]
-            fn $child() {
-                super::$name(super::As::Child);
-            }
-            )?
-        }
-    )*};
-}
 
 e2e!(
     an_unhealthy_http_endpoint_is_restarted_after_retries,

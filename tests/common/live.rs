@@ -350,3 +350,25 @@ pub fn endpoint(log: &Path, who: &str, mode: &str, port: u16, sick: Option<&Path
     }
     toml_argv(&argv)
 }
+
+/// `$name(As::Pid1)` as `$name::pid1` (root only), and with `child` also
+/// `$name(As::Child)` as `$name::child`.
+#[allow(unused_macros)] // jobs_e2e runs its tests as PID 1 only
+macro_rules! e2e {
+    ($($name:ident $(+ $child:ident)?),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn pid1() {
+                if super::require_root(concat!(stringify!($name), "::pid1")) {
+                    super::$name(super::As::Pid1);
+                }
+            }
+            $(
+            #[test]
+            fn $child() {
+                super::$name(super::As::Child);
+            }
+            )?
+        }
+    )*};
+}
