@@ -1,11 +1,25 @@
 //! The binary: block signals, parse the command line, run the mode, exit.
+//!
+//! `main` is a plain C entry point (`#![no_main]`), not std's `fn main`: std's
+//! runtime set-up reads /proc/self/maps to place a stack guard, and that is the
+//! slowest step of a PID 1's start in a fresh /proc (every container's). Std's
+//! other start-up work that matters here is done below: fds 0–2 are made sure
+//! to be open, and SIGPIPE is blocked with every other signal (std ignores it).
+//! `std::env::args` works without std's runtime on glibc.
+#![no_main]
 
 use clap::Parser;
 use oxinit::cli::{Cli, Command};
 use oxinit::{config, control, exit, single, supervisor, sys};
 use std::path::Path;
 
-fn main() {
+#[no_mangle]
+pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
+    if let Err(e) = sys::stdio::ensure_open() {
+        // Nothing to print to, maybe; the exit code still tells.
+        eprintln!("oxinit: {e}");
+        std::process::exit(exit::INTERNAL);
+    }
     // First of all: from here on no signal can kill us by its default action or
     // get lost; they wait in the kernel until the event loop reads them.
     if let Err(e) = sys::signals::block_all() {

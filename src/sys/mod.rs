@@ -7,9 +7,11 @@
 //! - [`spawn`]: fork/exec of a child in its own session, with a clean signal state.
 //! - [`kill`]: signalling process groups, every process, or a list of pids.
 //! - [`pid1`]: the duties of PID 1 / a subreaper (tty hand-over, chdir, /proc scans).
+//! - [`stdio`]: fds 0–2 are open before oxinit opens anything of its own.
 
 pub mod kill;
 pub mod pid1;
 pub mod reap;
 pub mod signals;
 pub mod spawn;
+pub mod stdio;
