@@ -172,6 +172,8 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned, SpawnError> {
             )
         }),
         stage_fd: stage_w.as_raw_fd(),
+        // Read here, in the parent: the child must not allocate.
+        ignored: ignored_signals(),
     };
     // SAFETY: `ChildSetup::run` makes only async-signal-safe system calls and
     // allocates nothing: all its data was prepared above, before the fork.
@@ -247,9 +249,12 @@ fn read_stage(fd: OwnedFd) -> Option<Stage> {
 
 /// The signals oxinit ignores: inherited from whoever started it (nohup, a
 /// shell's background job, a launcher), since oxinit itself ignores none.
-/// Read once, before any fork: the child must not allocate.
+/// Read once, in the parent before its first fork: a child that allocated
+/// between fork and exec could deadlock on a lock held by one of the parent's
+/// other threads (the log writers).
+static IGNORED: std::sync::OnceLock<Vec<i32>> = std::sync::OnceLock::new();
+
 fn ignored_signals() -> &'static [i32] {
-    static IGNORED: std::sync::OnceLock<Vec<i32>> = std::sync::OnceLock::new();
     IGNORED.get_or_init(|| {
         (1..=libc::SIGRTMAX())
             .filter(|&sig| {
@@ -268,6 +273,7 @@ struct ChildSetup {
     cgroup_procs: Vec<RawFd>,
     creds: Option<(u32, u32, Vec<libc::gid_t>)>,
     stage_fd: RawFd,
+    ignored: &'static [i32],
 }
 
 impl ChildSetup {
@@ -276,7 +282,7 @@ impl ChildSetup {
         unsafe {
             // exec resets caught signals by itself; only ignored ones
             // survive it, so only those need resetting.
-            for &sig in ignored_signals() {
+            for &sig in self.ignored {
                 libc::signal(sig, libc::SIG_DFL);
             }
             match self.tty {
@@ -327,5 +333,31 @@ impl ChildSetup {
         // SAFETY: write(2) is async-signal-safe.
         unsafe { libc::write(self.stage_fd, [code].as_ptr().cast(), 1) };
         Err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_parent_reads_the_ignored_signals_before_forking() {
+        let argv = ["true".to_string()];
+        let spec = SpawnSpec {
+            argv: &argv,
+            env: &[],
+            cwd: Path::new("/"),
+            user: None,
+            inherit_stdin: false,
+            output: Output::Null,
+            tty: TtyHandover::None,
+            cgroup_procs: &[],
+        };
+        let child = spawn(&spec).expect("true starts");
+        // Had only the child computed the set (allocating after fork), the
+        // parent's copy would still be empty.
+        assert!(IGNORED.get().is_some());
+        // Another test's reaper may have taken it first: either way it is gone.
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None);
     }
 }
