@@ -62,6 +62,7 @@ impl Signals {
             let mut batch = Vec::new();
             loop {
                 match guard.get_inner_mut().read_signal() {
+                    Ok(Some(info)) if is_own_sigpipe(&info) => {}
                     Ok(Some(info)) => batch.push(info.ssi_signo as i32),
                     Ok(None) => break,
                     Err(e) => return Err(io::Error::from(e)),
@@ -73,6 +74,17 @@ impl Signals {
             }
         }
     }
+}
+
+/// A SIGPIPE the kernel raised because one of oxinit's own writes hit a pipe
+/// nobody reads (its stderr, say). It is about oxinit, not a request for the
+/// children: forwarding it would kill them. The kernel sends it as SI_USER from
+/// the writer itself, which no other sender can be (`kill -PIPE 1` from inside
+/// the container carries the sender's pid, from outside it carries 0).
+fn is_own_sigpipe(info: &libc::signalfd_siginfo) -> bool {
+    info.ssi_signo == libc::SIGPIPE as u32
+        && info.ssi_code == libc::SI_USER
+        && info.ssi_pid == std::process::id()
 }
 
 /// Signals that a supervisor forwards to its children: every catchable signal
