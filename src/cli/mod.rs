@@ -10,6 +10,8 @@
 
 mod help;
 mod parse;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::io::Write;
