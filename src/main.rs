@@ -8,7 +8,6 @@
 //! `std::env::args` works without std's runtime on glibc.
 #![no_main]
 
-use clap::Parser;
 use oxinit::cli::{Cli, Command};
 use oxinit::{config, control, exit, single, supervisor, sys};
 use std::path::Path;
@@ -26,7 +25,7 @@ pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
         eprintln!("oxinit: cannot block signals: {e}");
         std::process::exit(exit::INTERNAL);
     }
-    let cli = Cli::parse();
+    let cli = Cli::from_env();
     if let Some(invocation) = cli.command.as_ref().and_then(Command::control) {
         sys::signals::unblock_all();
         std::process::exit(control::client(

@@ -27,7 +27,7 @@ mod process;
 mod render;
 mod schema;
 mod settings;
-mod suggest;
+pub(crate) mod suggest;
 pub mod units;
 mod users;
 

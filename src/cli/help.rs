@@ -1,0 +1,215 @@
+//! The options and subcommands, as tables the parser looks names up in and
+//! `--help` prints: one source for both.
+
+/// One option, e.g. `-c, --config PATH`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Opt {
+    pub short: Option<&'static str>,
+    pub long: &'static str,
+    /// The value's placeholder; None for a flag.
+    pub value: Option<&'static str>,
+    pub about: &'static str,
+}
+
+impl Opt {
+    fn is(&self, name: &str) -> bool {
+        self.long == name || self.short == Some(name)
+    }
+}
+
+/// The option called `name` (`-c` or `--config`) among `options`.
+pub fn find<'a>(options: &'a [Opt], name: &str) -> Option<&'a Opt> {
+    options.iter().find(|o| o.is(name))
+}
+
+pub const HELP: Opt = Opt {
+    short: Some("-h"),
+    long: "--help",
+    value: None,
+    about: "Print help",
+};
+pub const GRACE: Opt = Opt {
+    short: None,
+    long: "--grace",
+    value: Some("DUR"),
+    about: "Single-command mode: after CMD exits, how long leftover processes get \
+            between SIGTERM and SIGKILL [default: 2s]",
+};
+pub const STOP_TIMEOUT: Opt = Opt {
+    short: None,
+    long: "--stop-timeout",
+    value: Some("DUR"),
+    about: "Single-command mode: SIGKILL CMD's process group this long after the \
+            first SIGTERM/SIGINT if it has not exited (default: wait)",
+};
+pub const VERSION: Opt = Opt {
+    short: Some("-V"),
+    long: "--version",
+    value: None,
+    about: "Print version",
+};
+/// What `oxinit [OPTIONS] -- CMD` accepts before `--`.
+pub const TOP_OPTIONS: &[Opt] = &[GRACE, STOP_TIMEOUT, HELP, VERSION];
+
+const CONFIG: Opt = Opt {
+    short: Some("-c"),
+    long: "--config",
+    value: Some("PATH"),
+    about: "The oxfile (else $OXINIT_CONFIG, ./oxfile.toml, /etc/oxfile.toml)",
+};
+const JSON: Opt = Opt {
+    short: None,
+    long: "--json",
+    value: None,
+    about: "Print the whole snapshot as JSON, for scripts",
+};
+const SOCKET: Opt = Opt {
+    short: None,
+    long: "--socket",
+    value: Some("PATH"),
+    about: "The control socket of the running oxinit (else $OXINIT_SOCKET, \
+            else /run/oxinit.sock)",
+};
+
+/// One subcommand.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Spec {
+    pub name: &'static str,
+    pub about: &'static str,
+    /// The positional argument it takes, e.g. "NAME"; `help` alone takes it
+    /// optionally.
+    pub positional: Option<&'static str>,
+    /// Its options, `--help` last.
+    pub options: &'static [Opt],
+}
+
+pub const COMMANDS: &[Spec] = &[
+    Spec {
+        name: "run",
+        about: "Run what oxfile.toml describes (the default without `-- CMD`)",
+        positional: None,
+        options: &[CONFIG, HELP],
+    },
+    Spec {
+        name: "check",
+        about: "Validate oxfile.toml and print the plan: boot order, stop order, settings",
+        positional: None,
+        options: &[CONFIG, HELP],
+    },
+    Spec {
+        name: "status",
+        about: "Show each process of the running oxinit: state, pid, uptime, restarts, \
+                last exit",
+        positional: None,
+        options: &[JSON, SOCKET, HELP],
+    },
+    Spec {
+        name: "restart",
+        about: "Restart one process (a service goes through its stop signal and \
+                stop_timeout); answers when done",
+        positional: Some("NAME"),
+        options: &[SOCKET, HELP],
+    },
+    Spec {
+        name: "stop",
+        about: "Stop one process; it stays stopped, whatever its restart policy, until \
+                `oxinit start NAME`",
+        positional: Some("NAME"),
+        options: &[SOCKET, HELP],
+    },
+    Spec {
+        name: "start",
+        about: "Start one stopped process",
+        positional: Some("NAME"),
+        options: &[SOCKET, HELP],
+    },
+    Spec {
+        name: "healthcheck",
+        about: "Exit 0 when the running oxinit has finished booting and every service is \
+                up (and healthy where checked), else 1 with the reasons. For \
+                `HEALTHCHECK CMD [\"oxinit\", \"healthcheck\"]`",
+        positional: None,
+        options: &[SOCKET, HELP],
+    },
+    Spec {
+        name: "help",
+        about: "Print this help, or a command's (`oxinit help status`)",
+        positional: Some("COMMAND"),
+        options: &[HELP],
+    },
+];
+
+/// The subcommand called `name`.
+pub fn command(name: &str) -> Option<&'static Spec> {
+    COMMANDS.iter().find(|c| c.name == name)
+}
+
+/// `oxinit --version`.
+pub fn version() -> String {
+    format!("oxinit {}\n", env!("CARGO_PKG_VERSION"))
+}
+
+/// `oxinit --help`.
+pub fn top() -> String {
+    let mut text = format!(
+        "oxinit {}: a tiny PID 1 for single-box SQLite apps in containers.\n\
+         \n\
+         Usage:\n\
+         \x20 oxinit [--grace DUR] [--stop-timeout DUR] -- CMD [ARGS...]\n\
+         \x20     Single-command mode, a drop-in for tini/dumb-init: CMD is the only child.\n\
+         \x20 oxinit [run] [--config PATH]\n\
+         \x20     Supervisor mode: run what oxfile.toml describes.\n\
+         \x20 oxinit COMMAND [OPTIONS]\n\
+         \x20     One of the commands below ('oxinit COMMAND --help' for its options).\n\
+         \n\
+         Commands:\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    let width = COMMANDS.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    for c in COMMANDS {
+        text += &format!("  {:width$}  {}\n", c.name, c.about);
+    }
+    text += "\nOptions:\n";
+    text += &options(TOP_OPTIONS);
+    text += "\nCMD and its arguments are passed as they are, even those that look like \
+             options.\nDUR: whole numbers with the units h, m, s, ms, e.g. 500ms, 15s, 1m30s.\n";
+    text
+}
+
+/// `oxinit COMMAND --help`.
+pub fn for_command(spec: &Spec) -> String {
+    let mut usage = format!("oxinit {}", spec.name);
+    match spec.positional {
+        Some(p) if spec.name == "help" => usage += &format!(" [{p}]"),
+        Some(p) => usage += &format!(" {p}"),
+        None => {}
+    }
+    for o in spec.options.iter().filter(|o| **o != HELP) {
+        match o.value {
+            Some(value) => usage += &format!(" [{} {value}]", o.long),
+            None => usage += &format!(" [{}]", o.long),
+        }
+    }
+    format!(
+        "{}\n\nUsage: {usage}\n\nOptions:\n{}",
+        spec.about,
+        options(spec.options)
+    )
+}
+
+/// The two-column option list: `  -c, --config PATH  The oxfile (…)`.
+fn options(options: &[Opt]) -> String {
+    let left: Vec<String> = options
+        .iter()
+        .map(|o| {
+            let short = o.short.map_or("    ".to_string(), |s| format!("{s}, "));
+            let value = o.value.map_or(String::new(), |v| format!(" {v}"));
+            format!("  {short}{}{value}", o.long)
+        })
+        .collect();
+    let width = left.iter().map(String::len).max().unwrap_or(0);
+    left.iter()
+        .zip(options)
+        .map(|(left, o)| format!("{left:width$}  {}\n", o.about))
+        .collect()
+}
