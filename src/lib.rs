@@ -13,6 +13,7 @@
 //! - [`control`]: the control socket and the `status`/`restart`/… client.
 //! - [`metrics`], [`sqlite`]: Prometheus metrics, /health, /status, SQLite gauges.
 //! - [`exit`]: exit-code rules shared by every mode.
+//! - [`proc_stat`]: the process table from /proc, for every part that needs it.
 
 pub mod cgroup;
 pub mod cli;
@@ -23,6 +24,7 @@ pub mod exit;
 pub mod health;
 pub mod logs;
 pub mod metrics;
+pub mod proc_stat;
 pub mod schedule;
 pub mod single;
 pub mod sqlite;

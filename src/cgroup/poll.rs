@@ -11,97 +11,19 @@
 //! called setsid() or setpgid(). Orphans re-parented to oxinit leave the
 //! tree; only a cgroup keeps them.
 //!
-//! One pass over `/proc/*/stat` gives pid, parent, group, RSS and CPU
-//! ticks — the stat file's `rss` field is the same counter as statm's
-//! `resident`, so one read per process suffices. Processes vanish during
-//! the scan; they are skipped. RSS of forked processes that share pages is
+//! One pass over `/proc/*/stat` ([`proc_stat::scan`]) gives pid, parent,
+//! group, RSS and CPU ticks — the stat file's `rss` field is the same
+//! counter as statm's `resident`, so one read per process suffices.
+//! Processes vanish during the scan; they are skipped. RSS of forked processes that share pages is
 //! counted once per process, so the sum can exceed what the kernel charges.
 
-use std::collections::HashMap;
-use std::fs;
 use std::path::Path;
-use std::sync::OnceLock;
 
-/// What the scan reads from one `/proc/<pid>/stat`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcStat {
-    pub pid: i32,
-    pub ppid: i32,
-    pub pgid: i32,
-    /// Resident pages.
-    pub rss_pages: u64,
-    /// utime + stime + cutime + cstime, in clock ticks: the process and the
-    /// children it has reaped, so time of descendants that exited is kept.
-    pub cpu_ticks: u64,
-}
-
-/// Parses a `/proc/<pid>/stat` line. The command name (field 2) is in
-/// parentheses and may itself contain spaces and parentheses, so fields are
-/// counted from the *last* ')'.
-pub fn parse_stat(text: &str) -> Option<ProcStat> {
-    let (head, tail) = text.rsplit_once(')')?;
-    let pid = head.split_once(" (")?.0.trim().parse().ok()?;
-    // tail: " S ppid pgrp session tty tpgid flags minflt cminflt majflt
-    // cmajflt utime stime cutime cstime priority nice threads itreal
-    // starttime vsize rss …" (fields 3 onwards)
-    let fields: Vec<&str> = tail.split_whitespace().collect();
-    let field = |n: usize| -> Option<i64> { fields.get(n - 3)?.parse().ok() };
-    let ticks = |n: usize| field(n).map(|v| v.max(0) as u64);
-    Some(ProcStat {
-        pid,
-        ppid: field(4)? as i32,
-        pgid: field(5)? as i32,
-        cpu_ticks: ticks(14)? + ticks(15)? + ticks(16)? + ticks(17)?,
-        rss_pages: ticks(24)?,
-    })
-}
-
-/// Every process in `proc_root` that could be read.
-pub fn scan(proc_root: &Path) -> Vec<ProcStat> {
-    let Ok(entries) = fs::read_dir(proc_root) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter(|entry| {
-            entry
-                .file_name()
-                .to_str()
-                .is_some_and(|name| name.bytes().all(|b| b.is_ascii_digit()))
-        })
-        // The process may exit between readdir and read: skip it.
-        .filter_map(|entry| fs::read_to_string(entry.path().join("stat")).ok())
-        .filter_map(|text| parse_stat(&text))
-        .collect()
-}
+use crate::proc_stat::{self, ProcStat};
 
 /// The members of the tree (see the module doc) among `procs`.
 pub fn select(procs: &[ProcStat], root_pid: i32, pgid: i32) -> Vec<ProcStat> {
-    let mut children: HashMap<i32, Vec<usize>> = HashMap::new();
-    for (i, p) in procs.iter().enumerate() {
-        children.entry(p.ppid).or_default().push(i);
-    }
-    let mut chosen = vec![false; procs.len()];
-    let mut stack: Vec<usize> = Vec::new();
-    for (i, p) in procs.iter().enumerate() {
-        if p.pid == root_pid || (pgid > 0 && p.pgid == pgid) {
-            chosen[i] = true;
-            stack.push(i);
-        }
-    }
-    while let Some(i) = stack.pop() {
-        for &child in children.get(&procs[i].pid).into_iter().flatten() {
-            if !chosen[child] {
-                chosen[child] = true;
-                stack.push(child);
-            }
-        }
-    }
-    procs
-        .iter()
-        .zip(chosen)
-        .filter_map(|(p, keep)| keep.then_some(*p))
-        .collect()
+    proc_stat::with_descendants(procs, |p| p.pid == root_pid || (pgid > 0 && p.pgid == pgid))
 }
 
 /// Totals for one tree.
@@ -117,17 +39,22 @@ pub struct TreeUsage {
 /// RSS, CPU and pids of the tree of `root_pid` and process group `pgid`,
 /// in one scan of `proc_root`.
 pub fn tree_usage(proc_root: &Path, root_pid: i32, pgid: i32) -> TreeUsage {
-    sum(&select(&scan(proc_root), root_pid, pgid))
+    sum(&select(&proc_stat::scan(proc_root), root_pid, pgid))
 }
 
 /// Totals of `members` (from [`select`]): lets a caller that needs several
 /// trees (a metrics scrape) scan /proc once instead of once per tree.
 pub fn sum(members: &[ProcStat]) -> TreeUsage {
     let pages: u64 = members.iter().map(|p| p.rss_pages).sum();
-    let ticks: u64 = members.iter().map(|p| p.cpu_ticks).sum();
+    // A process's own time and that of the children it reaped: time of
+    // descendants that exited is kept.
+    let ticks: u64 = members
+        .iter()
+        .map(|p| p.cpu_ticks + p.children_cpu_ticks)
+        .sum();
     TreeUsage {
-        rss_bytes: pages * page_size(),
-        cpu_seconds: ticks as f64 / clock_ticks() as f64,
+        rss_bytes: pages * proc_stat::page_size(),
+        cpu_seconds: ticks as f64 / proc_stat::clock_ticks() as f64,
         pids: members.iter().map(|p| p.pid).collect(),
     }
 }
@@ -148,28 +75,10 @@ pub fn group_members(proc_root: &Path, root_pid: i32, pgid: i32) -> Vec<i32> {
     tree_usage(proc_root, root_pid, pgid).pids
 }
 
-fn page_size() -> u64 {
-    static PAGE: OnceLock<u64> = OnceLock::new();
-    // SAFETY: sysconf only reads a constant of the running system.
-    *PAGE.get_or_init(|| positive(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }, 4096))
-}
-
-fn clock_ticks() -> u64 {
-    static TICKS: OnceLock<u64> = OnceLock::new();
-    // SAFETY: as above.
-    *TICKS.get_or_init(|| positive(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }, 100))
-}
-
-fn positive(value: libc::c_long, fallback: u64) -> u64 {
-    u64::try_from(value)
-        .ok()
-        .filter(|&v| v > 0)
-        .unwrap_or(fallback)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn stat_line(pid: i32, comm: &str, ppid: i32, pgid: i32, rss: u64, utime: u64) -> String {
         // Fields 3..=24 (state … rss) then a few more, as the kernel writes.
@@ -180,30 +89,9 @@ mod tests {
     }
 
     #[test]
-    fn stat_with_hostile_comm() {
-        let p = parse_stat(&stat_line(42, "a) (b c) S 1 2", 7, 42, 300, 10)).unwrap();
-        assert_eq!(
-            p,
-            ProcStat {
-                pid: 42,
-                ppid: 7,
-                pgid: 42,
-                rss_pages: 300,
-                cpu_ticks: 10 + 2 + 3 + 4,
-            }
-        );
-        assert_eq!(parse_stat("42 (truncated"), None);
-        assert_eq!(parse_stat(""), None);
-    }
-
-    #[test]
     fn select_takes_group_and_descendants_only() {
-        let p = |pid, ppid, pgid| ProcStat {
-            pid,
-            ppid,
-            pgid,
-            rss_pages: 1,
-            cpu_ticks: 0,
+        let p = |pid, ppid, pgid| {
+            proc_stat::parse(stat_line(pid, "p", ppid, pgid, 1, 0).as_bytes()).unwrap()
         };
         let procs = [
             p(1, 0, 1),    // init
@@ -236,11 +124,11 @@ mod tests {
         write("self", &stat_line(999, "x", 1, 999, 1000, 0));
         write("200", &stat_line(200, "other", 1, 200, 4000, 0));
         let usage = tree_usage(tmp.path(), 100, 100);
-        assert_eq!(usage.rss_bytes, 30 * page_size());
+        assert_eq!(usage.rss_bytes, 30 * proc_stat::page_size());
         let mut pids = usage.pids.clone();
         pids.sort();
         assert_eq!(pids, vec![100, 101]);
-        let expected = 2.0 * (50 + 2 + 3 + 4) as f64 / clock_ticks() as f64;
+        let expected = 2.0 * (50 + 2 + 3 + 4) as f64 / proc_stat::clock_ticks() as f64;
         assert!((usage.cpu_seconds - expected).abs() < 1e-9);
     }
 }

@@ -9,11 +9,13 @@
 //! ```
 //! - [`registry`]: every metric, created at 0 for every process at boot.
 //! - [`usage`]: memory and CPU of a process from its cgroup or /proc.
+//! - [`own_process`]: oxinit's own `process_*` metrics (CPU, memory, fds).
 //! - [`server`]: the hyper server; nothing in it can make the supervisor wait.
 //!
 //! Boot: [`parse_listen`] the `[metrics] listen` value, [`bind`] it (a clear
 //! error when the port is taken), then spawn [`serve`] on the runtime.
 
+pub mod own_process;
 mod registry;
 pub mod server;
 pub mod usage;

@@ -18,6 +18,7 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
+use super::own_process::OwnProcess;
 use super::usage::{self, Scan};
 use crate::sqlite;
 use crate::supervisor::snapshot::Snapshot;
@@ -254,11 +255,9 @@ impl Metrics {
         );
         build_info.with_label_values(&[version]).set(1);
         // oxinit's own process_cpu_seconds_total, process_resident_memory_bytes…
-        // Registering a fresh collector in a fresh registry cannot clash.
+        // Its names are unlike every oxinit_* name above: it cannot clash.
         m.registry
-            .register(Box::new(
-                prometheus::process_collector::ProcessCollector::for_self(),
-            ))
+            .register(Box::new(OwnProcess::new()))
             .expect("process collector registers in a fresh registry");
         for mode in ENFORCEMENT_MODES {
             m.enforcement.with_label_values(&[mode]);

@@ -14,7 +14,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::cgroup::poll::{self, ProcStat};
+use crate::cgroup::poll;
+use crate::proc_stat::{self, ProcStat};
 use crate::supervisor::snapshot::ProcessStatus;
 
 /// Figures for one process; `None` where unknown or when it is not running.
@@ -38,11 +39,8 @@ pub fn read(p: &ProcessStatus, proc_root: &Path) -> Usage {
 ///
 /// Every supervised process descends from oxinit, and so do the orphans it
 /// adopts (as PID 1 or subreaper), so the scan walks oxinit's descendants
-/// through `/proc/<pid>/task/<tid>/children` rather than reading the stat
-/// of every process: on a shared host (a developer's machine, this
-/// project's CI) /proc holds thousands of processes and a full scan takes
-/// a large part of a second. Kernels without those files
-/// (CONFIG_PROC_CHILDREN) get the full scan.
+/// ([`proc_stat::scan_descendants`]) rather than reading the stat of every
+/// process; kernels that do not list children get the full scan.
 pub(crate) struct Scan {
     root: PathBuf,
     ancestor: i32,
@@ -60,43 +58,10 @@ impl Scan {
 
     fn procs(&mut self) -> &[ProcStat] {
         self.procs.get_or_insert_with(|| {
-            descendants(&self.root, self.ancestor).unwrap_or_else(|| poll::scan(&self.root))
+            proc_stat::scan_descendants(&self.root, self.ancestor)
+                .unwrap_or_else(|| proc_stat::scan(&self.root))
         })
     }
-}
-
-/// `ancestor` and its descendants, or `None` when the kernel does not list
-/// children (or `ancestor` is not in `proc_root`, as in tests).
-fn descendants(proc_root: &Path, ancestor: i32) -> Option<Vec<ProcStat>> {
-    let mut found = Vec::new();
-    let mut stack = vec![ancestor];
-    while let Some(pid) = stack.pop() {
-        let dir = proc_root.join(pid.to_string());
-        let tasks = match fs::read_dir(dir.join("task")) {
-            Ok(tasks) => tasks,
-            // Exited since its parent listed it.
-            Err(_) if pid != ancestor => continue,
-            Err(_) => return None,
-        };
-        for task in tasks.flatten() {
-            match fs::read_to_string(task.path().join("children")) {
-                Ok(children) => stack.extend(
-                    children
-                        .split_whitespace()
-                        .filter_map(|c| c.parse::<i32>().ok()),
-                ),
-                Err(_) if pid == ancestor => return None,
-                Err(_) => {}
-            }
-        }
-        if let Some(stat) = fs::read_to_string(dir.join("stat"))
-            .ok()
-            .and_then(|text| poll::parse_stat(&text))
-        {
-            found.push(stat);
-        }
-    }
-    Some(found)
 }
 
 /// [`read`] with a shared scan.
@@ -153,44 +118,4 @@ fn read_keyed(path: &Path, key: &str) -> Option<f64> {
         let (k, v) = line.split_once(' ')?;
         (k == key).then(|| v.trim().parse::<u64>().ok().map(|v| v as f64))?
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::process::CommandExt;
-    use std::process::{Command, Stdio};
-
-    #[test]
-    fn descendants_walk_finds_children_and_grandchildren() {
-        let proc_root = Path::new("/proc");
-        let me = std::process::id() as i32;
-        if !proc_root.join(format!("{me}/task/{me}/children")).exists() {
-            eprintln!("SKIP: this kernel has no /proc/<pid>/task/<tid>/children");
-            return;
-        }
-        // sh forks a sleep, then a second one; wait until both exist.
-        let mut child = Command::new("sh")
-            .args(["-c", "sleep 30 & exec sleep 31"])
-            .stdin(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let pid = child.id() as i32;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let tree = loop {
-            let procs = descendants(proc_root, me).unwrap();
-            let tree = poll::select(&procs, pid, 0);
-            if tree.len() >= 2 || std::time::Instant::now() > deadline {
-                break tree;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        };
-        let group = nix::unistd::Pid::from_raw(pid);
-        nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL).unwrap();
-        child.wait().unwrap();
-        assert!(tree.len() >= 2, "tree of {pid}: {tree:?}");
-        assert!(tree.iter().any(|p| p.pid == pid));
-        assert!(tree.iter().any(|p| p.ppid == pid));
-    }
 }

@@ -1,7 +1,6 @@
 //! The duties of an init: being PID 1 or a subreaper, handing the terminal to
 //! the child, and finding every descendant when it is time to clean up.
 
-use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -95,44 +94,11 @@ pub fn descendants(root: i32) -> Vec<i32> {
 }
 
 pub(crate) fn descendants_in(proc_root: &Path, root: i32) -> Vec<i32> {
-    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
-    let Ok(entries) = std::fs::read_dir(proc_root) else {
-        return Vec::new();
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        // A process may vanish mid-scan: skip it.
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        if let Some(ppid) = parse_ppid(&stat) {
-            children.entry(ppid).or_default().push(pid);
-        }
-    }
-    let mut out = Vec::new();
-    let mut queue = VecDeque::from([root]);
-    while let Some(pid) = queue.pop_front() {
-        for &child in children.get(&pid).map(Vec::as_slice).unwrap_or(&[]) {
-            out.push(child);
-            queue.push_back(child);
-        }
-    }
-    out
-}
-
-/// The ppid field of /proc/PID/stat. The command name in parentheses may hold
-/// spaces and parentheses itself, so parse from the last ')'.
-fn parse_ppid(stat: &str) -> Option<i32> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    fields.next()?; // state
-    fields.next()?.parse().ok()
+    let procs = crate::proc_stat::scan(proc_root);
+    crate::proc_stat::with_descendants(&procs, |p| p.ppid == root)
+        .iter()
+        .map(|p| p.pid)
+        .collect()
 }
 
 /// Last resort after a panic, outside the event loop: TERM every process we
@@ -170,22 +136,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ppid_parsed_after_tricky_comm() {
-        assert_eq!(parse_ppid("42 (a) b (c)) S 7 42 42 0"), Some(7));
-        assert_eq!(parse_ppid("1 (init) S 0 1 1"), Some(0));
-        assert_eq!(parse_ppid("garbage"), None);
-    }
-
-    #[test]
     fn descendants_walk_the_tree() {
         let dir = tempfile::tempdir().unwrap();
-        for (pid, ppid) in [(10, 1), (11, 10), (12, 11), (13, 1), (14, 10)] {
+        let procs = [(10, 1), (11, 10), (12, 11), (13, 1), (14, 10), (15, 12)];
+        for (pid, ppid) in procs {
             let d = dir.path().join(pid.to_string());
             std::fs::create_dir(&d).unwrap();
-            std::fs::write(d.join("stat"), format!("{pid} (x y) S {ppid} 0 0")).unwrap();
+            // A command name that fools a parser counting from the first ')'.
+            let stat = format!(
+                "{pid} (a) b ({ppid})) S {ppid} {pid} {pid} 0 -1 4194560 1 0 0 0 \
+                 1 2 3 4 20 0 1 0 555 1000 10 18446744073709551615 1 1 0 0 0\n"
+            );
+            std::fs::write(d.join("stat"), stat).unwrap();
         }
         let mut got = descendants_in(dir.path(), 10);
         got.sort();
-        assert_eq!(got, vec![11, 12, 14]);
+        assert_eq!(got, vec![11, 12, 14, 15]);
+        assert!(descendants_in(dir.path(), 15).is_empty());
+        assert!(descendants_in(&dir.path().join("nonexistent"), 10).is_empty());
     }
 }

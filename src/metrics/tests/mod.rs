@@ -2,6 +2,7 @@
 //! exposition-format parser and checked by promtool) and how the server
 //! behaves towards well- and ill-behaved clients.
 
+mod own_process;
 mod registry;
 mod server;
 

@@ -10,7 +10,7 @@ use crate::metrics::{usage, Metrics, EXIT_REASONS, HEALTH_RESULTS, JOB_RESULTS};
 use crate::supervisor::snapshot::ExitInfo;
 
 /// Every metric of issue 6 and its type.
-const EXPECTED: [(&str, &str); 25] = [
+const EXPECTED: [(&str, &str); 28] = [
     ("oxinit_process_up", "gauge"),
     ("oxinit_process_restarts_total", "counter"),
     ("oxinit_process_exits_total", "counter"),
@@ -36,6 +36,9 @@ const EXPECTED: [(&str, &str); 25] = [
     ("process_resident_memory_bytes", "gauge"),
     ("process_open_fds", "gauge"),
     ("process_start_time_seconds", "gauge"),
+    ("process_virtual_memory_bytes", "gauge"),
+    ("process_max_fds", "gauge"),
+    ("process_threads", "gauge"),
 ];
 
 /// api (service with a limit), worker (service), migrate (oneshot),
