@@ -1,28 +1,206 @@
 //! oxinit's own log lines: `tracing` to stderr, human-readable by default,
 //! `OXINIT_LOG=json` for JSON, `OXINIT_LOG_LEVEL` (error, warn, info, debug,
 //! trace) for the level.
+//!
+//! A small [`tracing::Subscriber`] of our own instead of tracing-subscriber's
+//! `fmt()`: that one cost ~100 KB of a binary meant to stay under 2 MB and
+//! built a span registry at every start, while oxinit uses no spans, one
+//! writer and a level filter. What a PID 1's logger must get right:
+//!
+//! - one `write` per line through std's stderr lock, which the child-output
+//!   writer threads take too (`logs::writer`), so lines never interleave;
+//! - never panic on its output: a closed stderr or a gone reader (EPIPE)
+//!   drops the line;
+//! - never deadlock when a field's `Debug` impl logs in turn;
+//! - a disabled `debug!` costs a level comparison ([`Subscriber::max_level_hint`]).
 
+mod line;
+#[cfg(test)]
+mod tests;
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
 use tracing::level_filters::LevelFilter;
+use tracing::span::{Attributes, Id, Record};
+use tracing::subscriber::Interest;
+use tracing::{Event, Metadata};
 
 /// Installs the subscriber. `default_level` applies when OXINIT_LOG_LEVEL is unset.
 pub fn init(default_level: &str) {
-    let level = std::env::var("OXINIT_LOG_LEVEL").unwrap_or_else(|_| default_level.to_string());
-    let level: LevelFilter = level.parse().unwrap_or_else(|_| {
-        eprintln!("oxinit: OXINIT_LOG_LEVEL={level:?} is not a level (error, warn, info, debug, trace); using {default_level}");
-        default_level.parse().unwrap_or(LevelFilter::INFO)
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(level)
-        .with_target(false);
-    let result = if std::env::var("OXINIT_LOG").as_deref() == Ok("json") {
-        builder.json().with_current_span(false).try_init()
+    let default = parse_level(default_level).unwrap_or(LevelFilter::INFO);
+    let requested = std::env::var("OXINIT_LOG_LEVEL").unwrap_or_default();
+    let level = requested_level(&requested, default);
+    let format = if std::env::var("OXINIT_LOG").as_deref() == Ok("json") {
+        Format::Json
     } else {
-        builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .try_init()
+        // Colours only for a person at a terminal, and not for one who asked
+        // for none (https://no-color.org).
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        Format::Text {
+            ansi: tty && !no_color,
+        }
     };
-    if let Err(e) = result {
-        eprintln!("oxinit: cannot set up logging: {e}");
+    if level.is_none() {
+        write_stderr(format!(
+            "oxinit: OXINIT_LOG_LEVEL={requested:?} is not a level (error, warn, info, debug, trace); using {default_level}\n"
+        ).as_bytes());
     }
+    let subscriber = Subscriber::new(level.unwrap_or(default), format);
+    if let Err(e) = tracing::subscriber::set_global_default(subscriber) {
+        write_stderr(format!("oxinit: cannot set up logging: {e}\n").as_bytes());
+    }
+}
+
+/// `error`, `warn`, `info`, `debug`, `trace` (any case), `off`, or 0–5:
+/// what tracing's `LevelFilter` accepts, as before. Not the empty string,
+/// which `LevelFilter` would take for `error`.
+pub fn parse_level(value: &str) -> Option<LevelFilter> {
+    if value.is_empty() {
+        return None;
+    }
+    value.parse().ok()
+}
+
+/// The level for OXINIT_LOG_LEVEL=`value`: `default` when it is empty (what
+/// an unset variable passed on by a compose file looks like), None when it
+/// names no level.
+fn requested_level(value: &str, default: LevelFilter) -> Option<LevelFilter> {
+    if value.is_empty() {
+        return Some(default);
+    }
+    parse_level(value)
+}
+
+/// How lines look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `2026-11-24T01:26:28.123456Z  INFO message key=value`, with ANSI
+    /// colours when `ansi`.
+    Text { ansi: bool },
+    /// `{"timestamp":"…","level":"INFO","fields":{"message":"…","key":"value"}}`.
+    Json,
+}
+
+/// Writes each enabled event as one line. Spans are accepted and ignored:
+/// oxinit has none, and a span from a dependency must not break anything.
+pub struct Subscriber {
+    level: LevelFilter,
+    format: Format,
+    sink: Sink,
+}
+
+enum Sink {
+    Stderr,
+    Memory(Arc<Mutex<Vec<u8>>>),
+}
+
+impl Subscriber {
+    /// Lines at `level` and more severe, to stderr.
+    pub fn new(level: LevelFilter, format: Format) -> Subscriber {
+        Subscriber {
+            level,
+            format,
+            sink: Sink::Stderr,
+        }
+    }
+
+    /// The same lines appended to `buffer` instead, for tests that read them.
+    pub fn writing_to(self, buffer: Arc<Mutex<Vec<u8>>>) -> Subscriber {
+        Subscriber {
+            sink: Sink::Memory(buffer),
+            ..self
+        }
+    }
+
+    fn write(&self, line: &[u8]) {
+        match &self.sink {
+            Sink::Stderr => write_stderr(line),
+            Sink::Memory(buffer) => buffer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend_from_slice(line),
+        }
+    }
+}
+
+/// One `write_all` under std's stderr lock. Stderr is unbuffered, so that is
+/// one write(2) unless the kernel takes part of it (a pipe's reader slower
+/// than us). Errors drop the line: there is nowhere else to report them, and
+/// a PID 1 must not die of a closed stderr. (std already treats EBADF as
+/// success; EPIPE arrives as an error since SIGPIPE is blocked or ignored.)
+fn write_stderr(line: &[u8]) {
+    let _ = std::io::stderr().lock().write_all(line);
+}
+
+/// A line buffer grown past this is freed after its line is written, so a rare
+/// huge line does not stay in oxinit's idle memory.
+const KEPT_CAPACITY: usize = 4096;
+
+thread_local! {
+    /// Each thread formats into its own buffer, reused from line to line:
+    /// no allocation per line, and no lock held while formatting.
+    static LINE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+impl tracing::Subscriber for Subscriber {
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        // The level never changes after start: tell tracing once per callsite
+        // so it can skip disabled ones without asking again.
+        if self.enabled(metadata) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        *metadata.level() <= self.level
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(self.level)
+    }
+
+    fn new_span(&self, _span: &Attributes<'_>) -> Id {
+        // Ids must be non-zero and should be unique while the span lives;
+        // nothing is stored under them.
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Id::from_u64(NEXT.fetch_add(1, Ordering::Relaxed).max(1))
+    }
+
+    fn record(&self, _span: &Id, _values: &Record<'_>) {}
+
+    fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        let now = SystemTime::now();
+        let format_and_write = |line: &mut Vec<u8>| {
+            line.clear();
+            line::push(line, self.format, now, event);
+            self.write(line);
+        };
+        let reused = LINE.try_with(|cell| match cell.try_borrow_mut() {
+            Ok(mut line) => {
+                format_and_write(&mut line);
+                if line.capacity() > KEPT_CAPACITY {
+                    *line = Vec::new();
+                }
+                true
+            }
+            // A field's Debug impl logged while we formatted this line.
+            Err(_) => false,
+        });
+        // That, or the thread is exiting and its buffer is gone: a fresh one.
+        if !matches!(reused, Ok(true)) {
+            format_and_write(&mut Vec::new());
+        }
+    }
+
+    fn enter(&self, _span: &Id) {}
+
+    fn exit(&self, _span: &Id) {}
 }

@@ -105,17 +105,6 @@ impl Logs {
     }
 }
 
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A server and a fake supervisor on their own thread and current_thread
 /// runtime, like in oxinit; stopped (and its socket removed) on drop.
 struct Harness {
@@ -150,11 +139,11 @@ impl Harness {
         let thread = {
             let (socket, logs, received) = (socket.to_path_buf(), logs.clone(), received.clone());
             thread::spawn(move || {
-                let subscriber = tracing_subscriber::fmt()
-                    .with_writer(move || logs.clone())
-                    .with_ansi(false)
-                    .with_max_level(tracing::Level::DEBUG)
-                    .finish();
+                let subscriber = crate::diag::Subscriber::new(
+                    tracing::level_filters::LevelFilter::DEBUG,
+                    crate::diag::Format::Text { ansi: false },
+                )
+                .writing_to(logs.0);
                 let _log = tracing::subscriber::set_default(subscriber);
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
