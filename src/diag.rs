@@ -132,8 +132,19 @@ impl Subscriber {
 /// than us). Errors drop the line: there is nowhere else to report them, and
 /// a PID 1 must not die of a closed stderr. (std already treats EBADF as
 /// success; EPIPE arrives as an error since SIGPIPE is blocked or ignored.)
-fn write_stderr(line: &[u8]) {
+pub fn write_stderr(line: &[u8]) {
     let _ = std::io::stderr().lock().write_all(line);
+}
+
+/// `eprintln!("oxinit: …")` for the messages that do not go through `tracing`
+/// (before it is set up, or where the message is the exit's reason), without
+/// `eprintln!`'s panic when stderr is a broken pipe: in a PID 1 that panic
+/// would turn a closed log pipe into an emergency stop of everything.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::diag::write_stderr(format!("oxinit: {}\n", format_args!($($arg)*)).as_bytes())
+    };
 }
 
 /// A line buffer grown past this is freed after its line is written, so a rare

@@ -16,13 +16,13 @@ use std::path::Path;
 pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
     if let Err(e) = sys::stdio::ensure_open() {
         // Nothing to print to, maybe; the exit code still tells.
-        eprintln!("oxinit: {e}");
+        oxinit::say!("{e}");
         std::process::exit(exit::INTERNAL);
     }
     // First of all: from here on no signal can kill us by its default action or
     // get lost; they wait in the kernel until the event loop reads them.
     if let Err(e) = sys::signals::block_all() {
-        eprintln!("oxinit: cannot block signals: {e}");
+        oxinit::say!("cannot block signals: {e}");
         std::process::exit(exit::INTERNAL);
     }
     let cli = Cli::from_env();
@@ -45,7 +45,7 @@ pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
     let code = std::panic::catch_unwind(|| run(cli)).unwrap_or_else(|_| {
         // A bug in oxinit must not turn into the kernel SIGKILLing every process
         // (what happens when PID 1 dies): give them TERM and a grace first.
-        eprintln!("oxinit: internal error (panic); stopping every process");
+        oxinit::say!("internal error (panic); stopping every process");
         sys::pid1::emergency_stop(std::time::Duration::from_secs(5));
         exit::INTERNAL
     });
@@ -60,7 +60,7 @@ fn run(cli: Cli) -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("oxinit: cannot start the event loop: {e}");
+            oxinit::say!("cannot start the event loop: {e}");
             return exit::INTERNAL;
         }
     };
@@ -86,7 +86,7 @@ fn run(cli: Cli) -> i32 {
 fn load_config(explicit: Option<&Path>) -> Result<config::Config, i32> {
     let loaded = config::locate(explicit).and_then(|path| config::load(&path));
     loaded.map_err(|e| {
-        eprintln!("oxinit: {e}");
+        oxinit::say!("{e}");
         exit::CONFIG
     })
 }

@@ -37,7 +37,7 @@ pub async fn run(opts: Options) -> i32 {
     let mut signals = match Signals::open() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("oxinit: cannot read signals (signalfd): {e}");
+            crate::say!("cannot read signals (signalfd): {e}");
             return crate::exit::INTERNAL;
         }
     };
@@ -55,7 +55,7 @@ pub async fn run(opts: Options) -> i32 {
     let child = match spawn::spawn(&spec) {
         Ok(child) => child,
         Err(e) => {
-            eprintln!("oxinit: {e} (exit {})", e.exit_code);
+            crate::say!("{e} (exit {})", e.exit_code);
             return e.exit_code;
         }
     };

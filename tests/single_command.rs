@@ -687,3 +687,55 @@ fn bash_has_job_control_on_a_terminal(how: As) {
 fn tac_reads_and_writes_the_terminal(how: As) {
     pty_session(how, "tac", &["tac"]);
 }
+
+/// A write of oxinit's own that fails with EPIPE (its stderr is a pipe nobody
+/// reads any more) raises SIGPIPE against oxinit itself. That signal is not the
+/// child's business: it must not be forwarded (the child would die of it).
+#[test]
+fn oxinit_does_not_forward_its_own_sigpipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let ready = dir.path().join("ready");
+    let script = format!(
+        "trap 'echo PIPE >> {log}' PIPE; trap 'echo USR1 >> {log}; exit 0' USR1; \
+         touch {ready}; while :; do sleep 0.05; done",
+        log = path_str(&log),
+        ready = path_str(&ready),
+    );
+    let mut ox = Command::new(bin())
+        .args(["--", "sh", "-c", &script])
+        // Debug level: oxinit writes a line when it starts the child and one
+        // per signal, so it writes into the broken pipe at least once.
+        .env("OXINIT_LOG_LEVEL", "debug")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(ox.stderr.take()); // nobody reads oxinit's stderr any more
+    let deadline = Instant::now() + secs(10);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "the child never got ready");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Give a forwarded SIGPIPE every chance to arrive first: signals are
+    // forwarded in the order oxinit reads them.
+    std::thread::sleep(Duration::from_millis(200));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(ox.id() as i32),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .unwrap();
+    let status = loop {
+        if let Some(status) = ox.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            ox.kill().unwrap();
+            panic!("oxinit did not exit after the child's USR1 trap");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let seen = fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(seen, "USR1\n", "what the child's traps saw");
+    assert_eq!(status.code(), Some(0));
+}

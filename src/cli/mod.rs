@@ -102,7 +102,7 @@ impl Cli {
                 std::process::exit(0)
             }
             Err(error) => {
-                eprintln!("{error}");
+                crate::diag::write_stderr(format!("{error}\n").as_bytes());
                 std::process::exit(crate::exit::USAGE)
             }
         }
