@@ -53,30 +53,15 @@ pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
 }
 
 fn run(cli: Cli) -> i32 {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            oxinit::say!("cannot start the event loop: {e}");
-            return exit::INTERNAL;
-        }
-    };
     match cli.command {
-        None if !cli.argv.is_empty() => {
-            let code = rt.block_on(single::run(single::Options {
-                argv: cli.argv,
-                grace: cli.grace,
-                stop_timeout: cli.stop_timeout,
-            }));
-            // Every process is reaped: exit now. Tearing the runtime down
-            // first would only delay the container's stop.
-            std::process::exit(code)
-        }
-        None => supervise(&rt, None),
-        Some(Command::Run { config }) => supervise(&rt, config.as_deref()),
+        // Single-command mode needs no event loop (see single.rs).
+        None if !cli.argv.is_empty() => single::run(single::Options {
+            argv: cli.argv,
+            grace: cli.grace,
+            stop_timeout: cli.stop_timeout,
+        }),
+        None => supervise(None),
+        Some(Command::Run { config }) => supervise(config.as_deref()),
         // `check` and the control commands are handled in main, without a runtime.
         Some(_) => exit::INTERNAL,
     }
@@ -91,7 +76,7 @@ fn load_config(explicit: Option<&Path>) -> Result<config::Config, i32> {
     })
 }
 
-fn supervise(rt: &tokio::runtime::Runtime, explicit: Option<&Path>) -> i32 {
+fn supervise(explicit: Option<&Path>) -> i32 {
     let config = match load_config(explicit) {
         Ok(c) => c,
         Err(code) => return code,
@@ -111,6 +96,17 @@ fn supervise(rt: &tokio::runtime::Runtime, explicit: Option<&Path>) -> i32 {
         config.processes.len(),
         config.path.display()
     );
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            oxinit::say!("cannot start the event loop: {e}");
+            return exit::INTERNAL;
+        }
+    };
     rt.block_on(supervisor::run(config))
 }
 

@@ -6,10 +6,15 @@
 //! exits, the final sweep stops whatever it left behind, and oxinit exits with
 //! its code (128+N for signal N, 126/127 when it could not be executed).
 
-use crate::sweep::sweep;
-use crate::sys::{kill, pid1, reap, signals, signals::Signals, spawn};
-use std::time::Duration;
-use tokio::time::{sleep_until, Instant};
+//!
+//! No event loop: one thread blocks in poll(2) on the signalfd, with the stop
+//! timeout as its only deadline. That is all this mode waits for, and it keeps
+//! oxinit's start, its path from a signal to the child, and its memory as
+//! small as tini's.
+
+use crate::sweep::sweep_blocking;
+use crate::sys::{kill, pid1, reap, signals, signals::BlockingSignals, spawn};
+use std::time::{Duration, Instant};
 
 /// What `oxinit [--grace D] [--stop-timeout D] -- CMD…` asked for.
 #[derive(Debug, Clone)]
@@ -23,7 +28,7 @@ pub struct Options {
 }
 
 /// Runs the child to completion and returns oxinit's exit code.
-pub async fn run(opts: Options) -> i32 {
+pub fn run(opts: Options) -> i32 {
     let tty = pid1::prepare_tty();
     if !pid1::is_pid1() {
         if let Err(e) = pid1::become_subreaper() {
@@ -34,7 +39,7 @@ pub async fn run(opts: Options) -> i32 {
     }
     let cwd = pid1::launch_dir();
     pid1::chdir_root();
-    let mut signals = match Signals::open() {
+    let mut signals = match BlockingSignals::open() {
         Ok(s) => s,
         Err(e) => {
             crate::say!("cannot read signals (signalfd): {e}");
@@ -65,45 +70,46 @@ pub async fn run(opts: Options) -> i32 {
 
     let mut kill_at: Option<Instant> = None;
     let status = loop {
-        tokio::select! {
-            batch = signals.recv() => {
-                let batch = match batch {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tracing::error!("reading signals failed: {e}");
-                        continue;
-                    }
-                };
-                let mut exited = None;
-                for sig in batch {
-                    if sig == libc::SIGCHLD {
-                        for (pid, status) in reap::reap().exited {
-                            if pid == child.pid {
-                                exited = Some(status);
-                            } else {
-                                tracing::debug!("reaped orphan {pid} ({status})");
-                            }
-                        }
-                    } else if signals::is_forwardable(sig) {
-                        kill::group(pgid, sig);
-                        let stopping = sig == libc::SIGTERM || sig == libc::SIGINT;
-                        if let (true, None, Some(t)) = (stopping, kill_at, opts.stop_timeout) {
-                            kill_at = Some(Instant::now() + t);
-                        }
+        let batch = match signals.wait(kill_at) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("reading signals failed: {e}");
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            // Only the stop timeout sets a deadline.
+            tracing::warn!(
+                "{:?} did not exit within the stop timeout: sending SIGKILL",
+                opts.argv[0]
+            );
+            kill::group(pgid, libc::SIGKILL);
+            kill_at = None;
+            continue;
+        }
+        let mut exited = None;
+        for sig in batch {
+            if sig == libc::SIGCHLD {
+                for (pid, status) in reap::reap().exited {
+                    if pid == child.pid {
+                        exited = Some(status);
+                    } else {
+                        tracing::debug!("reaped orphan {pid} ({status})");
                     }
                 }
-                if let Some(status) = exited {
-                    break status;
+            } else if signals::is_forwardable(sig) {
+                kill::group(pgid, sig);
+                let stopping = sig == libc::SIGTERM || sig == libc::SIGINT;
+                if let (true, None, Some(t)) = (stopping, kill_at, opts.stop_timeout) {
+                    kill_at = Some(Instant::now() + t);
                 }
             }
-            _ = sleep_until(kill_at.unwrap_or_else(Instant::now)), if kill_at.is_some() => {
-                tracing::warn!("{:?} did not exit within the stop timeout: sending SIGKILL", opts.argv[0]);
-                kill::group(pgid, libc::SIGKILL);
-                kill_at = None;
-            }
+        }
+        if let Some(status) = exited {
+            break status;
         }
     };
     tracing::debug!("{:?} ended: {status}", opts.argv[0]);
-    sweep(&mut signals, &[pgid], opts.grace).await;
+    sweep_blocking(&mut signals, &[pgid], opts.grace);
     status.code()
 }

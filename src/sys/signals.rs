@@ -12,9 +12,13 @@
 //!
 //! Children must not inherit this mask: `spawn` resets it before exec.
 
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use std::io;
+use std::os::fd::AsFd;
+use std::time::Instant;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
@@ -42,11 +46,7 @@ impl Signals {
     /// Opens the signalfd for every signal. Requires [`block_all`] first and a
     /// running tokio runtime.
     pub fn open() -> io::Result<Signals> {
-        let sfd = SignalFd::with_flags(
-            &SigSet::all(),
-            SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC,
-        )
-        .map_err(io::Error::from)?;
+        let sfd = open_signalfd()?;
         // SAFETY: the SignalFd owns its fd, which stays open and unchanged until
         // the AsyncFd (its only owner) drops it.
         let fd = unsafe { AsyncFd::register_with_interest(sfd, Interest::READABLE) }
@@ -59,19 +59,79 @@ impl Signals {
     pub async fn recv(&mut self) -> io::Result<Vec<i32>> {
         loop {
             let mut guard = self.fd.readable_mut().await?;
-            let mut batch = Vec::new();
-            loop {
-                match guard.get_inner_mut().read_signal() {
-                    Ok(Some(info)) if is_own_sigpipe(&info) => {}
-                    Ok(Some(info)) => batch.push(info.ssi_signo as i32),
-                    Ok(None) => break,
-                    Err(e) => return Err(io::Error::from(e)),
-                }
-            }
+            let batch = read_pending(guard.get_inner_mut())?;
             guard.clear_ready();
             if !batch.is_empty() {
                 return Ok(batch);
             }
+        }
+    }
+}
+
+/// The same stream for a caller without an event loop (single-command mode):
+/// it blocks in poll(2) until a signal arrives or a deadline passes. A tokio
+/// runtime would cost that mode start-up time, memory and a longer path from
+/// a signal to its forwarding, for nothing it needs.
+pub struct BlockingSignals {
+    fd: SignalFd,
+}
+
+impl BlockingSignals {
+    /// Opens the signalfd for every signal. Requires [`block_all`] first.
+    pub fn open() -> io::Result<BlockingSignals> {
+        Ok(BlockingSignals {
+            fd: open_signalfd()?,
+        })
+    }
+
+    /// Every signal pending once one arrives, oldest first; empty when
+    /// `deadline` passes first (None: wait as long as it takes).
+    pub fn wait(&mut self, deadline: Option<Instant>) -> io::Result<Vec<i32>> {
+        loop {
+            let batch = read_pending(&mut self.fd)?;
+            if !batch.is_empty() {
+                return Ok(batch);
+            }
+            let timeout = match deadline {
+                None => PollTimeout::NONE,
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(batch);
+                    }
+                    // Rounded up to whole milliseconds, so we never wake just
+                    // before the deadline and spin.
+                    let ms = left.as_micros().div_ceil(1000);
+                    PollTimeout::try_from(ms.min(i32::MAX as u128) as i32)
+                        .unwrap_or(PollTimeout::MAX)
+                }
+            };
+            let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, timeout) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(io::Error::from(e)),
+            }
+        }
+    }
+}
+
+fn open_signalfd() -> io::Result<SignalFd> {
+    SignalFd::with_flags(
+        &SigSet::all(),
+        SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC,
+    )
+    .map_err(io::Error::from)
+}
+
+/// Reads every signal pending on the (non-blocking) signalfd, oldest first.
+fn read_pending(fd: &mut SignalFd) -> io::Result<Vec<i32>> {
+    let mut batch = Vec::new();
+    loop {
+        match fd.read_signal() {
+            Ok(Some(info)) if is_own_sigpipe(&info) => {}
+            Ok(Some(info)) => batch.push(info.ssi_signo as i32),
+            Ok(None) => return Ok(batch),
+            Err(e) => return Err(io::Error::from(e)),
         }
     }
 }
