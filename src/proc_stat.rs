@@ -224,19 +224,27 @@ fn positive(value: nix::Result<Option<libc::c_long>>, fallback: u64) -> u64 {
         .unwrap_or(fallback)
 }
 
+/// A stat line as the kernel writes it, with the fields oxinit reads set and
+/// the others plausible: for tests on fake /proc trees, here and elsewhere.
+#[cfg(test)]
+pub(crate) fn stat_line(
+    pid: i32,
+    comm: &str,
+    ppid: i32,
+    pgid: i32,
+    rss: u64,
+    utime: u64,
+) -> String {
+    format!(
+        "{pid} ({comm}) S {ppid} {pgid} {pgid} 0 -1 4194560 100 0 0 0 \
+         {utime} 2 3 4 20 0 5 0 12345 1000000 {rss} 18446744073709551615 1 1 0 0 0\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-    /// A stat line as the kernel writes it, with the fields oxinit reads
-    /// set and the others plausible.
-    fn stat_line(pid: i32, comm: &str, ppid: i32, pgid: i32, rss: u64, utime: u64) -> String {
-        format!(
-            "{pid} ({comm}) S {ppid} {pgid} {pgid} 0 -1 4194560 100 0 0 0 \
-             {utime} 2 3 4 20 0 5 0 12345 1000000 {rss} 18446744073709551615 1 1 0 0 0\n"
-        )
-    }
 
     fn fake_proc() -> tempfile::TempDir {
         tempfile::tempdir().unwrap()

@@ -80,13 +80,7 @@ mod tests {
     use super::*;
     use std::fs;
 
-    fn stat_line(pid: i32, comm: &str, ppid: i32, pgid: i32, rss: u64, utime: u64) -> String {
-        // Fields 3..=24 (state … rss) then a few more, as the kernel writes.
-        format!(
-            "{pid} ({comm}) S {ppid} {pgid} {pgid} 0 -1 4194560 100 0 0 0 \
-             {utime} 2 3 4 20 0 1 0 12345 1000000 {rss} 18446744073709551615 1 1 0 0 0\n"
-        )
-    }
+    use crate::proc_stat::stat_line;
 
     #[test]
     fn select_takes_group_and_descendants_only() {
