@@ -27,7 +27,9 @@ orphans         The child (orphan_storm.py) forks an intermediate that forks
 idle RSS        VmRSS of PID 1 with `sleep` as the child, after 1 s settle
                 plus the idle window (all inits idle side by side: nothing
                 runs, so they do not disturb each other and the 10 s window
-                is paid once per round, not once per init).
+                is paid once per round, not once per init). Each init's
+                binary is evicted from the page cache first, so each starts
+                as from a fresh image (see benchlib.evict_from_page_cache).
 wake-ups        voluntary + nonvoluntary context switches of PID 1, summed
                 over its threads, across 10 s idle. 0 means it sleeps in the
                 kernel until something happens; a periodic timer shows up as
@@ -187,6 +189,8 @@ class Bench:
 
     def idle(self, inits: list[Init]) -> None:
         runs = {}
+        for init in inits:
+            b.evict_from_page_cache(init.path)
         try:
             for init in inits:
                 token = self.token("idle")
@@ -353,7 +357,7 @@ METHOD_NOTES = [
     "zombies are reparented to PID 1 together; time from the intermediate's timestamp before its "
     "exit to PID 1 having no child but CMD (polled every 0.5 ms); zombies left = state Z in the "
     "namespace (ns/pid link) when the list empties or at 5 s;",
-    "**idle RSS**: VmRSS of PID 1 with `sleep` as the child, after 1 s settle plus the idle window;",
+    "**idle RSS**: VmRSS of PID 1 with `sleep` as the child, after 1 s settle plus the idle window, each binary evicted from the page cache first (as in a fresh container);",
     "**wake-ups**: voluntary + nonvoluntary context switches of PID 1 (all threads) over the idle "
     "window; all inits idle side by side;",
     "**binary**: file size; static = no PT_INTERP, stripped = no .symtab.",

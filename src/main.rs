@@ -55,11 +55,11 @@ pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
 fn run(cli: Cli) -> i32 {
     match cli.command {
         // Single-command mode needs no event loop (see single.rs).
-        None if !cli.argv.is_empty() => single::run(single::Options {
+        None if !cli.argv.is_empty() => sys::pid1::exit_now(single::run(single::Options {
             argv: cli.argv,
             grace: cli.grace,
             stop_timeout: cli.stop_timeout,
-        }),
+        })),
         None => supervise(None),
         Some(Command::Run { config }) => supervise(config.as_deref()),
         // `check` and the control commands are handled in main, without a runtime.

@@ -88,7 +88,7 @@ pub fn run(opts: Options) -> i32 {
             continue;
         }
         let mut exited = None;
-        for sig in batch {
+        for &sig in batch {
             if sig == libc::SIGCHLD {
                 for (pid, status) in reap::reap().exited {
                     if pid == child.pid {

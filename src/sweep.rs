@@ -45,7 +45,7 @@ pub fn sweep_blocking(signals: &mut BlockingSignals, groups: &[i32], grace: Dura
     let mut sweep = Sweep::start(groups, grace);
     while let Some(deadline) = sweep.deadline() {
         let batch = signals.wait(Some(deadline)).unwrap_or_default();
-        sweep.woke(&batch);
+        sweep.woke(batch);
     }
     sweep.swept
 }

@@ -101,6 +101,15 @@ pub(crate) fn descendants_in(proc_root: &Path, root: i32) -> Vec<i32> {
         .collect()
 }
 
+/// Ends oxinit now, with `code`, skipping libc's exit handlers: for the end of
+/// single-command mode, where nothing is buffered (oxinit writes stderr
+/// unbuffered and stdout not at all) and every child is reaped, so running
+/// the handlers would only delay the container's stop.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit(2) ends the process; nothing runs after it.
+    unsafe { libc::_exit(code) }
+}
+
 /// Last resort after a panic, outside the event loop: TERM every process we
 /// can reach, wait up to `grace` reaping, then KILL and reap what is left.
 pub fn emergency_stop(grace: std::time::Duration) {

@@ -59,7 +59,8 @@ impl Signals {
     pub async fn recv(&mut self) -> io::Result<Vec<i32>> {
         loop {
             let mut guard = self.fd.readable_mut().await?;
-            let batch = read_pending(guard.get_inner_mut())?;
+            let mut batch = Vec::new();
+            read_pending(guard.get_inner_mut(), &mut batch)?;
             guard.clear_ready();
             if !batch.is_empty() {
                 return Ok(batch);
@@ -74,6 +75,8 @@ impl Signals {
 /// a signal to its forwarding, for nothing it needs.
 pub struct BlockingSignals {
     fd: SignalFd,
+    /// The last batch, kept so a wake-up allocates nothing.
+    batch: Vec<i32>,
 }
 
 impl BlockingSignals {
@@ -81,23 +84,25 @@ impl BlockingSignals {
     pub fn open() -> io::Result<BlockingSignals> {
         Ok(BlockingSignals {
             fd: open_signalfd()?,
+            batch: Vec::with_capacity(32),
         })
     }
 
     /// Every signal pending once one arrives, oldest first; empty when
     /// `deadline` passes first (None: wait as long as it takes).
-    pub fn wait(&mut self, deadline: Option<Instant>) -> io::Result<Vec<i32>> {
+    pub fn wait(&mut self, deadline: Option<Instant>) -> io::Result<&[i32]> {
         loop {
-            let batch = read_pending(&mut self.fd)?;
-            if !batch.is_empty() {
-                return Ok(batch);
+            self.batch.clear();
+            read_pending(&mut self.fd, &mut self.batch)?;
+            if !self.batch.is_empty() {
+                return Ok(&self.batch);
             }
             let timeout = match deadline {
                 None => PollTimeout::NONE,
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        return Ok(batch);
+                        return Ok(&self.batch);
                     }
                     // Rounded up to whole milliseconds, so we never wake just
                     // before the deadline and spin.
@@ -123,14 +128,13 @@ fn open_signalfd() -> io::Result<SignalFd> {
     .map_err(io::Error::from)
 }
 
-/// Reads every signal pending on the (non-blocking) signalfd, oldest first.
-fn read_pending(fd: &mut SignalFd) -> io::Result<Vec<i32>> {
-    let mut batch = Vec::new();
+/// Appends every signal pending on the (non-blocking) signalfd, oldest first.
+fn read_pending(fd: &mut SignalFd, batch: &mut Vec<i32>) -> io::Result<()> {
     loop {
         match fd.read_signal() {
             Ok(Some(info)) if is_own_sigpipe(&info) => {}
             Ok(Some(info)) => batch.push(info.ssi_signo as i32),
-            Ok(None) => return Ok(batch),
+            Ok(None) => return Ok(()),
             Err(e) => return Err(io::Error::from(e)),
         }
     }
