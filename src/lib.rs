@@ -13,6 +13,8 @@
 //! - [`control`]: the control socket and the `status`/`restart`/… client.
 //! - [`metrics`], [`sqlite`]: Prometheus metrics, /health, /status, SQLite gauges.
 //! - [`exit`]: exit-code rules shared by every mode.
+//! - [`cli`]: the command line, parsed by hand (one pass, tables for --help).
+//! - [`diag`]: oxinit's own log lines: its `tracing` subscriber, text or JSON.
 //! - [`proc_stat`]: the process table from /proc, for every part that needs it.
 
 pub mod cgroup;
