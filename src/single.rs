@@ -14,12 +14,14 @@
 
 use crate::sweep::sweep_blocking;
 use crate::sys::{kill, pid1, reap, signals, signals::BlockingSignals, spawn};
+use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
 /// What `oxinit [--grace D] [--stop-timeout D] -- CMD…` asked for.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub argv: Vec<String>,
+    /// Passed on byte for byte, like tini's: not necessarily UTF-8.
+    pub argv: Vec<OsString>,
     /// After the child exits: how long leftovers get between TERM and KILL.
     pub grace: Duration,
     /// After the first TERM/INT: how long the child gets before its group is

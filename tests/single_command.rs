@@ -739,3 +739,21 @@ fn oxinit_does_not_forward_its_own_sigpipe() {
     assert_eq!(seen, "USR1\n", "what the child's traps saw");
     assert_eq!(status.code(), Some(0));
 }
+
+/// Like tini, oxinit passes CMD's arguments on byte for byte: a file name in
+/// Latin-1 is not UTF-8, and must reach the child unchanged.
+#[test]
+fn a_non_utf8_argument_reaches_the_child_unchanged() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let latin1 = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    let status = Command::new(bin())
+        .args(["--", "sh", "-c", "printf %s \"$1\" > \"$0\""])
+        .arg(&out)
+        .arg(latin1)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(fs::read(&out).unwrap(), b"caf\xe9");
+}

@@ -13,6 +13,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
+use std::ffi::OsString;
 use std::fmt;
 use std::io::Write;
 use std::path::PathBuf;
@@ -31,7 +32,7 @@ pub struct Cli {
     /// first SIGTERM/SIGINT if it has not exited (None: wait).
     pub stop_timeout: Option<Duration>,
     /// The command to run in single-command mode: everything after `--`.
-    pub argv: Vec<String>,
+    pub argv: Vec<OsString>,
 }
 
 /// `--grace` when not given.

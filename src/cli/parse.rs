@@ -265,25 +265,15 @@ impl Args {
     }
 
     /// Everything after the top-level `--`: CMD and its arguments, verbatim.
-    fn rest_as_command(&mut self) -> Result<Vec<String>, Usage> {
+    fn rest_as_command(&mut self) -> Result<Vec<OsString>, Usage> {
         let rest: Vec<OsString> = self.rest.by_ref().collect();
         if rest.is_empty() {
             return Err(
                 self.error("nothing after '--': name the command to run, e.g. 'oxinit -- myapp'")
             );
         }
-        rest.into_iter()
-            .map(|arg| {
-                // The spawner and the config carry argv as String; a non-UTF-8
-                // argument must fail here, clearly, not be mangled.
-                arg.into_string().map_err(|arg| {
-                    self.error(format!(
-                        "CMD argument '{}' is not valid UTF-8; oxinit passes only UTF-8 arguments",
-                        arg.to_string_lossy()
-                    ))
-                })
-            })
-            .collect()
+        // Byte for byte, as tini passes them: a file name need not be UTF-8.
+        Ok(rest)
     }
 
     /// The subcommand called `word`, or an error with a likely meaning.

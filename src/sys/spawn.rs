@@ -20,8 +20,10 @@
 //! 6. an empty signal mask (oxinit blocks everything; children must not).
 
 use super::pid1::TtyHandover;
+use std::ffi::OsStr;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -46,10 +48,11 @@ pub enum Output {
     Null,
 }
 
-/// Everything needed to start one child.
+/// Everything needed to start one child. The command line is any strings:
+/// the oxfile's (UTF-8), or single-command mode's, passed on byte for byte.
 #[derive(Debug)]
-pub struct SpawnSpec<'a> {
-    pub argv: &'a [String],
+pub struct SpawnSpec<'a, S = String> {
+    pub argv: &'a [S],
     /// Added to (and overriding) oxinit's own environment.
     pub env: &'a [(String, String)],
     pub cwd: &'a Path,
@@ -117,10 +120,10 @@ pub struct SpawnError {
 }
 
 /// Starts a child as `spec` says.
-pub fn spawn(spec: &SpawnSpec) -> Result<Spawned, SpawnError> {
-    let program = spec.argv.first().cloned().unwrap_or_default();
+pub fn spawn<S: AsRef<OsStr>>(spec: &SpawnSpec<S>) -> Result<Spawned, SpawnError> {
+    let program = spec.argv.first().map_or(OsStr::new(""), |p| p.as_ref());
     let fail = |stage, reason: String, exit_code| SpawnError {
-        program: program.clone(),
+        program: program.to_string_lossy().into_owned(),
         stage,
         reason,
         exit_code,
@@ -139,7 +142,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned, SpawnError> {
         ));
     }
 
-    let mut cmd = Command::new(&program);
+    let mut cmd = Command::new(program);
     cmd.args(&spec.argv[1..])
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .current_dir(spec.cwd);
@@ -191,15 +194,15 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned, SpawnError> {
         }),
         Err(e) => {
             let stage = read_stage(stage_r).unwrap_or(Stage::Exec);
-            Err(explain(&program, spec, stage, e))
+            Err(explain(program, spec.cwd, stage, e))
         }
     }
 }
 
 /// Turns an exec or set-up error into the operator's sentence and exit code.
-fn explain(program: &str, spec: &SpawnSpec, stage: Stage, e: io::Error) -> SpawnError {
+fn explain(program: &OsStr, cwd: &Path, stage: Stage, e: io::Error) -> SpawnError {
     let mk = |reason: String, exit_code| SpawnError {
-        program: program.to_string(),
+        program: program.to_string_lossy().into_owned(),
         stage,
         reason,
         exit_code,
@@ -208,8 +211,8 @@ fn explain(program: &str, spec: &SpawnSpec, stage: Stage, e: io::Error) -> Spawn
         return mk(format!("{}: {e}", stage.describe()), 126);
     }
     match e.raw_os_error() {
-        Some(libc::ENOENT) if program.contains('/') => {
-            let path = spec.cwd.join(program);
+        Some(libc::ENOENT) if program.as_bytes().contains(&b'/') => {
+            let path = cwd.join(program);
             if path.exists() {
                 // The file is there, so it is its `#!` interpreter that is missing.
                 mk("its interpreter (the #! line) was not found".into(), 126)
