@@ -164,3 +164,64 @@ pub fn name(sig: i32) -> String {
         Err(_) => format!("SIG{sig}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Each test runs on its own thread: blocking signals there, and raising
+    /// them at that thread only, leaves the rest of the test binary alone.
+    fn on_a_blocked_thread(test: impl FnOnce(&mut BlockingSignals) + Send + 'static) {
+        std::thread::spawn(move || {
+            block_all().unwrap();
+            let mut signals = BlockingSignals::open().unwrap();
+            test(&mut signals);
+        })
+        .join()
+        .unwrap();
+    }
+
+    fn raise_here(sig: i32) {
+        // SAFETY: pthread_self is this live thread; the signal is blocked here.
+        assert_eq!(unsafe { libc::pthread_kill(libc::pthread_self(), sig) }, 0);
+    }
+
+    #[test]
+    fn a_passed_deadline_ends_the_wait_with_nothing() {
+        on_a_blocked_thread(|signals| {
+            let deadline = Instant::now() + Duration::from_millis(20);
+            assert_eq!(signals.wait(Some(deadline)).unwrap(), &[] as &[i32]);
+            assert!(Instant::now() >= deadline);
+        });
+    }
+
+    #[test]
+    fn every_pending_signal_comes_out_in_one_batch() {
+        on_a_blocked_thread(|signals| {
+            raise_here(libc::SIGUSR2);
+            raise_here(libc::SIGHUP);
+            // Standard signals are read lowest number first, whatever the
+            // order they were raised in: both are there, and nothing else.
+            let mut got = signals.wait(None).unwrap().to_vec();
+            got.sort();
+            assert_eq!(got, vec![libc::SIGHUP, libc::SIGUSR2]);
+        });
+    }
+
+    #[test]
+    fn our_own_sigpipe_is_dropped_but_a_sent_one_is_kept() {
+        on_a_blocked_thread(|signals| {
+            let (r, w) = nix::unistd::pipe().unwrap();
+            drop(r);
+            // The kernel answers this write with EPIPE and a SIGPIPE at us.
+            let err = nix::unistd::write(&w, b"x").unwrap_err();
+            assert_eq!(err, Errno::EPIPE);
+            let soon = Instant::now() + Duration::from_millis(20);
+            assert_eq!(signals.wait(Some(soon)).unwrap(), &[] as &[i32]);
+            // A SIGPIPE someone sends (here, SI_TKILL) is forwarded as usual.
+            raise_here(libc::SIGPIPE);
+            assert_eq!(signals.wait(None).unwrap(), &[libc::SIGPIPE]);
+        });
+    }
+}
