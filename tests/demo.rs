@@ -152,3 +152,65 @@ fn demo_boots_serves_restarts_stops_in_order_and_restores() {
         ox.stdout()
     );
 }
+
+/// What the demo's README says about stopping the app by hand: `oxinit stop
+/// app` stops it for good while the rest runs on; a plain `kill` (SIGTERM) is
+/// a clean exit of a critical service, which ends the whole container in order
+/// (the replicator's final sync last) with the app's code, 0 — as the end of a
+/// container's main process ends the container.
+#[test]
+fn demo_stop_app_holds_it_and_a_plain_kill_ends_the_container_in_order() {
+    if !require_root("demo_stop_app_holds_it_and_a_plain_kill_ends_the_container_in_order") {
+        return;
+    }
+    let s = scratch();
+    let data = s.path().join("demo");
+    let (port, metrics) = (free_port(), free_port());
+    let mut ox = start_demo(&data, port, metrics);
+    let sock = data.join("ox.sock");
+    let client = |verb: &str| {
+        run(
+            std::process::Command::new(bin()).args([
+                verb,
+                "app",
+                "--socket",
+                sock.to_str().unwrap(),
+            ]),
+            Duration::from_secs(30),
+        )
+    };
+    wait_until(Duration::from_secs(30), "the app answers /health", || {
+        http(port, "GET", "/health", "").filter(|r| r.0 == 200)
+    });
+
+    // `oxinit stop app`: the app is gone, the replicator and oxinit run on.
+    let stop = client("stop");
+    assert_eq!(stop.code, ExitCode::Code(0), "{stop:?}");
+    assert!(
+        http(port, "GET", "/health", "").is_none(),
+        "the app still answers"
+    );
+    assert!(ox.try_wait().is_none(), "oxinit ended:\n{}", ox.output());
+    assert!(find_descendant(ox.pid(), "replicate.py").is_some());
+    let start = client("start");
+    assert_eq!(start.code, ExitCode::Code(0), "{start:?}");
+    wait_until(Duration::from_secs(30), "the app answers again", || {
+        http(port, "GET", "/health", "").filter(|r| r.0 == 200)
+    });
+
+    // A plain kill: the app exits 0, is not restarted (on-failure), and is
+    // critical: the container stops, app first, then the final sync.
+    let app = find_descendant(ox.pid(), "app.py").expect("the app's pid");
+    unsafe { libc::kill(app, libc::SIGTERM) };
+    assert_eq!(
+        ox.wait(Duration::from_secs(60)),
+        ExitCode::Code(0),
+        "{}",
+        ox.output()
+    );
+    let out = ox.stdout();
+    let app_stopped = out.rfind("app: stopped cleanly").expect("app stopped");
+    let final_sync = out.find("final sync done").expect("final sync");
+    assert!(app_stopped < final_sync, "{out}");
+    assert!(ox.leftovers().is_empty(), "{:?}", ox.leftovers());
+}
