@@ -90,10 +90,11 @@ fn supervise(explicit: Option<&Path>) -> i32 {
             w.message
         );
     }
+    let count = config.processes.len();
     tracing::info!(
-        "oxinit {} supervising {} processes from {}",
+        "oxinit {} supervising {count} process{} from {}",
         env!("CARGO_PKG_VERSION"),
-        config.processes.len(),
+        if count == 1 { "" } else { "es" },
         config.path.display()
     );
     let rt = match tokio::runtime::Builder::new_current_thread()

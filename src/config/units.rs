@@ -119,21 +119,42 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("size \"{text}\" is too large"))
 }
 
-/// Formats a byte count for people: exact binary units when they fit
-/// (`512MiB`, `1GiB`), else bytes with an approximation (`5000000 bytes
-/// (~4.8MiB)`), so the exact value is never hidden.
+/// Formats an exact byte count (a limit) the way an oxfile writes it: `512M`
+/// for 1024-based multiples (`K`, `M`, `G`, `T`, as `parse_size` and Docker
+/// read them), `512MB` for 1000-based ones, whichever is shorter, so a limit
+/// reads back as it was written (`"512MB"` is not shown as `500000K`). Other
+/// counts are bytes with an approximation (`5000001 bytes (~4.8M)`), so the
+/// exact value is never hidden.
 pub fn format_size(bytes: u64) -> String {
-    const UNITS: [(&str, u32); 4] = [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)];
-    for (unit, shift) in UNITS {
-        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
-            return format!("{}{unit}", bytes >> shift);
-        }
+    const BINARY: [(&str, u64); 4] = [("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)];
+    const DECIMAL: [(&str, u64); 4] = [
+        ("TB", 1_000_000_000_000),
+        ("GB", 1_000_000_000),
+        ("MB", 1_000_000),
+        ("KB", 1_000),
+    ];
+    let exact = |units: &[(&'static str, u64)]| {
+        units
+            .iter()
+            .find(|(_, size)| bytes >= *size && bytes % size == 0)
+            .map(|&(unit, size)| (bytes / size, unit))
+    };
+    match (exact(&BINARY), exact(&DECIMAL)) {
+        (Some((b, bu)), Some((d, du))) if d < b => format!("{d}{du}"),
+        (Some((b, bu)), _) => format!("{b}{bu}"),
+        (None, Some((d, du))) => format!("{d}{du}"),
+        (None, None) if bytes < 1024 => format!("{bytes} bytes"),
+        (None, None) => format!("{bytes} bytes (~{})", format_size_approx(bytes)),
     }
-    match UNITS.iter().find(|(_, shift)| bytes >= 1 << shift) {
-        Some((unit, shift)) => {
-            let approx = bytes as f64 / (1u64 << shift) as f64;
-            format!("{bytes} bytes (~{approx:.1}{unit})")
-        }
+}
+
+/// An approximate byte count for measurements (`523.4M`, `2K`, `300 bytes`),
+/// in the oxfile's 1024-based units.
+pub fn format_size_approx(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 4] = [("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)];
+    match UNITS.iter().find(|(_, size)| bytes >= *size) {
+        Some((unit, size)) if bytes % size == 0 => format!("{}{unit}", bytes / size),
+        Some((unit, size)) => format!("{:.1}{unit}", bytes as f64 / *size as f64),
         None => format!("{bytes} bytes"),
     }
 }
@@ -234,12 +255,22 @@ mod tests {
 
     #[test]
     fn sizes_format_exactly() {
-        assert_eq!(format_size(512 << 20), "512MiB");
-        assert_eq!(format_size(1 << 30), "1GiB");
-        assert_eq!(format_size(3 << 40), "3TiB");
-        assert_eq!(format_size(1536), "1536 bytes (~1.5KiB)");
-        assert_eq!(format_size(2048), "2KiB");
-        assert_eq!(format_size(5_000_000), "5000000 bytes (~4.8MiB)");
+        assert_eq!(format_size(512 << 20), "512M");
+        assert_eq!(format_size(1 << 30), "1G");
+        assert_eq!(format_size(3 << 40), "3T");
+        assert_eq!(format_size(1536), "1536 bytes (~1.5K)");
+        assert_eq!(format_size(2048), "2K");
+        // As written: 1024-based in K/M/G, 1000-based in KB/MB/GB.
+        assert_eq!(format_size(parse_size("512M").unwrap()), "512M");
+        assert_eq!(format_size(parse_size("512MB").unwrap()), "512MB");
+        assert_eq!(format_size(parse_size("64MiB").unwrap()), "64M");
+        assert_eq!(format_size(parse_size("1G").unwrap()), "1G");
+        assert_eq!(format_size(parse_size("1500MB").unwrap()), "1500MB");
+        assert_eq!(format_size(100), "100 bytes");
+        assert_eq!(format_size_approx(548_864_123), "523.4M");
+        assert_eq!(format_size_approx(64 << 20), "64M");
+        assert_eq!(format_size(5_000_000), "5MB");
+        assert_eq!(format_size(5_000_001), "5000001 bytes (~4.8M)");
         assert_eq!(format_size(512), "512 bytes");
         assert_eq!(format_size(0), "0 bytes");
     }

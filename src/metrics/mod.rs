@@ -41,14 +41,30 @@ pub enum MetricsError {
     Parse { value: String, why: String },
 
     #[error(
-        "[metrics] listen = \"{addr}\": cannot listen there: {source}{}",
-        bind_hint(source)
+        "[metrics] listen = \"{addr}\"{}: cannot listen there: {source}{}",
+        default_note(*addr),
+        bind_hint(*addr, source)
     )]
     Bind { addr: SocketAddr, source: io::Error },
 }
 
-fn bind_hint(source: &io::Error) -> &'static str {
+/// Whoever never wrote `[metrics] listen` should learn where the address
+/// came from, or the error reads like a line of their oxfile they cannot find.
+fn default_note(addr: SocketAddr) -> &'static str {
+    if addr == DEFAULT_LISTEN {
+        " (the default, used when [metrics] listen is not set)"
+    } else {
+        ""
+    }
+}
+
+fn bind_hint(addr: SocketAddr, source: &io::Error) -> &'static str {
     match source.kind() {
+        io::ErrorKind::AddrInUse if addr == DEFAULT_LISTEN => {
+            ". Another process (a second oxinit? the app itself?) listens on that port: \
+             add [metrics] listen = \"0.0.0.0:9092\" (any free port) to the oxfile, or \
+             [metrics] enabled = false to run without metrics"
+        }
         io::ErrorKind::AddrInUse => {
             ". Another process (a second oxinit? the app itself?) listens on that port: \
              choose a free port in [metrics] listen, or set [metrics] enabled = false"

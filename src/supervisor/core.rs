@@ -10,6 +10,7 @@
 
 use super::process::{ExitReason, LastExit, Process, State, StopCause};
 use crate::config::{Config, InitSettings, Kind, RestartPolicy};
+use crate::config::units::{format_size, format_size_approx};
 use crate::sys::reap::ExitStatus;
 use crate::sys::signals;
 use std::time::{Duration, SystemTime};
@@ -327,8 +328,8 @@ impl Supervisor {
                     tracing::warn!(
                         "{} uses {}, over its memory limit of {}: stopping it",
                         p.spec.name,
-                        fmt_bytes(bytes),
-                        fmt_bytes(limit)
+                        format_size_approx(bytes),
+                        format_size(limit)
                     );
                     self.stop(idx, StopCause::Memory, now, &mut out);
                 }
@@ -438,7 +439,7 @@ impl Supervisor {
                 .spec
                 .limits
                 .memory
-                .map(fmt_bytes)
+                .map(format_size)
                 .unwrap_or_else(|| "memory".into());
             tracing::error!("{name} was killed by the kernel OOM killer at its {limit} limit");
         }
@@ -1080,25 +1081,4 @@ pub fn fmt_duration(d: Duration) -> String {
             (h, m, _) => format!("{h}h{m}m"),
         }
     }
-}
-
-/// "512M", "1.5G", "300K" — binary units, as in oxfile.toml.
-pub fn fmt_bytes(b: u64) -> String {
-    const UNITS: [(&str, u64); 4] = [
-        ("T", 1 << 40),
-        ("G", 1 << 30),
-        ("M", 1 << 20),
-        ("K", 1 << 10),
-    ];
-    for (unit, size) in UNITS {
-        if b >= size {
-            let v = b as f64 / size as f64;
-            return if b % size == 0 {
-                format!("{}{unit}", b / size)
-            } else {
-                format!("{v:.1}{unit}")
-            };
-        }
-    }
-    format!("{b}B")
 }

@@ -183,9 +183,9 @@ limits = { memory_high = "1GB" }
     let text = render_check(&config);
     assert_contains(
         &text,
-        "  limits:    memory 512MiB, memory_high 480MiB (cgroup v2 only), pids 64\n",
+        "  limits:    memory 512M, memory_high 480M (cgroup v2 only), pids 64\n",
     );
-    assert_contains(&text, "  limits:    memory 128MiB\n");
+    assert_contains(&text, "  limits:    memory 128M\n");
 }
 
 #[test]
@@ -197,12 +197,12 @@ fn limit_problems() {
     assert_eq!((line, col), (4, 15));
     assert_contains(
         &message,
-        "[processes.a.limits] memory_high: memory_high (512MiB) must be below memory (512MiB)",
+        "[processes.a.limits] memory_high: memory_high (512M) must be below memory (512M)",
     );
     let (_, _, message) = f.problem(
         "[processes.a]\ncommand = \"x\"\nlimits = { memory = \"256M\", memory_high = \"1G\" }\n",
     );
-    assert_contains(&message, "memory_high (1GiB) must be below memory (256MiB)");
+    assert_contains(&message, "memory_high (1G) must be below memory (256M)");
 
     for (body, expected) in [
         ("memory = \"512X\"", "[processes.a.limits] memory: invalid size \"512X\": unknown unit"),

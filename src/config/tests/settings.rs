@@ -276,7 +276,7 @@ restart = "always"
         "[processes.api.health] url: \"https://127.0.0.1/health\": https is not supported",
         "[processes.api.health] timeout: timeout (5s) is longer than interval (1s)",
         "unknown key \"start-period\" in [processes.api.health]; did you mean \"start_period\"?",
-        "[processes.api.limits] memory_high: memory_high (512MiB) must be below memory (256MiB)",
+        "[processes.api.limits] memory_high: memory_high (512M) must be below memory (256M)",
         "[processes.nightly] restart: a scheduled job is not restarted",
     ]) {
         assert_contains(&problem.2, expected);

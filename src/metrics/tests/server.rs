@@ -368,6 +368,24 @@ fn bind_on_a_port_in_use_names_address_and_key() {
 }
 
 #[test]
+fn the_default_address_in_use_says_it_is_the_default_and_how_to_change_or_disable_it() {
+    let err = MetricsError::Bind {
+        addr: crate::metrics::DEFAULT_LISTEN,
+        source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+    };
+    let text = err.to_string();
+    assert!(text.contains("0.0.0.0:9091\" (the default"), "{text}");
+    assert!(text.contains("add [metrics] listen = "), "{text}");
+    assert!(text.contains("enabled = false"), "{text}");
+    // An address the user wrote is not called the default.
+    let other = MetricsError::Bind {
+        addr: "127.0.0.1:9091".parse().unwrap(),
+        source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+    };
+    assert!(!other.to_string().contains("default"), "{other}");
+}
+
+#[test]
 fn listen_values() {
     assert_eq!(
         parse_listen("0.0.0.0:9091").unwrap(),
