@@ -1,7 +1,8 @@
-//! SQLite databases seen from outside: sizes for the metrics, and a boot
-//! check that the database sits on a real volume.
+//! SQLite databases seen from outside: sizes and the journal mode for the
+//! metrics, and boot checks that the database sits on a real volume and is
+//! in WAL mode where a replicator needs it.
 //!
-//! Nothing here opens a database. A reader's open transaction pins the WAL
+//! Nothing here opens a database with SQLite. A reader's open transaction pins the WAL
 //! (no checkpoint can pass it) and a lock taken by a metrics scrape could
 //! stall the app's writers, so every figure comes from `stat` and `statvfs`.
 //!
@@ -13,6 +14,7 @@
 
 use std::ffi::OsString;
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use nix::sys::statfs::statfs;
@@ -29,6 +31,66 @@ pub struct DbStats {
     /// Available to unprivileged writers on the filesystem that holds (or
     /// will hold) the database.
     pub filesystem_free_bytes: u64,
+    /// From the file header; None while the database does not exist or is
+    /// not (yet) a SQLite file.
+    pub journal_mode: Option<JournalMode>,
+}
+
+/// How a database keeps its journal, as its header says (bytes 18 and 19,
+/// the file format write and read versions: 1 legacy rollback journal, 2 WAL).
+/// A database is in WAL mode once `PRAGMA journal_mode=WAL` ran on it; the
+/// mode is persistent, so the header tells without opening the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalMode {
+    /// delete, truncate, persist, memory or off: a rollback journal.
+    Rollback,
+    Wal,
+}
+
+impl JournalMode {
+    pub const ALL: [JournalMode; 2] = [JournalMode::Rollback, JournalMode::Wal];
+
+    /// The `mode` label of `oxinit_sqlite_journal_mode`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JournalMode::Rollback => "rollback",
+            JournalMode::Wal => "wal",
+        }
+    }
+}
+
+/// Reads the journal mode from the first 20 bytes of the file. Only a
+/// regular file is read (a FIFO at that path must not block a scrape).
+pub fn journal_mode(path: &Path) -> Option<JournalMode> {
+    if !fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let mut header = [0u8; 20];
+    fs::File::open(path).ok()?.read_exact(&mut header).ok()?;
+    if &header[..16] != b"SQLite format 3\0" {
+        return None;
+    }
+    match (header[18], header[19]) {
+        (2, 2) => Some(JournalMode::Wal),
+        (1, 1) => Some(JournalMode::Rollback),
+        _ => None,
+    }
+}
+
+/// A warning when a replicated database exists and is not in WAL mode:
+/// Litestream replicates the WAL, and refuses (or silently does nothing with)
+/// a database in rollback-journal mode.
+pub fn wal_check(path: &Path) -> Option<String> {
+    match journal_mode(path)? {
+        JournalMode::Wal => None,
+        JournalMode::Rollback => Some(format!(
+            "[sqlite] database {} is in rollback-journal mode, but a replicator (Litestream) \
+             needs WAL mode: run `PRAGMA journal_mode=WAL;` on it once (the mode persists), \
+             e.g. `sqlite3 {} 'PRAGMA journal_mode=WAL;'` or in the app's start-up",
+            path.display(),
+            path.display()
+        )),
+    }
 }
 
 /// Stats `path` and `path-wal`, and the filesystem of the nearest existing
@@ -44,6 +106,7 @@ pub fn stats(path: &Path) -> DbStats {
         database_bytes: size(path),
         wal_bytes: size(&wal_path(path)),
         filesystem_free_bytes: free,
+        journal_mode: journal_mode(path),
     }
 }
 
@@ -177,6 +240,54 @@ mod tests {
         fs::write(wal_path(&db), vec![0u8; 1000]).unwrap();
         let s = stats(&db);
         assert_eq!((s.database_bytes, s.wal_bytes), (4096, 1000));
+    }
+
+    /// A real SQLite file in `mode`, made by Python's sqlite3 module (the
+    /// demo and other tests need python3 too).
+    fn make_db(path: &Path, mode: &str) {
+        let sql =
+            format!("PRAGMA journal_mode={mode}; CREATE TABLE t(x); INSERT INTO t VALUES (1);");
+        let ok = std::process::Command::new("python3")
+            .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.close()"])
+            .arg(path)
+            .arg(&sql)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "python3 could not make {}", path.display());
+    }
+
+    #[test]
+    fn journal_mode_from_the_header_of_real_databases() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (wal, del) = (tmp.path().join("wal.db"), tmp.path().join("del.db"));
+        make_db(&wal, "WAL");
+        make_db(&del, "DELETE");
+        assert_eq!(journal_mode(&wal), Some(JournalMode::Wal));
+        assert_eq!(journal_mode(&del), Some(JournalMode::Rollback));
+        assert_eq!(stats(&wal).journal_mode, Some(JournalMode::Wal));
+        assert_eq!(wal_check(&wal), None);
+        let warning = wal_check(&del).expect("a warning for rollback mode");
+        assert!(warning.contains("PRAGMA journal_mode=WAL"), "{warning}");
+        assert!(warning.contains(&del.display().to_string()), "{warning}");
+    }
+
+    #[test]
+    fn journal_mode_of_what_is_no_database_is_unknown() {
+        let tmp = tempfile::tempdir().unwrap();
+        let missing = tmp.path().join("missing.db");
+        assert_eq!(journal_mode(&missing), None);
+        assert_eq!(wal_check(&missing), None);
+        let empty = tmp.path().join("empty.db");
+        fs::write(&empty, b"").unwrap();
+        assert_eq!(journal_mode(&empty), None);
+        let text = tmp.path().join("text.db");
+        fs::write(&text, b"not a database at all, just some text").unwrap();
+        assert_eq!(journal_mode(&text), None);
+        // A FIFO is not opened (it would block until a writer came).
+        let fifo = tmp.path().join("fifo.db");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert_eq!(journal_mode(&fifo), None);
     }
 
     #[test]

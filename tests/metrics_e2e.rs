@@ -100,6 +100,7 @@ const FAMILIES: &[(&str, Kind, &[&str], About)] = &[
     ("oxinit_sqlite_database_bytes",              Kind::Gauge,     &["path"],    About::Oxinit),
     ("oxinit_sqlite_wal_bytes",                   Kind::Gauge,     &["path"],    About::Oxinit),
     ("oxinit_sqlite_filesystem_free_bytes",       Kind::Gauge,     &["path"],    About::Oxinit),
+    ("oxinit_sqlite_journal_mode",                Kind::Gauge,     &["path", "mode"], About::Oxinit),
     ("process_cpu_seconds_total",                 Kind::Counter,   &[],          About::Oxinit),
     ("process_resident_memory_bytes",             Kind::Gauge,     &[],          About::Oxinit),
     ("process_virtual_memory_bytes",              Kind::Gauge,     &[],          About::Oxinit),

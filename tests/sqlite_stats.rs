@@ -119,6 +119,24 @@ fn gauges_follow_a_wal_that_grows_and_is_checkpointed() {
             .unwrap()
     };
     assert_eq!(line("oxinit_sqlite_wal_bytes"), grown_more.wal_bytes as f64);
+    // The journal mode from the file header: the writer put it in WAL mode.
+    let journal = |mode: &str| {
+        text.lines()
+            .find(|l| {
+                l.starts_with("oxinit_sqlite_journal_mode{")
+                    && l.contains(&format!("path=\"{}\"", db.display()))
+                    && l.contains(&format!("mode=\"{mode}\""))
+            })
+            .unwrap_or_else(|| panic!("no journal mode {mode} in\n{text}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        (journal("wal").as_str(), journal("rollback").as_str()),
+        ("1", "0")
+    );
     assert!(line("oxinit_sqlite_filesystem_free_bytes") > 0.0);
 
     writer.run("checkpoint");

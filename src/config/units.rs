@@ -126,7 +126,12 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// counts are bytes with an approximation (`5000001 bytes (~4.8M)`), so the
 /// exact value is never hidden.
 pub fn format_size(bytes: u64) -> String {
-    const BINARY: [(&str, u64); 4] = [("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)];
+    const BINARY: [(&str, u64); 4] = [
+        ("T", 1 << 40),
+        ("G", 1 << 30),
+        ("M", 1 << 20),
+        ("K", 1 << 10),
+    ];
     const DECIMAL: [(&str, u64); 4] = [
         ("TB", 1_000_000_000_000),
         ("GB", 1_000_000_000),
@@ -151,7 +156,12 @@ pub fn format_size(bytes: u64) -> String {
 /// An approximate byte count for measurements (`523.4M`, `2K`, `300 bytes`),
 /// in the oxfile's 1024-based units.
 pub fn format_size_approx(bytes: u64) -> String {
-    const UNITS: [(&str, u64); 4] = [("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)];
+    const UNITS: [(&str, u64); 4] = [
+        ("T", 1 << 40),
+        ("G", 1 << 30),
+        ("M", 1 << 20),
+        ("K", 1 << 10),
+    ];
     match UNITS.iter().find(|(_, size)| bytes >= *size) {
         Some((unit, size)) if bytes % size == 0 => format!("{}{unit}", bytes / size),
         Some((unit, size)) => format!("{:.1}{unit}", bytes as f64 / *size as f64),

@@ -67,6 +67,7 @@ pub struct Metrics {
     sqlite_database: IntGaugeVec,
     sqlite_wal: IntGaugeVec,
     sqlite_free: IntGaugeVec,
+    sqlite_journal: IntGaugeVec,
     /// What a scrape must remember between scrapes.
     refresh: Mutex<Refresh>,
     usage_max_age: Duration,
@@ -241,6 +242,13 @@ impl Metrics {
                 "oxinit_sqlite_filesystem_free_bytes",
                 "Bytes available to unprivileged writers on the database's filesystem.",
                 &["path"],
+            ),
+            sqlite_journal: gauge_vec(
+                &registry,
+                "oxinit_sqlite_journal_mode",
+                "1 for the database's journal mode from its file header (wal, rollback), 0 for \
+                 the other; all 0 while the file is missing or not a database.",
+                &["path", "mode"],
             ),
             registry,
             proc_root: PathBuf::from("/proc"),
@@ -470,6 +478,11 @@ impl Metrics {
             self.sqlite_free
                 .with_label_values(label)
                 .set(bytes(stats.filesystem_free_bytes));
+            for mode in sqlite::JournalMode::ALL {
+                self.sqlite_journal
+                    .with_label_values(&[label[0], mode.as_str()])
+                    .set(i64::from(stats.journal_mode == Some(mode)));
+            }
         }
     }
 

@@ -9,8 +9,8 @@
 //! there are no timers to cancel. Unit tests drive it with explicit instants.
 
 use super::process::{ExitReason, LastExit, Process, State, StopCause};
-use crate::config::{Config, InitSettings, Kind, RestartPolicy};
 use crate::config::units::{format_size, format_size_approx};
+use crate::config::{Config, InitSettings, Kind, RestartPolicy};
 use crate::sys::reap::ExitStatus;
 use crate::sys::signals;
 use std::time::{Duration, SystemTime};
