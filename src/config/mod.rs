@@ -21,9 +21,11 @@ mod health;
 mod kinds;
 mod limits;
 mod locate;
+mod oxmgr;
 mod parse;
 pub mod plan;
 mod process;
+mod reference;
 mod render;
 mod schema;
 mod settings;
@@ -41,6 +43,7 @@ use std::sync::Arc;
 pub use locate::{locate, locate_in};
 pub use parse::parse_str;
 pub use plan::{plan, Plan};
+pub use reference::{reference_keys, TRANSLATION_BEGIN, TRANSLATION_END};
 pub use render::{render_check, render_check_at};
 pub use schema::{
     Config, HealthCheck, HealthSpec, InitSettings, Kind, LogFormat, MetricsSettings, Problem,
