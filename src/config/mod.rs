@@ -12,6 +12,9 @@
 //! - [`plan::plan`]: start and stop order; [`render_check`]: what `oxinit
 //!   check` prints;
 //! - [`units`]: durations, sizes and signals in human notation.
+//! - `oxmgr`: Oxmgr's format (`version`, `[defaults]`, `[[apps]]`),
+//!   translated into this one and parsed by the same parser;
+//!   [`reference_keys`]: every key accepted, for the README's reference.
 
 mod address;
 mod command;
