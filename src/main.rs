@@ -114,6 +114,15 @@ fn supervise(explicit: Option<&Path>) -> i32 {
 fn check(explicit: Option<&Path>) -> i32 {
     match load_config(explicit) {
         Ok(config) => {
+            if let Some(native) = &config.translation {
+                // An Oxmgr-format file: the same file in oxinit's own
+                // format, for the user to keep (it parses to the same plan).
+                println!(
+                    "{}\n{native}{}\n",
+                    config::TRANSLATION_BEGIN,
+                    config::TRANSLATION_END
+                );
+            }
             print!("{}", config::render_check(&config));
             let mut code = 0;
             for db in &config.sqlite.databases {

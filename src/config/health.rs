@@ -15,10 +15,10 @@ use super::schema::{HealthCheck, HealthSpec};
 use super::units::format_duration;
 
 /// Keys every type accepts.
-const COMMON_KEYS: &[&str] = &["type", "interval", "timeout", "retries", "start_period"];
+pub(super) const COMMON_KEYS: &[&str] = &["type", "interval", "timeout", "retries", "start_period"];
 
 /// Each type with its own keys; the first is required (none for notify).
-const TYPES: &[(&str, &[&str])] = &[
+pub(super) const TYPES: &[(&str, &[&str])] = &[
     ("http", &["url"]),
     ("tcp", &["address"]),
     ("exec", &["command"]),

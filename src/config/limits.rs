@@ -10,7 +10,7 @@ use super::parse::{whole_number, Report, Value};
 use super::units::{format_size, parse_size};
 use crate::cgroup::Limits;
 
-const LIMIT_KEYS: &[&str] = &["memory", "memory_high", "pids"];
+pub(super) const LIMIT_KEYS: &[&str] = &["memory", "memory_high", "pids"];
 
 /// The kernel's PID_MAX_LIMIT on 64-bit: no pids.max above it can matter.
 const MAX_PIDS: u64 = 4_194_304;

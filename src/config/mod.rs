@@ -12,6 +12,9 @@
 //! - [`plan::plan`]: start and stop order; [`render_check`]: what `oxinit
 //!   check` prints;
 //! - [`units`]: durations, sizes and signals in human notation.
+//! - `oxmgr`: Oxmgr's format (`version`, `[defaults]`, `[[apps]]`),
+//!   translated into this one and parsed by the same parser;
+//!   [`reference_keys`]: every key accepted, for the README's reference.
 
 mod address;
 mod command;
@@ -21,9 +24,11 @@ mod health;
 mod kinds;
 mod limits;
 mod locate;
+mod oxmgr;
 mod parse;
 pub mod plan;
 mod process;
+mod reference;
 mod render;
 mod schema;
 mod settings;
@@ -41,6 +46,7 @@ use std::sync::Arc;
 pub use locate::{locate, locate_in};
 pub use parse::parse_str;
 pub use plan::{plan, Plan};
+pub use reference::{reference_keys, TRANSLATION_BEGIN, TRANSLATION_END};
 pub use render::{render_check, render_check_at};
 pub use schema::{
     Config, HealthCheck, HealthSpec, InitSettings, Kind, LogFormat, MetricsSettings, Problem,

@@ -25,7 +25,7 @@ pub(super) type Key<'i> = Spanned<std::borrow::Cow<'i, str>>;
 pub(super) type Value<'i> = Spanned<DeValue<'i>>;
 
 /// Top-level tables.
-const TOP_KEYS: &[&str] = &["init", "metrics", "sqlite", "processes"];
+pub(super) const TOP_KEYS: &[&str] = &["init", "metrics", "sqlite", "processes"];
 
 /// Tables reserved for a later version, as `(key, "what it is")`: refused
 /// with a clear message instead of being ignored. To reserve one, add a
@@ -68,19 +68,24 @@ impl<'t> Report<'t> {
         });
     }
 
+    /// A problem at a byte offset of the text.
+    pub fn at(&self, offset: usize, message: String) -> Problem {
+        let (line, col) = self.line_col(offset);
+        Problem { line, col, message }
+    }
+
     /// 1-based line and column (in characters) of a byte offset.
-    fn at(&self, offset: usize, message: String) -> Problem {
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let mut offset = offset.min(self.text.len());
         while !self.text.is_char_boundary(offset) {
             offset -= 1;
         }
         let before = &self.text[..offset];
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        Problem {
-            line: before.matches('\n').count() + 1,
-            col: before[line_start..].chars().count() + 1,
-            message,
-        }
+        (
+            before.matches('\n').count() + 1,
+            before[line_start..].chars().count() + 1,
+        )
     }
 
     /// `unknown key "comand" in [processes.api]; did you mean "command"? valid keys: …`.
@@ -124,7 +129,7 @@ impl<'t> Report<'t> {
         );
     }
 
-    fn into_result(mut self, path: &Path) -> Result<Vec<Problem>, ConfigError> {
+    pub fn into_result(mut self, path: &Path) -> Result<Vec<Problem>, ConfigError> {
         if self.errors.is_empty() {
             self.warnings.sort_by_key(position);
             return Ok(self.warnings);
@@ -187,6 +192,9 @@ fn describe(value: &DeValue<'_>) -> String {
 pub fn parse_str(text: &str, path: &Path, ctx: &LoadContext) -> Result<Config, ConfigError> {
     let mut report = Report::new(text);
     let (document, syntax_errors) = DeTable::parse_recoverable(text);
+    if syntax_errors.is_empty() && super::oxmgr::is_oxmgr(document.get_ref()) {
+        return super::oxmgr::parse(text, document.get_ref(), path, ctx);
+    }
     if !syntax_errors.is_empty() {
         // The recovered document may be missing whole tables; validating it
         // would add misleading "missing command" errors, so stop here.
@@ -279,6 +287,7 @@ pub fn parse_str(text: &str, path: &Path, ctx: &LoadContext) -> Result<Config, C
         sqlite,
         processes: drafts.into_iter().map(|d| d.spec).collect(),
         warnings,
+        translation: None,
     })
 }
 

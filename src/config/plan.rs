@@ -141,6 +141,7 @@ mod tests {
                 })
                 .collect(),
             warnings: Vec::new(),
+            translation: None,
         }
     }
 

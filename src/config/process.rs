@@ -25,7 +25,7 @@ use super::users::Accounts;
 use super::{health, limits};
 use crate::schedule::Schedule;
 
-const PROCESS_KEYS: &[&str] = &[
+pub(super) const PROCESS_KEYS: &[&str] = &[
     "command",
     "cwd",
     "env",

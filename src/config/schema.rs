@@ -46,6 +46,9 @@ pub struct Config {
     pub processes: Vec<ProcessSpec>,
     /// Things that are allowed but probably not what was meant.
     pub warnings: Vec<Problem>,
+    /// For a file in Oxmgr's format: the same file in oxinit's own format,
+    /// as it was parsed (what `oxinit check` prints for the user to keep).
+    pub translation: Option<String>,
 }
 
 impl Config {

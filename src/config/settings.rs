@@ -17,8 +17,8 @@ pub(super) const INIT_KEYS: &[&str] = &[
     "control_socket",
     "memory_enforcement",
 ];
-const METRICS_KEYS: &[&str] = &["enabled", "listen"];
-const SQLITE_KEYS: &[&str] = &["databases", "require_volume"];
+pub(super) const METRICS_KEYS: &[&str] = &["enabled", "listen"];
+pub(super) const SQLITE_KEYS: &[&str] = &["databases", "require_volume"];
 
 /// `sun_path` holds 108 bytes including the terminating NUL: a longer path
 /// cannot be bound, and the error at boot would be an opaque EINVAL.
