@@ -48,15 +48,16 @@ pub const VERSION: Opt = Opt {
     value: None,
     about: "Print version",
 };
-/// What `oxinit [OPTIONS] -- CMD` accepts before `--`.
-pub const TOP_OPTIONS: &[Opt] = &[GRACE, STOP_TIMEOUT, HELP, VERSION];
-
-const CONFIG: Opt = Opt {
+pub const CONFIG: Opt = Opt {
     short: Some("-c"),
     long: "--config",
     value: Some("PATH"),
     about: "The oxfile (else $OXINIT_CONFIG, ./oxfile.toml, /etc/oxfile.toml)",
 };
+/// What `oxinit [OPTIONS]` accepts before `--` or a command: the options of
+/// single-command mode, and `--config` for supervisor mode.
+pub const TOP_OPTIONS: &[Opt] = &[GRACE, STOP_TIMEOUT, CONFIG, HELP, VERSION];
+
 const JSON: Opt = Opt {
     short: None,
     long: "--json",
