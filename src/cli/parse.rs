@@ -191,7 +191,10 @@ fn subcommand(
             ))
         }),
     };
-    let socket = SocketArg { path: socket };
+    let socket = SocketArg {
+        path: socket,
+        config: config.clone(),
+    };
     Ok(match spec.name {
         "run" => Command::Run { config },
         "check" => Command::Check { config },

@@ -37,6 +37,7 @@ fn printed(args: &[&str]) -> String {
 fn socket(path: &str) -> SocketArg {
     SocketArg {
         path: Some(path.into()),
+        config: None,
     }
 }
 
@@ -261,6 +262,41 @@ fn healthcheck_takes_a_socket() {
 }
 
 #[test]
+fn client_commands_take_the_oxfile_to_find_the_socket_in() {
+    let config = SocketArg {
+        path: None,
+        config: Some("/srv/oxfile.toml".into()),
+    };
+    for args in [
+        &["status", "--config", "/srv/oxfile.toml"][..],
+        &["status", "-c/srv/oxfile.toml"],
+        &["--config", "/srv/oxfile.toml", "status"],
+    ] {
+        assert_eq!(
+            command(args),
+            Command::Status {
+                json: false,
+                socket: config.clone()
+            },
+            "{args:?}"
+        );
+    }
+    assert_eq!(
+        command(&["healthcheck", "--config=/srv/oxfile.toml"]),
+        Command::Healthcheck {
+            socket: config.clone()
+        }
+    );
+    assert_eq!(
+        command(&["restart", "api", "-c", "/srv/oxfile.toml"]),
+        Command::Restart {
+            name: "api".into(),
+            socket: config
+        }
+    );
+}
+
+#[test]
 fn control_commands_become_requests() {
     let invocation = command(&["restart", "api", "--socket", "/s"])
         .control()
@@ -269,14 +305,14 @@ fn control_commands_become_requests() {
         invocation,
         ControlInvocation {
             request: Request::Restart { name: "api".into() },
-            socket: "/s".into(),
+            socket: socket("/s"),
             json: false,
         }
     );
     let status = command(&["status", "--json"]).control().unwrap();
     assert_eq!(status.request, Request::Status {});
     assert!(status.json);
-    assert_eq!(status.socket, crate::control::default_socket());
+    assert_eq!(status.socket, SocketArg::default());
     assert_eq!(
         command(&["healthcheck"]).control().unwrap().request,
         Request::Health {}
@@ -468,7 +504,7 @@ fn each_command_has_help_with_its_options() {
         }
     }
     let restart = printed(&["restart", "-h"]);
-    assert!(restart.contains("Usage: oxinit restart NAME [--socket PATH]\n"));
+    assert!(restart.contains("Usage: oxinit restart NAME [--socket PATH] [--config PATH]\n"));
     assert!(printed(&["run", "--help"]).contains("-c, --config PATH"));
     // Help wins over a missing NAME.
     assert_eq!(printed(&["stop", "--help"]), printed(&["help", "stop"]));
@@ -603,7 +639,14 @@ fn mode(parsed: &Result<Cli, Usage>) -> String {
 fn config_of(cli: &Cli) -> Option<&PathBuf> {
     match &cli.command {
         Some(Command::Run { config } | Command::Check { config }) => config.as_ref(),
-        _ => None,
+        Some(
+            Command::Status { socket, .. }
+            | Command::Restart { socket, .. }
+            | Command::Stop { socket, .. }
+            | Command::Start { socket, .. }
+            | Command::Healthcheck { socket },
+        ) => socket.config.as_ref(),
+        None => None,
     }
 }
 

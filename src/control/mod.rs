@@ -32,6 +32,7 @@
 mod client;
 mod connection;
 mod error;
+pub mod location;
 mod protocol;
 mod ratelimit;
 mod render;
@@ -41,7 +42,6 @@ mod server;
 mod tests;
 
 use std::fmt;
-use std::path::PathBuf;
 
 pub use crate::supervisor::snapshot::Snapshot;
 pub use client::{client, run_client, ClientOptions};
@@ -53,18 +53,21 @@ pub use server::{Limits, Server};
 /// What `main` asks the running oxinit for (the same type as a request line).
 pub type ClientRequest = Request;
 
-/// Where the socket lives unless `[init] control_socket` or `--socket` say
-/// otherwise.
-pub const DEFAULT_SOCKET: &str = "/run/oxinit.sock";
-
-/// `$OXINIT_SOCKET` when set and not empty, else `/run/oxinit.sock`. Both
-/// sides read it, so one variable in the image moves server and clients
-/// together.
-pub fn default_socket() -> PathBuf {
-    match std::env::var_os("OXINIT_SOCKET") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from(DEFAULT_SOCKET),
-    }
+/// Binds the supervisor's socket where [`location::choose`] says:
+/// `configured` (`[init] control_socket`), else `$OXINIT_SOCKET`, else
+/// `/run/oxinit.sock`, `$XDG_RUNTIME_DIR/oxinit.sock` or
+/// `/tmp/oxinit-UID/oxinit.sock`, whichever is first usable.
+pub fn bind_default(configured: Option<&std::path::Path>) -> Result<Server, ControlError> {
+    let places = location::Places::from_process();
+    let choice = location::choose(configured, &places);
+    let path = location::prepare(&choice, places.uid)?;
+    let server = Server::bind(&path)?;
+    tracing::info!(
+        "control socket: {} ({})",
+        server.path().display(),
+        choice.why
+    );
+    Ok(server)
 }
 
 /// What a client asks the supervisor to do with one process.
