@@ -1,7 +1,8 @@
 //! The control socket: how `oxinit status`, `restart`, `stop`, `start` and
 //! `healthcheck` talk to the oxinit that runs the container.
 //!
-//! A Unix stream socket (default `/run/oxinit.sock`, mode 0600) carries one
+//! A Unix stream socket (`/run/oxinit.sock` by default, see [`location`];
+//! mode 0600) carries one
 //! JSON request line and one JSON response line per connection, then closes:
 //!
 //! ```text
@@ -19,16 +20,22 @@
 //! The server never makes the supervisor wait: `status` and `health` are
 //! answered from the latest [`Snapshot`] (a `watch` channel), and each
 //! connection is its own task with its own deadlines, so a stuck or hostile
-//! client delays nobody. `restart`/`stop`/`start` become a [`Command`] on a
+//! client delays nobody. Many silent clients cannot take every place either:
+//! a client has 2 s to send its request, each uid has a cap below the global
+//! one, and at a full table the oldest connection without a request makes
+//! room for the newcomer ([`admission`]), so `healthcheck` is always served. `restart`/`stop`/`start` become a [`Command`] on a
 //! channel to the supervisor, which answers through the command's `reply`
 //! once the action is done.
 //!
+//! - [`location`]: where the socket is (`/run`, `$XDG_RUNTIME_DIR`, `/tmp/oxinit-UID`);
 //! - [`server`]: binding (stale and live sockets) and the accept loop;
+//! - [`admission`]: the caps on connections, and who makes room;
 //! - [`connection`]: one connection: credentials, bounded read, dispatch;
 //! - [`protocol`]: the request and response lines;
 //! - [`client`]: the `oxinit status|restart|stop|start|healthcheck` side;
 //! - [`render`]: the status table.
 
+mod admission;
 mod client;
 mod connection;
 mod error;
