@@ -329,18 +329,23 @@ async fn read_line(
 }
 
 /// [`read_line`] without waiting: what has arrived must hold the whole
-/// line, else `Idle`.
+/// line, else `Idle`. A plain read(2) on the (non-blocking) socket, not
+/// tokio's `try_read`: that one answers WouldBlock without asking the kernel
+/// until the event loop has seen the socket readable, and under a flood of
+/// connections it may not have yet, though the request is there.
 fn last_read(stream: &mut UnixStream, buf: &mut Vec<u8>, max: usize) -> Result<(), ReadError> {
+    use nix::errno::Errno;
     let mut chunk = [0u8; 1024];
     loop {
-        match stream.try_read(&mut chunk) {
+        match nix::unistd::read(&*stream, &mut chunk) {
             Ok(n) => {
                 if let Some(done) = take(buf, &chunk[..n], max) {
                     return done;
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Err(ReadError::Idle),
-            Err(e) => return Err(ReadError::Io(e)),
+            Err(Errno::EAGAIN) => return Err(ReadError::Idle),
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(ReadError::Io(e.into())),
         }
     }
 }
@@ -419,4 +424,37 @@ fn excerpt(line: &[u8]) -> String {
         out.push('…');
     }
     format!("\"{out}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The last read before making room must see a request that has
+    /// arrived even though the event loop has not run since.
+    #[test]
+    fn the_last_read_finds_a_request_the_event_loop_has_not_seen() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (mut ours, theirs) = UnixStream::pair().unwrap();
+            let mut theirs = theirs.into_std().unwrap();
+            std::io::Write::write_all(&mut theirs, b"{\"cmd\":\"health\"}\nrest").unwrap();
+            let mut buf = Vec::new();
+            assert!(last_read(&mut ours, &mut buf, 4096).is_ok());
+            assert_eq!(buf, br#"{"cmd":"health"}"#);
+
+            // A partial request is not one.
+            let (mut ours, theirs) = UnixStream::pair().unwrap();
+            let mut theirs = theirs.into_std().unwrap();
+            std::io::Write::write_all(&mut theirs, b"{\"cmd\":").unwrap();
+            let mut buf = Vec::new();
+            assert!(matches!(
+                last_read(&mut ours, &mut buf, 4096),
+                Err(ReadError::Idle)
+            ));
+        });
+    }
 }
