@@ -28,9 +28,10 @@ pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
     let cli = Cli::from_env();
     if let Some(invocation) = cli.command.as_ref().and_then(Command::control) {
         sys::signals::unblock_all();
+        let lookup = invocation.lookup();
         std::process::exit(control::client(
             invocation.request,
-            &invocation.socket,
+            &lookup,
             invocation.json,
         ));
     }
@@ -133,6 +134,18 @@ fn check(explicit: Option<&Path>) -> i32 {
                     } else {
                         println!("warning: {warning}");
                     }
+                }
+            }
+            let places = control::location::Places::from_process();
+            let socket = control::location::choose(config.init.control_socket.as_deref(), &places);
+            println!(
+                "control socket here: {} ({})",
+                socket.place.path.display(),
+                socket.why
+            );
+            if let Some(dir) = &socket.place.private_dir {
+                if let Err(e) = control::location::check_private(dir, places.uid) {
+                    println!("warning: {e}");
                 }
             }
             let roots = oxinit::cgroup::Roots::default();

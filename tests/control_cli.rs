@@ -159,7 +159,7 @@ fn without_a_running_oxinit_the_client_says_so() {
     assert_eq!(
         text(&out.stderr),
         format!(
-            "oxinit: oxinit is not running here (no control socket at {}); set OXINIT_SOCKET or --socket\n",
+            "oxinit: oxinit is not running here (no control socket at {}); pass --socket PATH or --config OXFILE, or set OXINIT_SOCKET\n",
             socket.display()
         )
     );

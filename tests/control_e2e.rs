@@ -27,6 +27,7 @@ e2e!(
     healthcheck_follows_boot_and_health_checks,
     garbage_on_the_control_socket_is_refused_and_logged + child,
     a_request_with_an_unknown_field_is_refused,
+    silent_clients_do_not_lock_out_healthcheck + child,
 );
 
 /// A service script: logs "start <pid>", and "term" when SIGTERM ends it.
@@ -373,5 +374,40 @@ fn a_request_with_an_unknown_field_is_refused(how: As) {
         accepted.is_empty(),
         "requests with an unknown field were carried out instead of refused: {accepted:?}"
     );
+    live.shut_down();
+}
+
+/// Issue 15: sixteen silent clients used to make `status` and `healthcheck`
+/// answer "busy" for seconds. A hundred of them now: the real clients are
+/// served at once, and the silent ones are dropped within the request
+/// timeout (2 s) or as soon as a newcomer needs their place.
+fn silent_clients_do_not_lock_out_healthcheck(how: As) {
+    let s = scratch();
+    let log = s.file("events");
+    let app = service_script(&s, "app", &log);
+    let procs = format!("[processes.app]\ncommand = {}\n", toml_str(path_str(&app)));
+    let mut live = Live::start(how, s, Metrics::Off, &procs);
+    live.event(secs(10), "app", "start");
+    let silent: Vec<UnixStream> = (0..100)
+        .map(|_| UnixStream::connect(&live.socket).unwrap())
+        .collect();
+    assert_ok(
+        &live.ctl(&["healthcheck"]),
+        "healthcheck beside 100 silent clients",
+    );
+    assert_ok(&live.ctl(&["status"]), "status beside 100 silent clients");
+    for (i, mut stream) in silent.into_iter().enumerate() {
+        stream.set_read_timeout(Some(secs(15))).unwrap();
+        let mut answer = Vec::new();
+        stream
+            .read_to_end(&mut answer)
+            .unwrap_or_else(|e| panic!("silent client {i} was never dropped: {e}"));
+        let error = refusal(&answer, "silence");
+        assert!(
+            error.starts_with("no request within 2s") || error.starts_with("dropped to make room"),
+            "silent client {i}: {error}"
+        );
+    }
+    live.wait_stderr(secs(5), "the oldest one still without a request makes room");
     live.shut_down();
 }

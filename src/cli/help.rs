@@ -48,15 +48,16 @@ pub const VERSION: Opt = Opt {
     value: None,
     about: "Print version",
 };
-/// What `oxinit [OPTIONS] -- CMD` accepts before `--`.
-pub const TOP_OPTIONS: &[Opt] = &[GRACE, STOP_TIMEOUT, HELP, VERSION];
-
-const CONFIG: Opt = Opt {
+pub const CONFIG: Opt = Opt {
     short: Some("-c"),
     long: "--config",
     value: Some("PATH"),
     about: "The oxfile (else $OXINIT_CONFIG, ./oxfile.toml, /etc/oxfile.toml)",
 };
+/// What `oxinit [OPTIONS]` accepts before `--` or a command: the options of
+/// single-command mode, and `--config` for supervisor mode.
+pub const TOP_OPTIONS: &[Opt] = &[GRACE, STOP_TIMEOUT, CONFIG, HELP, VERSION];
+
 const JSON: Opt = Opt {
     short: None,
     long: "--json",
@@ -67,8 +68,15 @@ const SOCKET: Opt = Opt {
     short: None,
     long: "--socket",
     value: Some("PATH"),
-    about: "The control socket of the running oxinit (else $OXINIT_SOCKET, \
-            else /run/oxinit.sock)",
+    about: "The control socket of the running oxinit (else the oxfile's [init] \
+            control_socket, else $OXINIT_SOCKET, else the first of /run/oxinit.sock, \
+            $XDG_RUNTIME_DIR/oxinit.sock, /tmp/oxinit-UID/oxinit.sock that exists)",
+};
+/// `--config` of the clients: the same file, read for its socket only.
+const CLIENT_CONFIG: Opt = Opt {
+    about: "The oxfile whose [init] control_socket to use (else $OXINIT_CONFIG, \
+            ./oxfile.toml, /etc/oxfile.toml, as for run)",
+    ..CONFIG
 };
 
 /// One subcommand.
@@ -101,27 +109,27 @@ pub const COMMANDS: &[Spec] = &[
         about: "Show each process of the running oxinit: state, pid, uptime, restarts, \
                 last exit",
         positional: None,
-        options: &[JSON, SOCKET, HELP],
+        options: &[JSON, SOCKET, CLIENT_CONFIG, HELP],
     },
     Spec {
         name: "restart",
         about: "Restart one process (a service goes through its stop signal and \
                 stop_timeout); answers when done",
         positional: Some("NAME"),
-        options: &[SOCKET, HELP],
+        options: &[SOCKET, CLIENT_CONFIG, HELP],
     },
     Spec {
         name: "stop",
         about: "Stop one process; it stays stopped, whatever its restart policy, until \
                 `oxinit start NAME`",
         positional: Some("NAME"),
-        options: &[SOCKET, HELP],
+        options: &[SOCKET, CLIENT_CONFIG, HELP],
     },
     Spec {
         name: "start",
         about: "Start one stopped process",
         positional: Some("NAME"),
-        options: &[SOCKET, HELP],
+        options: &[SOCKET, CLIENT_CONFIG, HELP],
     },
     Spec {
         name: "healthcheck",
@@ -129,7 +137,7 @@ pub const COMMANDS: &[Spec] = &[
                 up (and healthy where checked), else 1 with the reasons. For \
                 `HEALTHCHECK CMD [\"oxinit\", \"healthcheck\"]`",
         positional: None,
-        options: &[SOCKET, HELP],
+        options: &[SOCKET, CLIENT_CONFIG, HELP],
     },
     Spec {
         name: "help",
@@ -172,7 +180,10 @@ pub fn top() -> String {
     text += "\nOptions:\n";
     text += &options(TOP_OPTIONS);
     text += "\nCMD and its arguments are passed as they are, even those that look like \
-             options.\nDUR: whole numbers with the units h, m, s, ms, e.g. 500ms, 15s, 1m30s.\n";
+             options.\nDUR: whole numbers with the units h, m, s, ms, e.g. 500ms, 15s, 1m30s.\n\
+             The control socket (status, restart, stop, start, healthcheck): [init] control_socket,\n\
+             else $OXINIT_SOCKET, else /run/oxinit.sock; when /run is not writable (not root)\n\
+             $XDG_RUNTIME_DIR/oxinit.sock, else /tmp/oxinit-UID/oxinit.sock.\n";
     text
 }
 

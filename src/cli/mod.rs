@@ -50,11 +50,16 @@ pub enum Command {
     Healthcheck { socket: SocketArg },
 }
 
-/// `--socket PATH`: the control socket of the running oxinit.
+/// `--socket PATH` and `--config PATH` of a client: where it finds the
+/// control socket of the running oxinit (see `control::location`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SocketArg {
-    /// None: $OXINIT_SOCKET, else /run/oxinit.sock.
+    /// None: the oxfile's `[init] control_socket`, else $OXINIT_SOCKET, else
+    /// the default places.
     pub path: Option<PathBuf>,
+    /// The oxfile to take `[init] control_socket` from (None: the lookup of
+    /// `run`).
+    pub config: Option<PathBuf>,
 }
 
 /// Why the command line runs no mode: help or version was asked for, or it is
@@ -114,8 +119,21 @@ impl Cli {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ControlInvocation {
     pub request: crate::control::ClientRequest,
-    pub socket: PathBuf,
+    pub socket: SocketArg,
     pub json: bool,
+}
+
+impl ControlInvocation {
+    /// Where to look for the socket, reading the oxfile if need be.
+    pub fn lookup(&self) -> crate::control::location::Lookup {
+        use crate::control::location::{lookup, Oxfile, Places};
+        let oxfile = match self.socket.path {
+            // --socket wins: no oxfile to read.
+            Some(_) => Oxfile::Absent,
+            None => Oxfile::find(self.socket.config.as_deref()),
+        };
+        lookup(self.socket.path.as_deref(), oxfile, &Places::from_process())
+    }
 }
 
 impl Command {
@@ -137,10 +155,7 @@ impl Command {
         };
         Some(ControlInvocation {
             request,
-            socket: socket
-                .path
-                .clone()
-                .unwrap_or_else(crate::control::default_socket),
+            socket: socket.clone(),
             json,
         })
     }

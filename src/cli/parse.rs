@@ -2,9 +2,12 @@
 //!
 //! ```text
 //! oxinit [--grace DUR] [--stop-timeout DUR] -- CMD [ARGS...]   single-command mode
-//! oxinit                                                       supervisor mode
+//! oxinit [--config PATH]                                       supervisor mode
 //! oxinit COMMAND [OPTIONS] [NAME]                              a subcommand
 //! ```
+//!
+//! `--config` before a command is that command's (`oxinit -c F check`), as
+//! `oxinit [run] [--config PATH]` in `--help` promises both orders.
 //!
 //! An option's value is the next argument (`--grace 3s`, `-c PATH`), or follows
 //! `=` (`--grace=3s`) or a short name directly (`-cPATH`). A next argument that
@@ -28,10 +31,16 @@ impl Cli {
         let mut args = Args::new(args);
         let mut grace = None;
         let mut stop_timeout = None;
+        let mut config: Option<PathBuf> = None;
         let mut argv = Vec::new();
         while let Some(arg) = args.next() {
             match arg {
                 Arg::End => {
+                    if config.is_some() {
+                        return Err(args.error(
+                            "--config is for supervisor mode; single-command mode ('-- CMD') reads no oxfile: drop one of them",
+                        ));
+                    }
                     argv = args.rest_as_command()?;
                     break;
                 }
@@ -44,7 +53,7 @@ impl Cli {
                             spec.name
                         )));
                     }
-                    let command = Some(subcommand(spec, args)?);
+                    let command = Some(subcommand(spec, args, config)?);
                     return Ok(Cli {
                         command,
                         grace: DEFAULT_GRACE,
@@ -62,6 +71,10 @@ impl Cli {
                         "--stop-timeout" => {
                             let d = args.duration(opt, written)?;
                             args.once(&mut stop_timeout, opt, d)?;
+                        }
+                        "--config" => {
+                            let path = args.value(opt, written)?.into();
+                            args.once(&mut config, opt, path)?;
                         }
                         "--help" => {
                             args.flag(written)?;
@@ -86,8 +99,11 @@ impl Cli {
                 )));
             }
         }
+        // `oxinit --config F`: supervisor mode with that file, the same as
+        // `oxinit run --config F`.
+        let command = config.map(|path| Command::Run { config: Some(path) });
         Ok(Cli {
-            command: None,
+            command,
             grace: grace.unwrap_or(DEFAULT_GRACE),
             stop_timeout,
             argv,
@@ -104,10 +120,20 @@ fn single_mode_option(grace: Option<Duration>, stop: Option<Duration>) -> Option
     }
 }
 
-/// The rest of the line after the subcommand `spec`.
-fn subcommand(spec: &'static Spec, mut args: Args) -> Result<Command, Usage> {
+/// The rest of the line after the subcommand `spec`; `config` is a
+/// `--config` given before it.
+fn subcommand(
+    spec: &'static Spec,
+    mut args: Args,
+    mut config: Option<PathBuf>,
+) -> Result<Command, Usage> {
     args.command = Some(spec.name);
-    let mut config: Option<PathBuf> = None;
+    if config.is_some() && help::find(spec.options, help::CONFIG.long).is_none() {
+        return Err(args.error(format!(
+            "--config is not an option of 'oxinit {}'",
+            spec.name
+        )));
+    }
     let mut socket: Option<PathBuf> = None;
     let mut json: Option<bool> = None;
     let mut positional: Option<OsString> = None;
@@ -165,7 +191,10 @@ fn subcommand(spec: &'static Spec, mut args: Args) -> Result<Command, Usage> {
             ))
         }),
     };
-    let socket = SocketArg { path: socket };
+    let socket = SocketArg {
+        path: socket,
+        config: config.clone(),
+    };
     Ok(match spec.name {
         "run" => Command::Run { config },
         "check" => Command::Check { config },

@@ -37,6 +37,7 @@ fn printed(args: &[&str]) -> String {
 fn socket(path: &str) -> SocketArg {
     SocketArg {
         path: Some(path.into()),
+        config: None,
     }
 }
 
@@ -261,6 +262,41 @@ fn healthcheck_takes_a_socket() {
 }
 
 #[test]
+fn client_commands_take_the_oxfile_to_find_the_socket_in() {
+    let config = SocketArg {
+        path: None,
+        config: Some("/srv/oxfile.toml".into()),
+    };
+    for args in [
+        &["status", "--config", "/srv/oxfile.toml"][..],
+        &["status", "-c/srv/oxfile.toml"],
+        &["--config", "/srv/oxfile.toml", "status"],
+    ] {
+        assert_eq!(
+            command(args),
+            Command::Status {
+                json: false,
+                socket: config.clone()
+            },
+            "{args:?}"
+        );
+    }
+    assert_eq!(
+        command(&["healthcheck", "--config=/srv/oxfile.toml"]),
+        Command::Healthcheck {
+            socket: config.clone()
+        }
+    );
+    assert_eq!(
+        command(&["restart", "api", "-c", "/srv/oxfile.toml"]),
+        Command::Restart {
+            name: "api".into(),
+            socket: config
+        }
+    );
+}
+
+#[test]
 fn control_commands_become_requests() {
     let invocation = command(&["restart", "api", "--socket", "/s"])
         .control()
@@ -269,14 +305,14 @@ fn control_commands_become_requests() {
         invocation,
         ControlInvocation {
             request: Request::Restart { name: "api".into() },
-            socket: "/s".into(),
+            socket: socket("/s"),
             json: false,
         }
     );
     let status = command(&["status", "--json"]).control().unwrap();
     assert_eq!(status.request, Request::Status {});
     assert!(status.json);
-    assert_eq!(status.socket, crate::control::default_socket());
+    assert_eq!(status.socket, SocketArg::default());
     assert_eq!(
         command(&["healthcheck"]).control().unwrap().request,
         Request::Health {}
@@ -468,7 +504,7 @@ fn each_command_has_help_with_its_options() {
         }
     }
     let restart = printed(&["restart", "-h"]);
-    assert!(restart.contains("Usage: oxinit restart NAME [--socket PATH]\n"));
+    assert!(restart.contains("Usage: oxinit restart NAME [--socket PATH] [--config PATH]\n"));
     assert!(printed(&["run", "--help"]).contains("-c, --config PATH"));
     // Help wins over a missing NAME.
     assert_eq!(printed(&["stop", "--help"]), printed(&["help", "stop"]));
@@ -478,7 +514,8 @@ fn each_command_has_help_with_its_options() {
 fn every_option_in_the_tables_is_accepted() {
     for o in TOP_OPTIONS {
         let args: Vec<&str> = match o.value {
-            Some(_) => vec![o.long, "1s", "--", "app"],
+            Some("DUR") => vec![o.long, "1s", "--", "app"],
+            Some(_) => vec![o.long, "/x"],
             None => vec![o.long],
         };
         assert!(
@@ -499,4 +536,217 @@ fn every_option_in_the_tables_is_accepted() {
             );
         }
     }
+}
+
+// --- what --help shows works as shown ---
+
+/// One piece of a usage line: a word, or a `[...]` group that may be left out.
+#[derive(Debug, Clone)]
+enum Piece {
+    Word(String),
+    Optional(Vec<Piece>),
+}
+
+/// `oxinit [run] [--config PATH]` → its pieces.
+fn pieces(line: &str) -> Vec<Piece> {
+    fn group(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Vec<Piece> {
+        let mut out = Vec::new();
+        let mut word = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '[' | ']' | ' ' if !word.is_empty() => {
+                    out.push(Piece::Word(std::mem::take(&mut word)));
+                    if c == ']' {
+                        return out;
+                    }
+                    if c == '[' {
+                        out.push(Piece::Optional(group(chars)));
+                    }
+                }
+                '[' => out.push(Piece::Optional(group(chars))),
+                ']' => return out,
+                ' ' => {}
+                c => word.push(c),
+            }
+        }
+        if !word.is_empty() {
+            out.push(Piece::Word(word));
+        }
+        out
+    }
+    group(&mut line.chars().peekable())
+}
+
+/// Every way of writing a usage line: each optional group left out or put in.
+fn expansions(pieces: &[Piece]) -> Vec<Vec<String>> {
+    let mut all = vec![Vec::new()];
+    for piece in pieces {
+        all = match piece {
+            Piece::Word(w) => all
+                .into_iter()
+                .map(|mut a| {
+                    a.push(w.clone());
+                    a
+                })
+                .collect(),
+            Piece::Optional(inner) => {
+                let mut both = all.clone();
+                for tail in expansions(inner) {
+                    both.extend(all.iter().map(|a| [a.clone(), tail.clone()].concat()));
+                }
+                both
+            }
+        };
+    }
+    all
+}
+
+/// A placeholder of the help replaced by a value a user would type.
+fn example(word: &str) -> String {
+    match word {
+        "DUR" => "3s".into(),
+        "PATH" => "/srv/oxfile.toml".into(),
+        "CMD" => "myapp".into(),
+        "ARGS..." => "--port".into(),
+        "NAME" => "api".into(),
+        "COMMAND" => "status".into(),
+        other => other.into(),
+    }
+}
+
+/// What a parsed line does, to compare with what its help line says.
+fn mode(parsed: &Result<Cli, Usage>) -> String {
+    match parsed {
+        Ok(Cli {
+            command: None,
+            argv,
+            ..
+        }) if argv.is_empty() => "run".into(),
+        Ok(Cli { command: None, .. }) => "single".into(),
+        Ok(Cli {
+            command: Some(c), ..
+        }) => format!("{c:?}")
+            .split([' ', '{'])
+            .next()
+            .unwrap()
+            .to_lowercase(),
+        Err(Usage::Print(_)) => "help".into(),
+        Err(Usage::Error { message, .. }) => format!("error: {message}"),
+    }
+}
+
+/// The `--config` a parsed line carries, if any.
+fn config_of(cli: &Cli) -> Option<&PathBuf> {
+    match &cli.command {
+        Some(Command::Run { config } | Command::Check { config }) => config.as_ref(),
+        Some(
+            Command::Status { socket, .. }
+            | Command::Restart { socket, .. }
+            | Command::Stop { socket, .. }
+            | Command::Start { socket, .. }
+            | Command::Healthcheck { socket },
+        ) => socket.config.as_ref(),
+        None => None,
+    }
+}
+
+/// Walks the usage lines of `oxinit --help` and of every `oxinit COMMAND
+/// --help`, in every form they allow, and checks each parses to what the
+/// line says it does (issue 10: `oxinit --config PATH` was refused).
+#[test]
+fn every_usage_line_of_the_help_works_as_shown() {
+    let top = printed(&["--help"]);
+    let usage: Vec<&str> = top
+        .lines()
+        .skip_while(|l| *l != "Usage:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.strip_prefix("  oxinit"))
+        .collect();
+    assert_eq!(usage.len(), 3, "{top}");
+    let mut lines: Vec<(String, String)> = Vec::new();
+    for line in usage {
+        let words = line.trim();
+        if words.starts_with("COMMAND") {
+            // "One of the commands below ('oxinit COMMAND --help' for its
+            // options)": each command's own usage line is walked below.
+            for c in COMMANDS {
+                lines.push((format!("{} --help", c.name), "help".into()));
+            }
+        } else if words.contains("-- CMD") {
+            lines.push((words.into(), "single".into()));
+        } else {
+            lines.push((words.into(), "run".into()));
+        }
+    }
+    for c in COMMANDS {
+        let text = printed(&[c.name, "--help"]);
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Usage: oxinit "))
+            .unwrap_or_else(|| panic!("no usage line in:\n{text}"));
+        let want = if c.name == "help" { "help" } else { c.name };
+        lines.push((line.into(), want.into()));
+    }
+
+    let mut forms = 0;
+    for (line, want) in &lines {
+        for words in expansions(&pieces(line)) {
+            let args: Vec<String> = words.iter().map(|w| example(w)).collect();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let parsed = parse(&args);
+            assert_eq!(
+                &mode(&parsed),
+                want,
+                "'oxinit {}' from the help line 'oxinit {line}'",
+                args.join(" ")
+            );
+            if let (Ok(cli), Some(i)) = (&parsed, args.iter().position(|a| *a == "--config")) {
+                assert_eq!(
+                    config_of(cli),
+                    Some(&PathBuf::from(args[i + 1])),
+                    "{args:?}"
+                );
+            }
+            forms += 1;
+        }
+    }
+    assert!(forms > 20, "only {forms} forms walked");
+}
+
+#[test]
+fn a_top_level_config_is_supervisor_mode_or_the_next_commands() {
+    let config = Some(PathBuf::from("a.toml"));
+    for args in [
+        &["--config", "a.toml"][..],
+        &["--config=a.toml"],
+        &["-c", "a.toml"],
+        &["-ca.toml"],
+        &["--config", "a.toml", "run"],
+    ] {
+        assert_eq!(
+            command(args),
+            Command::Run {
+                config: config.clone()
+            },
+            "{args:?}"
+        );
+    }
+    assert_eq!(
+        command(&["-c", "a.toml", "check"]),
+        Command::Check { config }
+    );
+    assert_eq!(
+        error(&["-c", "a.toml", "run", "--config", "b.toml"]).0,
+        "--config given twice"
+    );
+    assert_eq!(
+        error(&["--config", "a.toml", "--", "app"]).0,
+        "--config is for supervisor mode; single-command mode ('-- CMD') reads no oxfile: drop one of them"
+    );
+    assert_eq!(
+        error(&["--config", "a.toml", "help"]).0,
+        "--config is not an option of 'oxinit help'"
+    );
+    assert_eq!(error(&["--config"]).0, "missing PATH after --config");
 }

@@ -44,13 +44,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use locate::{locate, locate_in};
-pub use parse::parse_str;
+pub use parse::{control_socket_in, parse_str};
 pub use plan::{plan, Plan};
 pub use reference::{reference_keys, TRANSLATION_BEGIN, TRANSLATION_END};
 pub use render::{render_check, render_check_at};
 pub use schema::{
     Config, HealthCheck, HealthSpec, InitSettings, Kind, LogFormat, MetricsSettings, Problem,
-    ProcessSpec, RestartPolicy, SqliteSettings, UserSpec, DEFAULT_CONTROL_SOCKET,
+    ProcessSpec, RestartPolicy, SqliteSettings, UserSpec,
 };
 
 /// What a config is resolved against: the environment `${VAR}` reads and the
@@ -117,6 +117,17 @@ fn render_problems(path: &Path, problems: &[Problem]) -> String {
 /// Reads and validates `path` against oxinit's environment and the real /etc.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     load_with(path, &LoadContext::from_process())
+}
+
+/// Only `[init] control_socket` of the oxfile at `path` (None when not
+/// written), resolved as `run` resolves it: what the clients need, without
+/// validating the rest (env files, users) that they may not be able to read.
+pub fn load_control_socket(path: &Path) -> Result<Option<PathBuf>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source: Arc::new(source),
+    })?;
+    control_socket_in(&text, path, &LoadContext::from_process().env)
 }
 
 /// [`load`] with the environment and /etc injected.

@@ -291,6 +291,48 @@ pub fn parse_str(text: &str, path: &Path, ctx: &LoadContext) -> Result<Config, C
     })
 }
 
+/// Only `[init] control_socket` of an oxfile's text (see
+/// [`super::load_control_socket`]); syntax errors and a bad value are
+/// reported like [`parse_str`] reports them, the rest of the file is ignored.
+pub fn control_socket_in(
+    text: &str,
+    path: &Path,
+    env: &std::collections::BTreeMap<String, String>,
+) -> Result<Option<PathBuf>, ConfigError> {
+    let mut report = Report::new(text);
+    let (document, syntax_errors) = DeTable::parse_recoverable(text);
+    for error in syntax_errors {
+        let message = format!("invalid TOML: {}", error.message());
+        match error.span() {
+            Some(span) => report.error(&span, message),
+            None => report.error_nowhere(message),
+        }
+    }
+    let base_dir = base_dir(path);
+    let context = Context {
+        env,
+        base_dir: &base_dir,
+    };
+    let mut socket = None;
+    if let Some(init) = document.get_ref().get("init") {
+        match init.get_ref() {
+            DeValue::Table(table) => {
+                if let Some(value) = table.get("control_socket") {
+                    socket = super::settings::socket_path(
+                        value,
+                        "[init] control_socket",
+                        &context,
+                        &mut report,
+                    );
+                }
+            }
+            _ => report.wrong_type(init, "[init]", "a table"),
+        }
+    }
+    report.into_result(path)?;
+    Ok(socket)
+}
+
 /// The directory relative paths are resolved against: the oxfile's own,
 /// made absolute (oxinit later chdirs to `/`).
 fn base_dir(path: &Path) -> PathBuf {

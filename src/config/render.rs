@@ -37,7 +37,17 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
         dur(init.shutdown_timeout),
         dur(init.orphan_grace)
     );
-    let _ = writeln!(out, "control:  {}", init.control_socket.display());
+    match &init.control_socket {
+        Some(path) => {
+            let _ = writeln!(out, "control:  {}", path.display());
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "control:  $OXINIT_SOCKET, else /run/oxinit.sock, else (/run not writable) $XDG_RUNTIME_DIR/oxinit.sock or /tmp/oxinit-UID/oxinit.sock"
+            );
+        }
+    }
     if config.metrics.enabled {
         let _ = writeln!(
             out,

@@ -69,14 +69,13 @@ pub struct InitSettings {
     pub log_format: LogFormat,
     /// Where `oxinit status/restart/stop/start` reach the running oxinit.
     /// Absolute: a relative path is resolved against the oxfile's directory.
-    pub control_socket: PathBuf,
+    /// None: not written; `control::location` chooses at boot
+    /// ($OXINIT_SOCKET, /run, $XDG_RUNTIME_DIR, /tmp/oxinit-UID).
+    pub control_socket: Option<PathBuf>,
     /// How memory limits should be enforced; the mode actually used is
     /// decided at boot by `cgroup::detect`.
     pub memory_enforcement: crate::cgroup::Requested,
 }
-
-/// `[init] control_socket` when not written.
-pub const DEFAULT_CONTROL_SOCKET: &str = "/run/oxinit.sock";
 
 impl Default for InitSettings {
     fn default() -> Self {
@@ -84,7 +83,7 @@ impl Default for InitSettings {
             shutdown_timeout: Duration::from_secs(30),
             orphan_grace: Duration::from_secs(2),
             log_format: LogFormat::Prefixed,
-            control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+            control_socket: None,
             memory_enforcement: crate::cgroup::Requested::Auto,
         }
     }

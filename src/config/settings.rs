@@ -58,7 +58,7 @@ pub(super) fn parse_init(
             },
             "control_socket" => {
                 if let Some(path) = socket_path(value, &what, ctx, report) {
-                    init.control_socket = path;
+                    init.control_socket = Some(path);
                 }
             }
             "memory_enforcement" => match value.get_ref() {
@@ -76,7 +76,7 @@ pub(super) fn parse_init(
     }
 }
 
-fn socket_path(
+pub(super) fn socket_path(
     value: &Value<'_>,
     what: &str,
     ctx: &Context<'_>,

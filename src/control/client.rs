@@ -2,7 +2,8 @@
 //! `healthcheck`. Plain blocking I/O with deadlines: a client never needs a
 //! runtime, and a hung oxinit never hangs it.
 
-use super::{render_status, Request, Response, Snapshot};
+use super::location::{self, Candidate, Lookup};
+use super::{render_status, ControlError, Request, Response, Snapshot};
 use crate::config::units::format_duration;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
@@ -29,6 +30,14 @@ impl Default for ClientOptions {
     }
 }
 
+/// How to point a client elsewhere.
+const WHERE: &str = "pass --socket PATH or --config OXFILE, or set OXINIT_SOCKET";
+
+fn list(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(", ")
+}
+
 /// An answer bigger than this is not from oxinit (a status of hundreds of
 /// processes is a few hundred KiB).
 const MAX_ANSWER: usize = 64 << 20;
@@ -36,12 +45,15 @@ const MAX_ANSWER: usize = 64 << 20;
 #[derive(Debug, thiserror::Error)]
 enum ClientError {
     #[error(
-        "oxinit is not running here (no control socket at {path}); set OXINIT_SOCKET or --socket"
+        "oxinit is not running here (no control socket at {}); {WHERE}", list(.tried)
     )]
-    NotRunning { path: PathBuf },
+    NotRunning { tried: Vec<PathBuf> },
 
-    #[error("oxinit is not running here (nobody answers on the control socket {path}); set OXINIT_SOCKET or --socket")]
+    #[error("oxinit is not running here (nobody answers on the control socket {path}); {WHERE}")]
     Stale { path: PathBuf },
+
+    #[error("{0}")]
+    Unsafe(ControlError),
 
     #[error(
         "permission denied on the control socket {path}: run this as the socket's owner ({owner})"
@@ -68,22 +80,31 @@ enum ClientError {
     Garbled { path: PathBuf, reason: String },
 }
 
-/// Runs one client command against the oxinit at `socket`, printing to
-/// stdout/stderr; returns the exit code (0 done or healthy, 1 otherwise).
-pub fn client(request: Request, socket: &Path, json: bool) -> i32 {
-    run_client(
+/// Runs one client command against the oxinit found at the places of
+/// `lookup` (see [`location::lookup`]), printing to stdout/stderr; returns
+/// the exit code (0 done or healthy, 1 otherwise).
+pub fn client(request: Request, lookup: &Lookup, json: bool) -> i32 {
+    let mut err = io::stderr().lock();
+    for note in &lookup.notes {
+        for line in note.lines() {
+            let _ = writeln!(err, "oxinit: {line}");
+        }
+    }
+    let uid = nix::unistd::geteuid().as_raw();
+    run_client_in(
         &request,
-        socket,
+        &lookup.candidates,
+        uid,
         json,
         &ClientOptions::default(),
         &mut io::stdout().lock(),
-        &mut io::stderr().lock(),
+        &mut err,
     )
 }
 
-/// [`client`] with its waits and outputs as parameters (for tests).
-/// `json` prints the raw answer: the snapshot for `status`, the response
-/// line otherwise.
+/// [`client`] against one socket, with its waits and outputs as parameters
+/// (for tests). `json` prints the raw answer: the snapshot for `status`,
+/// the response line otherwise.
 pub fn run_client(
     request: &Request,
     socket: &Path,
@@ -92,9 +113,30 @@ pub fn run_client(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
+    let candidates = [Candidate {
+        path: socket.to_path_buf(),
+        private_dir: None,
+    }];
+    let uid = nix::unistd::geteuid().as_raw();
+    run_client_in(request, &candidates, uid, json, options, out, err)
+}
+
+/// [`run_client`] trying `candidates` in turn: the first with a socket is
+/// used; `uid` must own a candidate's private directory.
+pub fn run_client_in(
+    request: &Request,
+    candidates: &[Candidate],
+    uid: u32,
+    json: bool,
+    options: &ClientOptions,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
     // Output errors (a closed pipe in `oxinit status | head`) are ignored:
     // the exit code still tells the story.
-    let response = match exchange(request, socket, options) {
+    let exchanged = connect(candidates, uid)
+        .and_then(|(stream, path)| exchange(request, stream, &path, options));
+    let response = match exchanged {
         Ok(response) => response,
         Err(e) => {
             let _ = writeln!(err, "oxinit: {e}");
@@ -162,26 +204,54 @@ pub fn run_client(
     }
 }
 
+/// Connects to the first candidate that has a socket. A stale socket (no
+/// one answers) is passed over for a later candidate, and reported when
+/// there is none; a private directory that is not ours is refused.
+fn connect(candidates: &[Candidate], uid: u32) -> Result<(UnixStream, PathBuf), ClientError> {
+    let mut stale = None;
+    for candidate in candidates {
+        let path = candidate.path.clone();
+        if let Some(dir) = &candidate.private_dir {
+            match location::check_private(dir, uid) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => return Err(ClientError::Unsafe(e)),
+            }
+        }
+        match UnixStream::connect(&path) {
+            Ok(stream) => return Ok((stream, path)),
+            Err(e) => match e.kind() {
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => {}
+                io::ErrorKind::ConnectionRefused => {
+                    stale.get_or_insert(path);
+                }
+                io::ErrorKind::PermissionDenied => {
+                    return Err(ClientError::PermissionDenied {
+                        owner: owner_of(&path),
+                        path,
+                    })
+                }
+                _ => return Err(ClientError::Connect { path, source: e }),
+            },
+        }
+    }
+    Err(match stale {
+        Some(path) => ClientError::Stale { path },
+        None => ClientError::NotRunning {
+            tried: candidates.iter().map(|c| c.path.clone()).collect(),
+        },
+    })
+}
+
 /// Sends the request line and reads the response line, within the wait that
 /// fits the request.
 fn exchange(
     request: &Request,
-    socket: &Path,
+    mut stream: UnixStream,
+    path: &Path,
     options: &ClientOptions,
 ) -> Result<Response<serde_json::Value>, ClientError> {
-    let path = socket.to_path_buf();
-    let mut stream = UnixStream::connect(socket).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => ClientError::NotRunning { path: path.clone() },
-        io::ErrorKind::ConnectionRefused => ClientError::Stale { path: path.clone() },
-        io::ErrorKind::PermissionDenied => ClientError::PermissionDenied {
-            path: path.clone(),
-            owner: owner_of(socket),
-        },
-        _ => ClientError::Connect {
-            path: path.clone(),
-            source: e,
-        },
-    })?;
+    let path = path.to_path_buf();
     let talk = |source| ClientError::Talk {
         path: path.clone(),
         source,

@@ -2,6 +2,7 @@
 //! close. Every wait has a deadline, so a stuck client only ever holds its
 //! own task (and one of the connection slots, for a bounded time).
 
+use super::admission::Ticket;
 use super::ratelimit::LogLimiter;
 use super::server::Limits;
 use super::{Action, Command, Request, Response, Snapshot};
@@ -56,19 +57,34 @@ enum ReadError {
     Empty,
     TooLong,
     Idle,
+    /// Told to make room for a newcomer before the request was complete.
+    MadeRoom,
     Io(std::io::Error),
 }
 
-pub(super) async fn handle(mut stream: UnixStream, shared: &Shared) {
+pub(super) async fn handle(mut stream: UnixStream, shared: &Shared, mut ticket: Ticket) {
     let Some(peer) = authorize(&mut stream, shared).await else {
         return;
     };
-    let Some(request) = receive(&mut stream, shared, &peer).await else {
+    let make_room = ticket.make_room.take();
+    let Some(request) = receive(&mut stream, shared, &peer, make_room).await else {
         return;
     };
+    ticket.received();
     let snapshot = shared.snapshot.borrow().clone();
     let line = match request.action() {
         Some((action, name)) => {
+            let Some(_slot) = ticket.command() else {
+                let max = shared.limits.max_commands;
+                shared.warn(format_args!(
+                    "control: refused {action} {name} from {peer}: {max} commands are running"
+                ));
+                let busy = format!(
+                    "oxinit is busy: {max} restart/stop/start commands are running; try again when one is done"
+                );
+                send_error(&mut stream, busy, &shared.limits).await;
+                return;
+            };
             match command(&mut stream, shared, &peer, &snapshot, action, name).await {
                 Some(response) => response.to_line(),
                 None => return,
@@ -126,9 +142,14 @@ async fn authorize(stream: &mut UnixStream, shared: &Shared) -> Option<Peer> {
 
 /// The client's request; a bad one (too long, too slow, not one of ours) is
 /// answered with an error, logged, and None.
-async fn receive(stream: &mut UnixStream, shared: &Shared, peer: &Peer) -> Option<Request> {
+async fn receive(
+    stream: &mut UnixStream,
+    shared: &Shared,
+    peer: &Peer,
+    make_room: Option<oneshot::Receiver<()>>,
+) -> Option<Request> {
     let limits = &shared.limits;
-    let error = match read_request(stream, limits).await {
+    let error = match read_request(stream, limits, make_room).await {
         Ok(line) => match serde_json::from_slice(&line) {
             Ok(request) => return Some(request),
             Err(e) => {
@@ -159,8 +180,15 @@ async fn receive(stream: &mut UnixStream, shared: &Shared, peer: &Peer) -> Optio
                 limits.max_request
             )
         }
+        Err(ReadError::MadeRoom) => {
+            shared.warn(format_args!(
+                "control: dropped a client ({peer}) that had sent no request, to make room for a new one"
+            ));
+            "dropped to make room for another client: send the request line right after connecting"
+                .to_string()
+        }
         Err(ReadError::Idle) => {
-            let idle = format_duration(limits.idle_timeout);
+            let idle = format_duration(limits.request_timeout);
             shared.warn(format_args!(
                 "control: dropped a client ({peer}) that sent no request within {idle}"
             ));
@@ -240,38 +268,105 @@ async fn command(
 }
 
 /// Reads one line of at most `max_request` bytes (the newline excluded),
-/// within `idle_timeout` from the start. A client that shuts down its write
-/// side instead of sending a newline is taken at its word.
-async fn read_request(stream: &mut UnixStream, limits: &Limits) -> Result<Vec<u8>, ReadError> {
+/// within `request_timeout` from the start. A client that shuts down its
+/// write side instead of sending a newline is taken at its word. Told to
+/// `make_room`, it reads what has arrived without waiting: a complete
+/// request is still served.
+async fn read_request(
+    stream: &mut UnixStream,
+    limits: &Limits,
+    make_room: Option<oneshot::Receiver<()>>,
+) -> Result<Vec<u8>, ReadError> {
     let mut buf = Vec::with_capacity(256);
-    let read = async {
-        let mut chunk = [0u8; 1024];
-        loop {
-            let n = stream.read(&mut chunk).await.map_err(ReadError::Io)?;
-            if n == 0 {
-                return if buf.iter().all(u8::is_ascii_whitespace) {
-                    Err(ReadError::Empty)
-                } else {
-                    Ok(())
-                };
+    let mut told = false;
+    let outcome = {
+        let read = read_line(stream, &mut buf, limits.max_request);
+        tokio::pin!(read);
+        let make_room = async {
+            if let Some(rx) = make_room {
+                // A dropped sender (the table is gone) is no order.
+                if rx.await.is_ok() {
+                    return;
+                }
             }
-            let start = buf.len();
-            buf.extend_from_slice(&chunk[..n]);
-            if let Some(i) = memchr::memchr(b'\n', &buf[start..]) {
-                buf.truncate(start + i);
-                return Ok(());
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            biased;
+            outcome = &mut read => Some(outcome),
+            () = make_room => {
+                told = true;
+                None
             }
-            if buf.len() > limits.max_request {
-                return Err(ReadError::TooLong);
-            }
+            () = tokio::time::sleep(limits.request_timeout) => return Err(ReadError::Idle),
         }
     };
-    match timeout(limits.idle_timeout, read).await {
-        Ok(Ok(())) if buf.len() > limits.max_request => Err(ReadError::TooLong),
-        Ok(Ok(())) => Ok(buf),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(ReadError::Idle),
+    let outcome = match outcome {
+        Some(outcome) => outcome,
+        None => last_read(stream, &mut buf, limits.max_request),
+    };
+    match outcome {
+        Ok(()) if buf.len() > limits.max_request => Err(ReadError::TooLong),
+        Ok(()) => Ok(buf),
+        Err(ReadError::Idle) if told => Err(ReadError::MadeRoom),
+        Err(e) => Err(e),
     }
+}
+
+/// Reads into `buf` until a newline (cut off) or the end of input.
+async fn read_line(
+    stream: &mut UnixStream,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> Result<(), ReadError> {
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut chunk).await.map_err(ReadError::Io)?;
+        if let Some(done) = take(buf, &chunk[..n], max) {
+            return done;
+        }
+    }
+}
+
+/// [`read_line`] without waiting: what has arrived must hold the whole
+/// line, else `Idle`. A plain read(2) on the (non-blocking) socket, not
+/// tokio's `try_read`: that one answers WouldBlock without asking the kernel
+/// until the event loop has seen the socket readable, and under a flood of
+/// connections it may not have yet, though the request is there.
+fn last_read(stream: &mut UnixStream, buf: &mut Vec<u8>, max: usize) -> Result<(), ReadError> {
+    use nix::errno::Errno;
+    let mut chunk = [0u8; 1024];
+    loop {
+        match nix::unistd::read(&*stream, &mut chunk) {
+            Ok(n) => {
+                if let Some(done) = take(buf, &chunk[..n], max) {
+                    return done;
+                }
+            }
+            Err(Errno::EAGAIN) => return Err(ReadError::Idle),
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(ReadError::Io(e.into())),
+        }
+    }
+}
+
+/// Adds a chunk read to `buf`; Some when the line is complete (or cannot
+/// be). An empty chunk is the end of input.
+fn take(buf: &mut Vec<u8>, chunk: &[u8], max: usize) -> Option<Result<(), ReadError>> {
+    if chunk.is_empty() {
+        return Some(if buf.iter().all(u8::is_ascii_whitespace) {
+            Err(ReadError::Empty)
+        } else {
+            Ok(())
+        });
+    }
+    let start = buf.len();
+    buf.extend_from_slice(chunk);
+    if let Some(i) = memchr::memchr(b'\n', &buf[start..]) {
+        buf.truncate(start + i);
+        return Some(Ok(()));
+    }
+    (buf.len() > max).then_some(Err(ReadError::TooLong))
 }
 
 /// Resolves when the client has gone (closed its socket, or the connection
@@ -329,4 +424,37 @@ fn excerpt(line: &[u8]) -> String {
         out.push('…');
     }
     format!("\"{out}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The last read before making room must see a request that has
+    /// arrived even though the event loop has not run since.
+    #[test]
+    fn the_last_read_finds_a_request_the_event_loop_has_not_seen() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (mut ours, theirs) = UnixStream::pair().unwrap();
+            let mut theirs = theirs.into_std().unwrap();
+            std::io::Write::write_all(&mut theirs, b"{\"cmd\":\"health\"}\nrest").unwrap();
+            let mut buf = Vec::new();
+            assert!(last_read(&mut ours, &mut buf, 4096).is_ok());
+            assert_eq!(buf, br#"{"cmd":"health"}"#);
+
+            // A partial request is not one.
+            let (mut ours, theirs) = UnixStream::pair().unwrap();
+            let mut theirs = theirs.into_std().unwrap();
+            std::io::Write::write_all(&mut theirs, b"{\"cmd\":").unwrap();
+            let mut buf = Vec::new();
+            assert!(matches!(
+                last_read(&mut ours, &mut buf, 4096),
+                Err(ReadError::Idle)
+            ));
+        });
+    }
 }

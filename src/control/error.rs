@@ -37,6 +37,9 @@ pub enum ControlError {
         source: io::Error,
     },
 
+    #[error("{dir} is not safe for the control socket: {problem}; another user may have made it to read or replace the socket (the /tmp squatting attack): remove it and oxinit makes it anew, or {CHOOSE} to another path")]
+    UnsafeDir { dir: PathBuf, problem: String },
+
     #[error("cannot make the control socket {path} private (chmod 0600): {source}")]
     Chmod {
         path: PathBuf,

@@ -1,7 +1,8 @@
 //! The control socket: how `oxinit status`, `restart`, `stop`, `start` and
 //! `healthcheck` talk to the oxinit that runs the container.
 //!
-//! A Unix stream socket (default `/run/oxinit.sock`, mode 0600) carries one
+//! A Unix stream socket (`/run/oxinit.sock` by default, see [`location`];
+//! mode 0600) carries one
 //! JSON request line and one JSON response line per connection, then closes:
 //!
 //! ```text
@@ -19,19 +20,26 @@
 //! The server never makes the supervisor wait: `status` and `health` are
 //! answered from the latest [`Snapshot`] (a `watch` channel), and each
 //! connection is its own task with its own deadlines, so a stuck or hostile
-//! client delays nobody. `restart`/`stop`/`start` become a [`Command`] on a
+//! client delays nobody. Many silent clients cannot take every place either:
+//! a client has 2 s to send its request, each uid has a cap below the global
+//! one, and at a full table the oldest connection without a request makes
+//! room for the newcomer ([`admission`]), so `healthcheck` is always served. `restart`/`stop`/`start` become a [`Command`] on a
 //! channel to the supervisor, which answers through the command's `reply`
 //! once the action is done.
 //!
+//! - [`location`]: where the socket is (`/run`, `$XDG_RUNTIME_DIR`, `/tmp/oxinit-UID`);
 //! - [`server`]: binding (stale and live sockets) and the accept loop;
+//! - [`admission`]: the caps on connections, and who makes room;
 //! - [`connection`]: one connection: credentials, bounded read, dispatch;
 //! - [`protocol`]: the request and response lines;
 //! - [`client`]: the `oxinit status|restart|stop|start|healthcheck` side;
 //! - [`render`]: the status table.
 
+mod admission;
 mod client;
 mod connection;
 mod error;
+pub mod location;
 mod protocol;
 mod ratelimit;
 mod render;
@@ -41,7 +49,6 @@ mod server;
 mod tests;
 
 use std::fmt;
-use std::path::PathBuf;
 
 pub use crate::supervisor::snapshot::Snapshot;
 pub use client::{client, run_client, ClientOptions};
@@ -53,18 +60,21 @@ pub use server::{Limits, Server};
 /// What `main` asks the running oxinit for (the same type as a request line).
 pub type ClientRequest = Request;
 
-/// Where the socket lives unless `[init] control_socket` or `--socket` say
-/// otherwise.
-pub const DEFAULT_SOCKET: &str = "/run/oxinit.sock";
-
-/// `$OXINIT_SOCKET` when set and not empty, else `/run/oxinit.sock`. Both
-/// sides read it, so one variable in the image moves server and clients
-/// together.
-pub fn default_socket() -> PathBuf {
-    match std::env::var_os("OXINIT_SOCKET") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from(DEFAULT_SOCKET),
-    }
+/// Binds the supervisor's socket where [`location::choose`] says:
+/// `configured` (`[init] control_socket`), else `$OXINIT_SOCKET`, else
+/// `/run/oxinit.sock`, `$XDG_RUNTIME_DIR/oxinit.sock` or
+/// `/tmp/oxinit-UID/oxinit.sock`, whichever is first usable.
+pub fn bind_default(configured: Option<&std::path::Path>) -> Result<Server, ControlError> {
+    let places = location::Places::from_process();
+    let choice = location::choose(configured, &places);
+    let path = location::prepare(&choice, places.uid)?;
+    let server = Server::bind(&path)?;
+    tracing::info!(
+        "control socket: {} ({})",
+        server.path().display(),
+        choice.why
+    );
+    Ok(server)
 }
 
 /// What a client asks the supervisor to do with one process.

@@ -1,5 +1,6 @@
 //! Binding the control socket and accepting connections.
 
+use super::admission::{Admission, Admit};
 use super::connection::{self, Shared};
 use super::ratelimit::LogLimiter;
 use super::{Command, ControlError, Response, Snapshot};
@@ -10,20 +11,30 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::UnixListener;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-/// The bounds that keep one client from hurting oxinit or other clients.
+/// The bounds that keep one client from hurting oxinit or other clients
+/// (see [`super::admission`] for how they keep `healthcheck` served).
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// A request line longer than this is refused.
     pub max_request: usize,
-    /// A client that has not sent its whole request by then is dropped.
-    pub idle_timeout: Duration,
+    /// A client that has not sent its whole request by then is dropped. Our
+    /// clients send it right after connecting.
+    pub request_timeout: Duration,
     /// A client that does not read its answer by then is dropped.
     pub write_timeout: Duration,
-    /// Connections served at once; more are answered "busy" and closed.
+    /// Connections counted at once. At the cap, the oldest connection still
+    /// waiting for its request makes room; only when none waits is a new
+    /// one answered "busy".
     pub max_connections: usize,
+    /// Connections of one uid counted at once, below `max_connections`: a
+    /// flood from one uid cannot take the places of another's.
+    pub max_per_uid: usize,
+    /// `restart`/`stop`/`start` running at once (each holds its connection
+    /// until done); more are answered "busy".
+    pub max_commands: usize,
     /// How long a connection waits for the supervisor's answer to a command.
     /// The supervisor answers when the action is done (a stop may take a
     /// whole stop_timeout), so this only guards against an answer that never
@@ -35,9 +46,11 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_request: 4096,
-            idle_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(2),
             write_timeout: Duration::from_secs(5),
-            max_connections: 16,
+            max_connections: 64,
+            max_per_uid: 32,
+            max_commands: 8,
             command_timeout: Duration::from_secs(15 * 60),
         }
     }
@@ -166,34 +179,19 @@ impl Server {
             allowed_uids: if euid == 0 { vec![0] } else { vec![0, euid] },
             log: Mutex::new(LogLimiter::new(10, Duration::from_secs(60))),
         });
-        let slots = Arc::new(Semaphore::new(self.limits.max_connections));
+        let admission = Admission::new(self.limits.clone());
         let mut connections = JoinSet::new();
         tracing::debug!("control socket listening on {}", self.path.display());
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => match accepted {
-                    Ok((stream, _)) => match slots.clone().try_acquire_owned() {
-                        Ok(slot) => {
-                            let shared = shared.clone();
-                            connections.spawn(async move {
-                                connection::handle(stream, &shared).await;
-                                drop(slot);
-                            });
-                        }
-                        Err(_) => {
-                            // Best effort, without waiting: the answer is a
-                            // few bytes into an empty socket buffer.
-                            let busy = Response::<()>::error(format!(
-                                "oxinit is busy: {} control connections are open; try again",
-                                self.limits.max_connections
-                            ));
-                            let _ = stream.try_write(&busy.to_line());
-                            shared.warn(format_args!(
-                                "control: refused a connection: {} are already open",
-                                self.limits.max_connections
-                            ));
-                        }
-                    },
+                    Ok((stream, _)) => {
+                        self.admit(stream, &admission, &shared, &mut connections);
+                        // Let the connections run before the next accept: under
+                        // a flood, a client whose request has arrived is read
+                        // before anyone has to make room for the next one.
+                        tokio::task::yield_now().await;
+                    }
                     Err(e) => {
                         shared.warn(format_args!("control: cannot accept a connection on {}: {e}", self.path.display()));
                         // Out of file descriptors, typically: give the
@@ -208,6 +206,47 @@ impl Server {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+impl Server {
+    /// Counts a new connection and starts its task, or answers it "busy".
+    fn admit(
+        &self,
+        stream: tokio::net::UnixStream,
+        admission: &Arc<Admission>,
+        shared: &Arc<Shared>,
+        connections: &mut JoinSet<()>,
+    ) {
+        // Without credentials the connection is refused in its task; it
+        // is counted under an impossible uid meanwhile.
+        let uid = stream.peer_cred().map_or(u32::MAX, |c| c.uid());
+        match admission.admit(uid) {
+            Admit::In { ticket, made_room } => {
+                if made_room {
+                    shared.warn(format_args!(
+                        "control: a client of uid {uid} arrived at a full table ({} connections, {} per uid); the oldest one still without a request makes room",
+                        self.limits.max_connections, self.limits.max_per_uid
+                    ));
+                }
+                let shared = shared.clone();
+                connections.spawn(async move {
+                    connection::handle(stream, &shared, ticket).await;
+                });
+            }
+            Admit::Busy => {
+                // Best effort, without waiting: the answer is a few bytes
+                // into an empty socket buffer.
+                let busy = Response::<()>::error(format!(
+                    "oxinit is busy answering other control clients (at most {} at once, {} per uid); try again",
+                    self.limits.max_connections, self.limits.max_per_uid
+                ));
+                let _ = stream.try_write(&busy.to_line());
+                shared.warn(format_args!(
+                    "control: refused a connection of uid {uid}: every place is taken by a client being answered"
+                ));
             }
         }
     }

@@ -59,7 +59,7 @@ pub fn start(config: &Config, snapshots: &watch::Receiver<Arc<Snapshot>>) -> Res
         ));
     }
 
-    let control = match crate::control::Server::bind(&config.init.control_socket) {
+    let control = match crate::control::bind_default(config.init.control_socket.as_deref()) {
         Ok(server) => {
             let (tx, rx) = mpsc::channel(16);
             tokio::spawn(server.serve(snapshots.clone(), tx));

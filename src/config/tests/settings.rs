@@ -15,10 +15,7 @@ fn addr(text: &str) -> SocketAddr {
 fn defaults() {
     let f = Fixture::new();
     let config = f.ok(RUN);
-    assert_eq!(
-        config.init.control_socket,
-        PathBuf::from("/run/oxinit.sock")
-    );
+    assert_eq!(config.init.control_socket, None);
     assert_eq!(config.init.memory_enforcement, Requested::Auto);
     assert_eq!(
         config.metrics,
@@ -36,7 +33,7 @@ fn defaults() {
     );
     let text = render_check(&config);
     for piece in [
-        "control:  /run/oxinit.sock\n",
+        "control:  $OXINIT_SOCKET, else /run/oxinit.sock, else (/run not writable) $XDG_RUNTIME_DIR/oxinit.sock or /tmp/oxinit-UID/oxinit.sock\n",
         "metrics:  http://0.0.0.0:9091/metrics (also /health and /status)\n",
         "sqlite:   no databases listed\n",
         "memory:   enforcement \"auto\" requested (cgroups where usable, else polling)\n",
@@ -55,7 +52,7 @@ fn init_control_socket_and_memory_enforcement() {
         ("${HOME}/ox.sock", PathBuf::from("/root/ox.sock")),
     ] {
         let config = f.ok(&format!("[init]\ncontrol_socket = \"{written}\"\n{RUN}"));
-        assert_eq!(config.init.control_socket, expected, "{written}");
+        assert_eq!(config.init.control_socket, Some(expected), "{written}");
     }
     for (written, expected) in [
         ("cgroup", Requested::Cgroup),

@@ -17,7 +17,7 @@ fn no_socket_says_oxinit_is_not_running_here() {
     assert_eq!(
         err,
         format!(
-            "oxinit: oxinit is not running here (no control socket at {}); set OXINIT_SOCKET or --socket\n",
+            "oxinit: oxinit is not running here (no control socket at {}); pass --socket PATH or --config OXFILE, or set OXINIT_SOCKET\n",
             socket.display()
         )
     );

@@ -1,4 +1,5 @@
-//! The bounds: request size, idle clients, connection count, answer waits.
+//! The bounds: request size, idle clients, connection count, commands,
+//! answer waits.
 
 use super::*;
 
@@ -41,7 +42,7 @@ fn an_idle_client_is_dropped_after_the_timeout() {
     let h = Harness::with(
         healthy_snapshot(),
         Limits {
-            idle_timeout: Duration::from_millis(300),
+            request_timeout: Duration::from_millis(300),
             ..Limits::default()
         },
     );
@@ -60,36 +61,76 @@ fn an_idle_client_is_dropped_after_the_timeout() {
     h.logs.wait_for("sent no request within 300ms");
 }
 
+/// Issue 15: sixteen silent clients used to hold every place, and
+/// `healthcheck` was answered "busy". Now any number of them only push each
+/// other out: a client that sends its request at once is always served.
 #[test]
-fn connections_beyond_sixteen_are_closed_at_once_and_the_rest_still_served() {
+fn silent_clients_never_lock_out_healthcheck_or_status() {
+    let limits = Limits {
+        // Long, so that only making room can serve the newcomers.
+        request_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    assert!(limits.max_per_uid < limits.max_connections);
+    assert!(limits.max_commands < limits.max_per_uid);
+    let h = Harness::with(healthy_snapshot(), limits.clone());
+    // More silent clients of our uid than the per-uid and the global cap.
+    let silent = limits.max_connections + 16;
+    let mut idle: Vec<StdStream> = (0..silent).map(|_| h.connect()).collect();
+    for round in 0..3 {
+        let (code, _, err) = h.client(Request::Health {}, false);
+        assert_eq!((code, err.as_str()), (0, ""), "healthcheck, round {round}");
+        assert_eq!(h.status_json()["processes"][1]["name"], "api");
+    }
+    h.logs
+        .wait_for("the oldest one still without a request makes room");
+
+    // The oldest were told why they were dropped…
+    let answer = read_answer(&mut idle[0]);
+    assert_eq!(
+        answer["error"],
+        "dropped to make room for another client: send the request line right after connecting"
+    );
+    h.logs
+        .wait_for("that had sent no request, to make room for a new one");
+    // …and the newest still wait, and are served when they speak.
+    let last = idle.last_mut().unwrap();
+    last.write_all(b"{\"cmd\":\"health\"}\n").unwrap();
+    assert_eq!(read_answer(last)["healthy"], true);
+}
+
+#[test]
+fn commands_are_capped_and_healthcheck_still_answered() {
     let h = Harness::with(
         healthy_snapshot(),
         Limits {
-            idle_timeout: Duration::from_secs(60),
+            max_commands: 2,
             ..Limits::default()
         },
     );
-    // Sixteen clients that say nothing…
-    let mut idle: Vec<StdStream> = (0..16).map(|_| h.connect()).collect();
-    // …so the seventeenth is turned away without waiting.
-    let started = Instant::now();
-    let answer = read_answer(&mut h.connect());
-    assert!(started.elapsed() < Duration::from_secs(2));
+    // Two commands the fake supervisor never answers hold their places.
+    let mut slow: Vec<StdStream> = (0..2)
+        .map(|_| {
+            let mut s = h.connect();
+            s.write_all(b"{\"cmd\":\"restart\",\"name\":\"slow\"}\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    eventually("both commands reached the supervisor", || h.received() == 2);
+    let (code, _, err) = h.client(Request::Restart { name: "api".into() }, false);
+    assert_eq!(code, 1);
     assert_eq!(
-        answer["error"],
-        "oxinit is busy: 16 control connections are open; try again"
+        err,
+        "oxinit: oxinit is busy: 2 restart/stop/start commands are running; try again when one is done\n"
     );
-    h.logs.wait_for("refused a connection: 16 are already open");
+    assert_eq!(h.received(), 2, "the third never reached the supervisor");
+    assert_eq!(h.client(Request::Health {}, false).0, 0);
 
-    // The sixteen are still served.
-    let first = &mut idle[0];
-    first.write_all(b"{\"cmd\":\"health\"}\n").unwrap();
-    assert_eq!(read_answer(first)["healthy"], true);
-
-    // Once they leave, there is room again.
-    drop(idle);
-    eventually("a new client is served", || {
-        h.raw(b"{\"cmd\":\"status\"}\n")["ok"] == true
+    // One client gives up: its place is free again.
+    drop(slow.pop());
+    eventually("a command runs again", || {
+        h.client(Request::Restart { name: "api".into() }, false).0 == 0
     });
 }
 

@@ -5,6 +5,7 @@
 mod bind;
 mod client;
 mod limits;
+mod location;
 mod requests;
 mod users;
 
