@@ -167,15 +167,15 @@ fn demo_stop_app_holds_it_and_a_plain_kill_ends_the_container_in_order() {
     let data = s.path().join("demo");
     let (port, metrics) = (free_port(), free_port());
     let mut ox = start_demo(&data, port, metrics);
+    // As the demo's README writes it: the client finds the socket through
+    // the oxfile's [init] control_socket (${OXINIT_SOCKET:-…}).
+    let oxfile = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo/oxfile.toml");
     let sock = data.join("ox.sock");
     let client = |verb: &str| {
         run(
-            std::process::Command::new(bin()).args([
-                verb,
-                "app",
-                "--socket",
-                sock.to_str().unwrap(),
-            ]),
+            std::process::Command::new(bin())
+                .args([verb, "app", "--config", oxfile.to_str().unwrap()])
+                .env("OXINIT_SOCKET", &sock),
             Duration::from_secs(30),
         )
     };
