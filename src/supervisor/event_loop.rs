@@ -373,11 +373,11 @@ impl Runner {
                 if let Some(task) = self.notify.remove(&idx) {
                     task.abort();
                 }
-                tracing::error!("{}: {e} (counts as exit code {})", spec.name, e.exit_code);
                 Event::SpawnFailed {
                     idx,
                     code: e.exit_code,
                     reason: e.to_string(),
+                    permanent: e.is_permanent(),
                 }
             }
         }

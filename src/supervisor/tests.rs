@@ -24,6 +24,8 @@ struct World {
     t0: Instant,
     /// Processes whose spawn fails with 127 (command not found).
     unspawnable: Vec<&'static str>,
+    /// Whether those failures are permanent (not found) or may pass (fork).
+    unspawnable_for_good: bool,
     /// What the metrics would have been told.
     observed: Vec<Observation>,
 }
@@ -40,6 +42,14 @@ impl World {
     }
 
     fn with(config: crate::config::Config, unspawnable: Vec<&'static str>) -> World {
+        World::with_failures(config, unspawnable, true)
+    }
+
+    fn with_failures(
+        config: crate::config::Config,
+        unspawnable: Vec<&'static str>,
+        for_good: bool,
+    ) -> World {
         let now = Instant::now();
         let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
         let mut w = World {
@@ -49,6 +59,7 @@ impl World {
             log: Vec::new(),
             t0: now,
             unspawnable,
+            unspawnable_for_good: for_good,
             observed: Vec::new(),
         };
         w.send(Event::Tick);
@@ -91,6 +102,7 @@ impl World {
                             idx,
                             code: 127,
                             reason: "not found in $PATH".into(),
+                            permanent: self.unspawnable_for_good,
                         });
                     } else {
                         self.next_pid += 1;
@@ -426,8 +438,8 @@ fn critical_service_that_ends_cleanly_ends_the_container_with_zero() {
 }
 
 #[test]
-fn spawn_failure_counts_as_a_failure_with_its_code() {
-    let toml = "[processes.db]\ncommand = \"db\"\n[processes.app]\ncommand = \"nosuch\"\ndepends_on = [\"db\"]\nrestart_delay = \"1s\"\nmax_restarts = 1\n";
+fn spawn_failure_of_a_non_critical_service_counts_as_a_failure_with_its_code() {
+    let toml = "[processes.db]\ncommand = \"db\"\n[processes.app]\ncommand = \"nosuch\"\ndepends_on = [\"db\"]\nrestart_delay = \"1s\"\nmax_restarts = 1\ncritical = false\n";
     let ctx = LoadContext {
         env: Default::default(),
         etc_dir: "/nonexistent".into(),
@@ -440,8 +452,8 @@ fn spawn_failure_counts_as_a_failure_with_its_code() {
         "{:?}",
         w.state("app")
     );
-    // ...the second exceeds max_restarts: app is critical, so db is stopped and
-    // oxinit exits 127.
+    // ...the second exceeds max_restarts: app is not critical, so it stays
+    // failed with 127 and db keeps running.
     w.wait_next();
     assert_eq!(
         *w.state("app"),
@@ -449,8 +461,8 @@ fn spawn_failure_counts_as_a_failure_with_its_code() {
             status: ExitStatus::Code(127)
         }
     );
-    w.exit("db", OK);
-    assert_eq!(w.finished(), Some(127));
+    assert!(matches!(w.state("db"), State::Running { .. }));
+    assert_eq!(w.finished(), None);
 }
 
 #[test]
@@ -624,6 +636,9 @@ fn exits_of_unknown_pids_change_nothing() {
     assert_eq!(w.sup.owner(4242), None);
     assert_eq!(w.sup.owner(w.pid("restore")), Some(0));
 }
+
+#[path = "failure_tests.rs"]
+mod failure;
 
 // ---- health checks, notify, jobs, control, memory (issues 4 and 5) ----
 
