@@ -1,6 +1,7 @@
 //! The final sweep: after the work is done, no process may outlive oxinit.
 //!
-//! TERM (and CONT, so stopped processes can act on it) to every leftover — the
+//! TERM (and CONT to those that are stopped, so they can act on it; a running
+//! one gets exactly one TERM, as with dumb-init) to every leftover — the
 //! given process groups, plus every other process in the namespace as PID 1
 //! (kill(-1)) or every descendant as a subreaper — then wait up to `grace`
 //! reaping as they go, then SIGKILL what is left and reap until no child
@@ -10,8 +11,10 @@
 //! supervisor's event loop (which keeps relaying the leftovers' output
 //! meanwhile) and [`sweep_blocking`] in single-command mode (no event loop).
 
+use crate::proc_stat;
 use crate::sys::signals::{BlockingSignals, Signals};
 use crate::sys::{kill, pid1, reap};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// How the sweep ended.
@@ -78,7 +81,7 @@ impl Sweep {
         };
         if !sweep.drain() {
             sweep.signal_leftovers(libc::SIGTERM);
-            sweep.signal_leftovers(libc::SIGCONT);
+            sweep.continue_stopped_leftovers();
             sweep.phase = Phase::Grace(Instant::now() + grace);
         }
         sweep
@@ -131,6 +134,22 @@ impl Sweep {
         let r = reap::reap();
         self.swept.reaped += r.exited.len();
         r.no_children
+    }
+
+    /// SIGCONT to the leftovers that are stopped: the members of the groups,
+    /// and every other process as PID 1, or every descendant as a subreaper.
+    fn continue_stopped_leftovers(&self) {
+        let me = std::process::id() as i32;
+        let leftovers = if pid1::is_pid1() {
+            proc_stat::scan(Path::new("/proc"))
+                .into_iter()
+                .filter(|p| p.pid != me)
+                .collect()
+        } else {
+            // The groups' members are our descendants too.
+            kill::descendants_of_us()
+        };
+        kill::continue_stopped(&leftovers);
     }
 
     fn signal_leftovers(&self, sig: i32) {

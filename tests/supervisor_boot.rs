@@ -378,7 +378,9 @@ fn a_critical_service_that_cannot_start_aborts_boot_with_its_code_and_one_line()
     let rig = Rig::new();
     let missing = rig.path("no-such-program");
     let ran = rig.file("ran-by-a-shell");
-    let no_shebang = rig.scratch.script("no-shebang", &format!("touch '{}'\n", ran.display()));
+    let no_shebang = rig
+        .scratch
+        .script("no-shebang", &format!("touch '{}'\n", ran.display()));
     let app = rig.service("app", 0);
     let nowhere = rig.path("no-such-dir");
     let cases = [
@@ -418,7 +420,12 @@ restart_delay = "2s"
             .lines()
             .filter(|l| l.contains("api") && l.contains(cause))
             .collect();
-        assert_eq!(lines.len(), 1, "{cause}: want one line\n{}", rig.report(&ox));
+        assert_eq!(
+            lines.len(),
+            1,
+            "{cause}: want one line\n{}",
+            rig.report(&ox)
+        );
         assert!(
             lines[0].contains("boot aborted"),
             "{cause}: {}\n{}",

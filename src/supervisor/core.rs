@@ -122,6 +122,11 @@ pub enum Action {
         idx: usize,
         sig: i32,
     },
+    /// SIGCONT to the members of process `idx`'s group that are stopped, so
+    /// they can act on the stop signal just sent; a running one gets none.
+    Continue {
+        idx: usize,
+    },
     /// Run the health probe of process `idx` (answer with Event::Probe).
     Probe {
         idx: usize,
@@ -1038,8 +1043,8 @@ impl Supervisor {
         })
     }
 
-    /// Sends the stop signal exactly once, then SIGCONT so a stopped process
-    /// can act on it; SIGKILL follows at `stop_timeout`.
+    /// Sends the stop signal exactly once, then SIGCONT to what of the group is
+    /// stopped, so it can act on it; SIGKILL follows at `stop_timeout`.
     fn stop(&mut self, idx: usize, cause: StopCause, now: Instant, out: &mut Vec<Action>) {
         let p = &mut self.procs[idx];
         let State::Running { pid, since } = p.state else {
@@ -1064,10 +1069,7 @@ impl Supervisor {
             idx,
             sig: p.spec.stop_signal as i32,
         });
-        out.push(Action::Signal {
-            idx,
-            sig: libc::SIGCONT,
-        });
+        out.push(Action::Continue { idx });
     }
 
     fn begin_shutdown(&mut self, cause: Cause, now: Instant) {

@@ -212,6 +212,11 @@ impl Runner {
                     }
                 }
             }
+            Action::Continue { idx } => {
+                if let Some(pid) = self.sup.pid(idx) {
+                    kill::continue_stopped_in_group(pid);
+                }
+            }
             Action::Probe { idx, run } => {
                 let spec = &self.sup.processes()[idx].spec;
                 let cwd = spec.cwd.clone().unwrap_or_else(|| self.launch_dir.clone());

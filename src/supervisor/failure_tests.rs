@@ -44,7 +44,7 @@ fn a_critical_services_first_start_that_cannot_succeed_aborts_the_boot() {
 #[test]
 fn a_spawn_failure_that_may_pass_is_retried_with_backoff() {
     // A failed fork or pipe: the next start may work.
-    let mut w = World::with_failures(config(DB_AND_APP), vec!["app"], false);
+    let w = World::with_failures(config(DB_AND_APP), vec!["app"], false);
     assert!(
         matches!(w.state("app"), State::Backoff { .. }),
         "{:?}",

@@ -156,6 +156,8 @@ impl World {
             .iter()
             .filter_map(|(_, a)| match a {
                 Action::Signal { idx: i, sig } if *i == idx => Some(*sig),
+                // Counted as CONT: it goes to whatever of the group is stopped.
+                Action::Continue { idx: i } if *i == idx => Some(CONT),
                 _ => None,
             })
             .collect()
@@ -250,10 +252,7 @@ depends_on = ["seed"]
                 idx: web,
                 sig: TERM
             },
-            Action::Signal {
-                idx: web,
-                sig: CONT
-            }
+            Action::Continue { idx: web }
         ]
     );
     let actions = w.exit("web", ExitStatus::Signal(TERM));
@@ -283,7 +282,7 @@ stop_timeout = "2s"
         actions,
         [
             Action::Signal { idx: 0, sig: TERM },
-            Action::Signal { idx: 0, sig: CONT }
+            Action::Continue { idx: 0 }
         ]
     );
     let (d, actions) = w.wait_next();
@@ -350,7 +349,7 @@ restart_window = "1m"
         actions,
         [
             Action::Signal { idx: db, sig: TERM },
-            Action::Signal { idx: db, sig: CONT }
+            Action::Continue { idx: db }
         ]
     );
     assert_eq!(w.exit("db", OK), [Action::Finish { code: 4 }]);
@@ -479,10 +478,7 @@ fn ordered_shutdown_stops_the_app_before_the_replicator_with_one_signal_each() {
                 idx: api,
                 sig: TERM
             },
-            Action::Signal {
-                idx: api,
-                sig: CONT
-            }
+            Action::Continue { idx: api }
         ]
     );
     // Other signals meanwhile do not repeat the stop signal.
@@ -497,7 +493,7 @@ fn ordered_shutdown_stops_the_app_before_the_replicator_with_one_signal_each() {
         actions,
         [
             Action::Signal { idx: ls, sig: TERM },
-            Action::Signal { idx: ls, sig: CONT }
+            Action::Continue { idx: ls }
         ]
     );
     let actions = w.exit("litestream", ExitStatus::Code(0));
@@ -718,7 +714,7 @@ fn retries_consecutive_failures_restart_it_with_reason_health() {
         actions,
         [
             Action::Signal { idx: 0, sig: TERM },
-            Action::Signal { idx: 0, sig: CONT }
+            Action::Continue { idx: 0 }
         ]
     );
     assert_eq!(w.sup.processes()[0].health.healthy, Some(false));
@@ -788,7 +784,7 @@ depends_on = ["db"]
         actions,
         [
             Action::Signal { idx: 0, sig: TERM },
-            Action::Signal { idx: 0, sig: CONT }
+            Action::Continue { idx: 0 }
         ]
     );
 }
@@ -853,7 +849,7 @@ fn a_stuck_job_is_stopped_at_its_timeout_and_scheduled_again() {
         actions,
         [
             Action::Signal { idx: 1, sig: TERM },
-            Action::Signal { idx: 1, sig: CONT }
+            Action::Continue { idx: 1 }
         ]
     );
     w.exit("optimize", ExitStatus::Signal(TERM));
@@ -880,7 +876,7 @@ fn control_stop_holds_a_process_until_start() {
         actions,
         [
             Action::Signal { idx: 0, sig: TERM },
-            Action::Signal { idx: 0, sig: CONT }
+            Action::Continue { idx: 0 }
         ]
     );
     let actions = w.exit("api", ExitStatus::Signal(TERM));
@@ -962,7 +958,7 @@ fn over_memory_stops_it_with_reason_memory_then_the_restart_policy_applies() {
         actions,
         [
             Action::Signal { idx: 0, sig: TERM },
-            Action::Signal { idx: 0, sig: CONT }
+            Action::Continue { idx: 0 }
         ]
     );
     w.exit("api", ExitStatus::Code(0));
