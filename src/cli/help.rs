@@ -57,6 +57,13 @@ const CONFIG: Opt = Opt {
     value: Some("PATH"),
     about: "The oxfile (else $OXINIT_CONFIG, ./oxfile.toml, /etc/oxfile.toml)",
 };
+const STRICT: Opt = Opt {
+    short: None,
+    long: "--strict",
+    value: None,
+    about: "Users, commands and cwds that do not resolve on this machine are errors, \
+            not warnings: for `RUN [\"oxinit\", \"check\", \"--strict\"]` inside the image",
+};
 const JSON: Opt = Opt {
     short: None,
     long: "--json",
@@ -94,7 +101,7 @@ pub const COMMANDS: &[Spec] = &[
         name: "check",
         about: "Validate oxfile.toml and print the plan: boot order, stop order, settings",
         positional: None,
-        options: &[CONFIG, HELP],
+        options: &[CONFIG, STRICT, HELP],
     },
     Spec {
         name: "status",

@@ -110,6 +110,7 @@ fn subcommand(spec: &'static Spec, mut args: Args) -> Result<Command, Usage> {
     let mut config: Option<PathBuf> = None;
     let mut socket: Option<PathBuf> = None;
     let mut json: Option<bool> = None;
+    let mut strict: Option<bool> = None;
     let mut positional: Option<OsString> = None;
     while let Some(arg) = args.next() {
         match arg {
@@ -135,6 +136,10 @@ fn subcommand(spec: &'static Spec, mut args: Args) -> Result<Command, Usage> {
                     "--json" => {
                         args.flag(written)?;
                         args.once(&mut json, opt, true)?;
+                    }
+                    "--strict" => {
+                        args.flag(written)?;
+                        args.once(&mut strict, opt, true)?;
                     }
                     "--help" => {
                         args.flag(written)?;
@@ -168,7 +173,10 @@ fn subcommand(spec: &'static Spec, mut args: Args) -> Result<Command, Usage> {
     let socket = SocketArg { path: socket };
     Ok(match spec.name {
         "run" => Command::Run { config },
-        "check" => Command::Check { config },
+        "check" => Command::Check {
+            config,
+            strict: strict.unwrap_or(false),
+        },
         "status" => Command::Status {
             json: json.unwrap_or(false),
             socket,

@@ -160,10 +160,29 @@ fn run_and_check_take_a_config_in_every_form() {
                 config: config.clone()
             }
         );
-        assert_eq!(command(&check), Command::Check { config });
+        assert_eq!(
+            command(&check),
+            Command::Check {
+                config,
+                strict: false
+            }
+        );
     }
     assert_eq!(command(&["run"]), Command::Run { config: None });
-    assert_eq!(command(&["check"]), Command::Check { config: None });
+    assert_eq!(
+        command(&["check"]),
+        Command::Check {
+            config: None,
+            strict: false
+        }
+    );
+    assert_eq!(
+        command(&["check", "--strict"]),
+        Command::Check {
+            config: None,
+            strict: true
+        }
+    );
     assert_eq!(command(&["run", "--"]), Command::Run { config: None });
 }
 

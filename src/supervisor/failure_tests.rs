@@ -7,6 +7,7 @@ fn config(toml: &str) -> crate::config::Config {
     let ctx = LoadContext {
         env: Default::default(),
         etc_dir: "/nonexistent".into(),
+        lookups: Default::default(),
     };
     parse_str(toml, Path::new("/srv/oxfile.toml"), &ctx).expect("test oxfile is valid")
 }

@@ -35,6 +35,7 @@ impl World {
         let ctx = LoadContext {
             env: Default::default(),
             etc_dir: "/nonexistent".into(),
+            lookups: Default::default(),
         };
         let config =
             parse_str(toml, Path::new("/srv/oxfile.toml"), &ctx).expect("test oxfile is valid");
@@ -442,6 +443,7 @@ fn spawn_failure_of_a_non_critical_service_counts_as_a_failure_with_its_code() {
     let ctx = LoadContext {
         env: Default::default(),
         etc_dir: "/nonexistent".into(),
+        lookups: Default::default(),
     };
     let config = parse_str(toml, Path::new("/srv/oxfile.toml"), &ctx).unwrap();
     let mut w = World::with(config, vec!["app"]);
