@@ -11,10 +11,8 @@
 //! supervisor's event loop (which keeps relaying the leftovers' output
 //! meanwhile) and [`sweep_blocking`] in single-command mode (no event loop).
 
-use crate::proc_stat;
 use crate::sys::signals::{BlockingSignals, Signals};
 use crate::sys::{kill, pid1, reap};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// How the sweep ended.
@@ -81,7 +79,8 @@ impl Sweep {
         };
         if !sweep.drain() {
             sweep.signal_leftovers(libc::SIGTERM);
-            sweep.continue_stopped_leftovers();
+            // The groups' members are among them: our descendants.
+            kill::continue_stopped_leftovers();
             sweep.phase = Phase::Grace(Instant::now() + grace);
         }
         sweep
@@ -134,22 +133,6 @@ impl Sweep {
         let r = reap::reap();
         self.swept.reaped += r.exited.len();
         r.no_children
-    }
-
-    /// SIGCONT to the leftovers that are stopped: the members of the groups,
-    /// and every other process as PID 1, or every descendant as a subreaper.
-    fn continue_stopped_leftovers(&self) {
-        let me = std::process::id() as i32;
-        let leftovers = if pid1::is_pid1() {
-            proc_stat::scan(Path::new("/proc"))
-                .into_iter()
-                .filter(|p| p.pid != me)
-                .collect()
-        } else {
-            // The groups' members are our descendants too.
-            kill::descendants_of_us()
-        };
-        kill::continue_stopped(&leftovers);
     }
 
     fn signal_leftovers(&self, sig: i32) {
