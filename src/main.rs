@@ -35,10 +35,10 @@ pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
             invocation.json,
         ));
     }
-    if let Some(Command::Check { config }) = &cli.command {
+    if let Some(Command::Check { config, strict }) = &cli.command {
         sys::signals::unblock_all();
         oxinit::diag::init("warn");
-        std::process::exit(check(config.as_deref()));
+        std::process::exit(check(config.as_deref(), *strict));
     }
     let single_mode = cli.command.is_none() && !cli.argv.is_empty();
     oxinit::diag::init(if single_mode { "warn" } else { "info" });
@@ -69,8 +69,12 @@ fn run(cli: Cli) -> i32 {
 }
 
 /// Finds and loads the oxfile; a bad one is printed whole and exits 78.
-fn load_config(explicit: Option<&Path>) -> Result<config::Config, i32> {
-    let loaded = config::locate(explicit).and_then(|path| config::load(&path));
+fn load_config(explicit: Option<&Path>, lookups: config::Lookups) -> Result<config::Config, i32> {
+    let ctx = config::LoadContext {
+        lookups,
+        ..config::LoadContext::from_process()
+    };
+    let loaded = config::locate(explicit).and_then(|path| config::load_with(&path, &ctx));
     loaded.map_err(|e| {
         oxinit::say!("{e}");
         exit::CONFIG
@@ -78,7 +82,7 @@ fn load_config(explicit: Option<&Path>) -> Result<config::Config, i32> {
 }
 
 fn supervise(explicit: Option<&Path>) -> i32 {
-    let config = match load_config(explicit) {
+    let config = match load_config(explicit, config::Lookups::Run) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -112,8 +116,12 @@ fn supervise(explicit: Option<&Path>) -> i32 {
     rt.block_on(supervisor::run(config))
 }
 
-fn check(explicit: Option<&Path>) -> i32 {
-    match load_config(explicit) {
+fn check(explicit: Option<&Path>, strict: bool) -> i32 {
+    let lookups = match strict {
+        true => config::Lookups::Strict,
+        false => config::Lookups::Check,
+    };
+    match load_config(explicit, lookups) {
         Ok(config) => {
             if let Some(native) = &config.translation {
                 // An Oxmgr-format file: the same file in oxinit's own

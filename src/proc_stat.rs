@@ -26,6 +26,8 @@ use nix::unistd::{sysconf, SysconfVar};
 pub struct ProcStat {
     /// Field 1.
     pub pid: i32,
+    /// Field 3: `R`, `S`, `D`, `T` (stopped by a signal), `t` (traced), `Z`…
+    pub state: u8,
     /// Field 4.
     pub ppid: i32,
     /// Field 5: the process group.
@@ -48,6 +50,12 @@ pub struct ProcStat {
 }
 
 impl ProcStat {
+    /// Stopped by a signal (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU): only SIGCONT
+    /// lets it act on another signal.
+    pub fn is_stopped(&self) -> bool {
+        self.state == b'T'
+    }
+
     /// Resident bytes.
     pub fn rss_bytes(&self) -> u64 {
         self.rss_pages.saturating_mul(page_size())
@@ -84,6 +92,7 @@ pub fn parse(stat: &[u8]) -> Option<ProcStat> {
     let count = |n: usize| int(n).map(|v| v.max(0) as u64);
     Some(ProcStat {
         pid,
+        state: *field(3).as_bytes().first()?,
         ppid: i32::try_from(int(4)?).ok()?,
         pgid: i32::try_from(int(5)?).ok()?,
         cpu_ticks: count(14)? + count(15)?,
@@ -263,6 +272,7 @@ mod tests {
             parse(line.as_bytes()),
             Some(ProcStat {
                 pid: 42,
+                state: b'S',
                 ppid: 7,
                 pgid: 42,
                 cpu_ticks: 10 + 2,
@@ -276,6 +286,9 @@ mod tests {
         // The shape the old pid1 parser was tested with: ')' then more.
         let short = parse(stat_line(1, "(init)", 0, 1, 0, 0).as_bytes()).unwrap();
         assert_eq!((short.pid, short.ppid), (1, 0));
+        let stopped = stat_line(3, "x", 1, 3, 0, 0).replacen(") S ", ") T ", 1);
+        assert!(parse(stopped.as_bytes()).unwrap().is_stopped());
+        assert!(!short.is_stopped());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The final sweep: after the work is done, no process may outlive oxinit.
 //!
-//! TERM (and CONT, so stopped processes can act on it) to every leftover — the
+//! TERM (and CONT to those that are stopped, so they can act on it; a running
+//! one gets exactly one TERM, as with dumb-init) to every leftover — the
 //! given process groups, plus every other process in the namespace as PID 1
 //! (kill(-1)) or every descendant as a subreaper — then wait up to `grace`
 //! reaping as they go, then SIGKILL what is left and reap until no child
@@ -78,7 +79,8 @@ impl Sweep {
         };
         if !sweep.drain() {
             sweep.signal_leftovers(libc::SIGTERM);
-            sweep.signal_leftovers(libc::SIGCONT);
+            // The groups' members are among them: our descendants.
+            kill::continue_stopped_leftovers();
             sweep.phase = Phase::Grace(Instant::now() + grace);
         }
         sweep

@@ -53,6 +53,7 @@ both_ways!(
     sigpipe_is_default_in_the_child,
     a_command_not_found_is_127_with_one_line,
     a_command_that_cannot_run_is_126_with_one_line,
+    a_file_that_is_not_an_executable_is_126_and_never_a_shell_script,
     bash_has_job_control_on_a_terminal,
     tac_reads_and_writes_the_terminal,
 );
@@ -638,6 +639,43 @@ fn a_command_that_cannot_run_is_126_with_one_line(how: As) {
             lines.len() == 1 && lines[0].contains(command),
             "want one stderr line naming {command}, got {lines:#?}"
         );
+    }
+}
+
+/// Issue 15 point 5: ENOEXEC is 126 "exec format error", whether the command
+/// is a path or found in $PATH; oxinit never falls back to running the file
+/// with /bin/sh (glibc's execvp does: a broken ELF then exits 127 with sh's
+/// message, and a text file without `#!` runs as a shell script).
+fn a_file_that_is_not_an_executable_is_126_and_never_a_shell_script(how: As) {
+    let s = scratch();
+    let ran = s.file("ran");
+    // A text file without `#!`: sh would run it and create `ran`.
+    s.script("no-shebang", &format!("touch '{}'\n", ran.display()));
+    // A truncated ELF header: the kernel refuses it with ENOEXEC.
+    s.script("broken-elf", "\x7fELF\x02\x01\x01");
+    let bin_dir = path_str(s.path()).to_owned();
+    let path = format!("{bin_dir}:/usr/bin:/bin");
+    for command in [
+        format!("{bin_dir}/no-shebang"),
+        "no-shebang".to_string(),
+        format!("{bin_dir}/broken-elf"),
+        "broken-elf".to_string(),
+    ] {
+        let mut ox = Oxinit::start_with(how, &["--", &command], &[("PATH", &path)], None);
+        assert_eq!(
+            ox.wait(secs(10)),
+            ExitCode::Code(126),
+            "{command}\n{}",
+            ox.output()
+        );
+        let lines = stderr_lines(&ox);
+        assert!(
+            lines.len() == 1
+                && lines[0].contains(&command)
+                && lines[0].contains("exec format error"),
+            "want one stderr line naming {command} and saying \"exec format error\", got {lines:#?}"
+        );
+        assert!(!ran.exists(), "{command} was run by a shell");
     }
 }
 

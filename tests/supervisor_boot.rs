@@ -367,3 +367,78 @@ stop_timeout = "2s"
         rig.report(&ox)
     );
 }
+
+/// Issue 10 point 6 (and issue 15 point 5 in supervisor mode): a critical
+/// service whose first start cannot succeed — not found (127), not an
+/// executable (126, never run by /bin/sh), a missing `cwd` (126) — aborts the
+/// boot with that code and one line naming the process and the cause, instead
+/// of retrying with backoff while the rest runs without it.
+#[test]
+fn a_critical_service_that_cannot_start_aborts_boot_with_its_code_and_one_line() {
+    let rig = Rig::new();
+    let missing = rig.path("no-such-program");
+    let ran = rig.file("ran-by-a-shell");
+    let no_shebang = rig
+        .scratch
+        .script("no-shebang", &format!("touch '{}'\n", ran.display()));
+    let app = rig.service("app", 0);
+    let nowhere = rig.path("no-such-dir");
+    let cases = [
+        (format!("command = \"{missing}\""), 127, "no such file"),
+        (
+            format!("command = \"{}\"", no_shebang.display()),
+            126,
+            "exec format error",
+        ),
+        (
+            format!("command = \"{app}\"\ncwd = \"{nowhere}\""),
+            126,
+            "does not exist",
+        ),
+    ];
+    for (api, code, cause) in cases {
+        let _ = std::fs::remove_file(&rig.log);
+        let replicator = rig.service("replicator", 0);
+        let mut ox = rig.run(
+            As::Child,
+            &format!(
+                r#"{INIT}
+[processes.replicator]
+command = "{replicator}"
+stop_timeout = "2s"
+
+[processes.api]
+{api}
+depends_on = ["replicator"]
+restart_delay = "2s"
+"#
+            ),
+        );
+        rig.expect_exit(&mut ox, code);
+        let stderr = ox.stderr();
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("api") && l.contains(cause))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "{cause}: want one line\n{}",
+            rig.report(&ox)
+        );
+        assert!(
+            lines[0].contains("boot aborted"),
+            "{cause}: {}\n{}",
+            lines[0],
+            rig.report(&ox)
+        );
+        assert!(!stderr.contains("restarting in"), "{}", rig.report(&ox));
+        // (It may get TERM before its traps are set: api starts right after it.)
+        assert!(
+            stderr.contains("stopping replicator"),
+            "{}",
+            rig.report(&ox)
+        );
+        assert!(!ran.exists(), "a shell ran the file without #!");
+    }
+}

@@ -352,3 +352,57 @@ fn mentions_line_matches_common_position_formats_only() {
     assert!(!mentions_line("2026-01-05T12:07:05 took 7 seconds", 7));
     assert!(!mentions_line("12:14:33", 14));
 }
+
+/// Issue 10 point 6: what does not resolve on this machine — a user, a
+/// command, a `cwd` — is a warning for `check` (it often runs outside the
+/// image) that says to check inside the image, an error with `--strict`, and
+/// for `run` an unknown user is still a config error (78): there is no uid to
+/// run it as, so nothing starts.
+#[test]
+fn check_warns_about_what_does_not_resolve_here_and_strict_refuses_it() {
+    let rig = Rig::new();
+    let app = rig.service("app", 0);
+    let toml = format!(
+        r#"{INIT}
+[processes.api]
+command = "oxinit-test-no-such-program --port 80"
+[processes.worker]
+command = "{app}"
+cwd = "{nowhere}"
+[processes.backup]
+command = "{app}"
+user = "oxinit-test-no-such-user"
+"#,
+        nowhere = rig.path("no-such-dir")
+    );
+    let config = rig.oxfile(&toml);
+    // As written, with the harness's control_socket line.
+    let written = std::fs::read_to_string(&config).unwrap();
+    let (code, out) = oxinit("check", &config);
+    assert_eq!(code, 0, "check exit code; output:\n{out}");
+    for (what, needle) in [
+        ("the command", "oxinit-test-no-such-program"),
+        ("the cwd", "no-such-dir"),
+        ("the user", "oxinit-test-no-such-user"),
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.contains(needle) && l.contains("RUN [\"oxinit\", \"check\""))
+            .unwrap_or_else(|| {
+                panic!("no warning about {what} saying to check in the image:\n{out}")
+            });
+        assert_mentions_line(line, what, line_of(&written, needle));
+    }
+    assert_mentions(&out, "the count", "3 warnings");
+
+    let mut ox = Oxinit::start(As::Child, &["check", "--strict", "--config", &config]);
+    let code = code_of(ox.wait(DEADLINE));
+    let out = format!("{}{}", ox.stdout(), ox.stderr());
+    assert_eq!(code, EX_CONFIG, "check --strict exit code; output:\n{out}");
+    assert_mentions(&out, "the count", "3 problems");
+
+    let (code, out) = oxinit("run", &config);
+    assert_eq!(code, EX_CONFIG, "run exit code; output:\n{out}");
+    assert_mentions(&out, "the user", "oxinit-test-no-such-user");
+    assert!(!out.contains("started"), "run started something:\n{out}");
+}

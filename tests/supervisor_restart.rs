@@ -295,6 +295,30 @@ restart_window = "1m"
     );
 }
 
+/// Issue 15 point 6: a critical service crash-looping with exit 0 has failed,
+/// so the container ends non-zero (1): Docker's and Fly's `on-failure`
+/// policies read 0 as success and would not restart the machine.
+#[test]
+fn a_critical_service_crash_looping_with_exit_0_ends_the_container_with_1() {
+    let rig = Rig::new();
+    let crashy = rig.crasher("crashy", 0);
+    let mut ox = rig.run(
+        As::Child,
+        &format!(
+            r#"{INIT}
+[processes.crashy]
+command = "{crashy}"
+restart_delay = "50ms"
+restart_delay_max = "50ms"
+max_restarts = 2
+restart_window = "1m"
+"#
+        ),
+    );
+    rig.expect_exit(&mut ox, 1);
+    assert!(rig.count("crashy", "start") >= 3, "{}", rig.report(&ox));
+}
+
 #[test]
 fn crash_loop_cutoff_fails_a_critical_service_and_shuts_down_as_pid1() {
     if require_root("crash_loop_cutoff_fails_a_critical_service_and_shuts_down_as_pid1") {

@@ -1,6 +1,7 @@
 //! Supervisor mode, shutdown: TERM/INT/QUIT stop services in reverse
 //! dependency order, level by level, parallel within a level; each process gets
-//! exactly one stop signal, then SIGCONT, then SIGKILL at stop_timeout;
+//! exactly one stop signal, then SIGCONT only if it is stopped, then SIGKILL
+//! at stop_timeout;
 //! leftovers get TERM, orphan_grace, KILL; shutdown_timeout caps it all; a
 //! second TERM/INT kills everything at once; other signals are forwarded.
 
@@ -600,4 +601,118 @@ stop_timeout = "2s"
             rig.report(&ox)
         );
     }
+}
+
+/// The body of a process that logs every TERM and CONT it gets and, on TERM,
+/// finishes its loop and exits 0 (a flag rather than `exit` in the trap, so a
+/// CONT that arrived with the TERM is logged too). `before` runs after the
+/// traps are set and before `start` is logged.
+fn counting(before: &str) -> String {
+    format!(
+        "trap 'log got TERM; stop=1' TERM\n\
+         trap 'log got CONT' CONT\n\
+         {before}\
+         log start\n\
+         while [ -z \"$stop\" ]; do sleep 1000 & wait $!; done\n\
+         kill $! 2>/dev/null\n\
+         log exit\n"
+    )
+}
+
+/// Issue 10 point 9: SIGCONT goes only to stopped processes. A running service
+/// and a running leftover (it left the service's session) each get exactly one
+/// TERM and no CONT, as with dumb-init, whose suite counts them.
+fn running_processes_get_one_term_and_no_cont(how: As) {
+    let rig = Rig::new();
+    let leftover = rig.script("leftover", &counting(""));
+    let app = rig.script("app", &counting(&format!("setsid '{leftover}' &\n")));
+    let mut ox = rig.run(
+        how,
+        &format!(
+            r#"{INIT}
+[processes.app]
+command = "{app}"
+stop_timeout = "5s"
+"#
+        ),
+    );
+    rig.wait_event(&ox, "app", "start");
+    rig.wait_event(&ox, "leftover", "start");
+    ox.signal(libc::SIGTERM);
+    rig.expect_exit(&mut ox, 0);
+    assert_eq!(rig.signals_seen("app"), ["TERM"], "{}", rig.report(&ox));
+    assert_eq!(
+        rig.signals_seen("leftover"),
+        ["TERM"],
+        "{}",
+        rig.report(&ox)
+    );
+}
+
+#[test]
+fn running_processes_get_one_term_and_no_cont_as_pid1() {
+    if require_root("running_processes_get_one_term_and_no_cont_as_pid1") {
+        running_processes_get_one_term_and_no_cont(As::Pid1);
+    }
+}
+
+#[test]
+fn running_processes_get_one_term_and_no_cont_as_subreaper() {
+    running_processes_get_one_term_and_no_cont(As::Child);
+}
+
+/// A leftover that is stopped (SIGSTOP) still gets CONT after its TERM, so it
+/// acts on the TERM within orphan_grace instead of being SIGKILLed (137).
+fn a_stopped_leftover_is_continued_and_ends_on_its_term(how: As) {
+    let rig = Rig::new();
+    let leftover = rig.script("leftover", &counting("kill -STOP $$\n"));
+    let app = rig.script("app", &counting(&format!("setsid '{leftover}' &\n")));
+    let mut ox = rig.run(
+        how,
+        &format!(
+            r#"[init]
+orphan_grace = "5s"
+shutdown_timeout = "10s"
+
+[processes.app]
+command = "{app}"
+stop_timeout = "5s"
+"#
+        ),
+    );
+    rig.wait_event(&ox, "app", "start");
+    let oxinit = ox.pid();
+    rig.wait_for(&ox, "the leftover to be stopped (state T)", || {
+        descendant_states(oxinit)
+            .iter()
+            .any(|&(_, state)| state == 'T')
+            .then_some(())
+    });
+    let asked = now_ms();
+    ox.signal(libc::SIGTERM);
+    rig.expect_exit(&mut ox, 0);
+    let mut seen = rig.signals_seen("leftover");
+    seen.sort();
+    assert_eq!(seen, ["CONT", "TERM"], "{}", rig.report(&ox));
+    assert_eq!(rig.count("leftover", "exit"), 1, "{}", rig.report(&ox));
+    // Well within orphan_grace (5 s): it was not left stopped until SIGKILL.
+    assert_within(
+        &rig,
+        "TERM to oxinit's exit",
+        (now_ms() - asked) as i64,
+        0,
+        3000,
+    );
+}
+
+#[test]
+fn a_stopped_leftover_is_continued_and_ends_on_its_term_as_pid1() {
+    if require_root("a_stopped_leftover_is_continued_and_ends_on_its_term_as_pid1") {
+        a_stopped_leftover_is_continued_and_ends_on_its_term(As::Pid1);
+    }
+}
+
+#[test]
+fn a_stopped_leftover_is_continued_and_ends_on_its_term_as_subreaper() {
+    a_stopped_leftover_is_continued_and_ends_on_its_term(As::Child);
 }

@@ -58,6 +58,13 @@ pub const CONFIG: Opt = Opt {
 /// single-command mode, and `--config` for supervisor mode.
 pub const TOP_OPTIONS: &[Opt] = &[GRACE, STOP_TIMEOUT, CONFIG, HELP, VERSION];
 
+const STRICT: Opt = Opt {
+    short: None,
+    long: "--strict",
+    value: None,
+    about: "Users, commands and cwds that do not resolve on this machine are errors, \
+            not warnings: for `RUN [\"oxinit\", \"check\", \"--strict\"]` inside the image",
+};
 const JSON: Opt = Opt {
     short: None,
     long: "--json",
@@ -102,7 +109,7 @@ pub const COMMANDS: &[Spec] = &[
         name: "check",
         about: "Validate oxfile.toml and print the plan: boot order, stop order, settings",
         positional: None,
-        options: &[CONFIG, HELP],
+        options: &[CONFIG, STRICT, HELP],
     },
     Spec {
         name: "status",

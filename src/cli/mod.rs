@@ -41,13 +41,33 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
 /// A subcommand (the texts of `--help` describe each; see [`help`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Run { config: Option<PathBuf> },
-    Check { config: Option<PathBuf> },
-    Status { json: bool, socket: SocketArg },
-    Restart { name: String, socket: SocketArg },
-    Stop { name: String, socket: SocketArg },
-    Start { name: String, socket: SocketArg },
-    Healthcheck { socket: SocketArg },
+    Run {
+        config: Option<PathBuf>,
+    },
+    /// `strict`: what does not resolve on this machine is an error.
+    Check {
+        config: Option<PathBuf>,
+        strict: bool,
+    },
+    Status {
+        json: bool,
+        socket: SocketArg,
+    },
+    Restart {
+        name: String,
+        socket: SocketArg,
+    },
+    Stop {
+        name: String,
+        socket: SocketArg,
+    },
+    Start {
+        name: String,
+        socket: SocketArg,
+    },
+    Healthcheck {
+        socket: SocketArg,
+    },
 }
 
 /// `--socket PATH` and `--config PATH` of a client: where it finds the

@@ -136,6 +136,7 @@ fn subcommand(
     }
     let mut socket: Option<PathBuf> = None;
     let mut json: Option<bool> = None;
+    let mut strict: Option<bool> = None;
     let mut positional: Option<OsString> = None;
     while let Some(arg) = args.next() {
         match arg {
@@ -161,6 +162,10 @@ fn subcommand(
                     "--json" => {
                         args.flag(written)?;
                         args.once(&mut json, opt, true)?;
+                    }
+                    "--strict" => {
+                        args.flag(written)?;
+                        args.once(&mut strict, opt, true)?;
                     }
                     "--help" => {
                         args.flag(written)?;
@@ -197,7 +202,10 @@ fn subcommand(
     };
     Ok(match spec.name {
         "run" => Command::Run { config },
-        "check" => Command::Check { config },
+        "check" => Command::Check {
+            config,
+            strict: strict.unwrap_or(false),
+        },
         "status" => Command::Status {
             json: json.unwrap_or(false),
             socket,

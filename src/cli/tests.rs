@@ -161,10 +161,29 @@ fn run_and_check_take_a_config_in_every_form() {
                 config: config.clone()
             }
         );
-        assert_eq!(command(&check), Command::Check { config });
+        assert_eq!(
+            command(&check),
+            Command::Check {
+                config,
+                strict: false
+            }
+        );
     }
     assert_eq!(command(&["run"]), Command::Run { config: None });
-    assert_eq!(command(&["check"]), Command::Check { config: None });
+    assert_eq!(
+        command(&["check"]),
+        Command::Check {
+            config: None,
+            strict: false
+        }
+    );
+    assert_eq!(
+        command(&["check", "--strict"]),
+        Command::Check {
+            config: None,
+            strict: true
+        }
+    );
     assert_eq!(command(&["run", "--"]), Command::Run { config: None });
 }
 
@@ -638,7 +657,7 @@ fn mode(parsed: &Result<Cli, Usage>) -> String {
 /// The `--config` a parsed line carries, if any.
 fn config_of(cli: &Cli) -> Option<&PathBuf> {
     match &cli.command {
-        Some(Command::Run { config } | Command::Check { config }) => config.as_ref(),
+        Some(Command::Run { config } | Command::Check { config, .. }) => config.as_ref(),
         Some(
             Command::Status { socket, .. }
             | Command::Restart { socket, .. }
@@ -734,7 +753,10 @@ fn a_top_level_config_is_supervisor_mode_or_the_next_commands() {
     }
     assert_eq!(
         command(&["-c", "a.toml", "check"]),
-        Command::Check { config }
+        Command::Check {
+            config,
+            strict: false
+        }
     );
     assert_eq!(
         error(&["-c", "a.toml", "run", "--config", "b.toml"]).0,

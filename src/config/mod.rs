@@ -24,6 +24,7 @@ mod health;
 mod kinds;
 mod limits;
 mod locate;
+mod machine;
 mod oxmgr;
 mod parse;
 pub mod plan;
@@ -60,6 +61,27 @@ pub struct LoadContext {
     pub env: BTreeMap<String, String>,
     /// `/etc` normally.
     pub etc_dir: PathBuf,
+    /// How users, commands and `cwd`s that do not resolve here are judged.
+    pub lookups: Lookups,
+}
+
+/// How names and paths that depend on the machine are judged: users in
+/// /etc/passwd and /etc/group, commands in `$PATH`, `cwd` directories.
+/// `oxinit check` often runs outside the image (in CI, on a laptop), where
+/// none of them need exist; inside the image (`RUN ["oxinit", "check"]` in
+/// the Dockerfile) they must.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Lookups {
+    /// `oxinit run`: an unknown user is an error (exit 78 before anything
+    /// starts: there is no uid to run it as); commands and `cwd`s are not
+    /// looked up here, their start says 127/126 (a critical service's first
+    /// start then aborts the boot).
+    #[default]
+    Run,
+    /// `oxinit check`: each one that does not resolve is a warning.
+    Check,
+    /// `oxinit check --strict`: each one is an error.
+    Strict,
 }
 
 impl LoadContext {
@@ -71,6 +93,7 @@ impl LoadContext {
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
                 .collect(),
             etc_dir: PathBuf::from("/etc"),
+            lookups: Lookups::Run,
         }
     }
 }

@@ -19,7 +19,7 @@ use super::schema::{Config, InitSettings, Kind, MetricsSettings, Problem, Sqlite
 use super::settings::{parse_init, parse_metrics, parse_sqlite};
 use super::suggest::did_you_mean;
 use super::users::Accounts;
-use super::{units, ConfigError, LoadContext};
+use super::{units, ConfigError, LoadContext, Lookups};
 
 pub(super) type Key<'i> = Spanned<std::borrow::Cow<'i, str>>;
 pub(super) type Value<'i> = Spanned<DeValue<'i>>;
@@ -36,6 +36,8 @@ const NOT_YET_TOP: &[(&str, &str)] = &[];
 /// Collects errors and warnings with their positions in the text.
 pub(super) struct Report<'t> {
     text: &'t str,
+    /// How [`Report::not_here`] files its problems.
+    pub lookups: Lookups,
     pub errors: Vec<Problem>,
     pub warnings: Vec<Problem>,
 }
@@ -44,6 +46,7 @@ impl<'t> Report<'t> {
     pub fn new(text: &'t str) -> Self {
         Report {
             text,
+            lookups: Lookups::Run,
             errors: Vec::new(),
             warnings: Vec::new(),
         }
@@ -57,6 +60,20 @@ impl<'t> Report<'t> {
     pub fn warn(&mut self, span: &Range<usize>, message: impl Into<String>) {
         let problem = self.at(span.start, message.into());
         self.warnings.push(problem);
+    }
+
+    /// A user, command or `cwd` that does not resolve on this machine: an
+    /// error for `run` and `check --strict`, else a warning that says where
+    /// to check it (see [`Lookups`]).
+    pub fn not_here(&mut self, span: &Range<usize>, message: impl Into<String>) {
+        let message = message.into();
+        match self.lookups {
+            Lookups::Run | Lookups::Strict => self.error(span, message),
+            Lookups::Check => self.warn(
+                span,
+                format!("{message} (on this machine; if the image has it, check there: RUN [\"oxinit\", \"check\", \"--strict\"] in the Dockerfile)"),
+            ),
+        }
     }
 
     /// A problem with no single location (line 0).
@@ -191,6 +208,7 @@ fn describe(value: &DeValue<'_>) -> String {
 /// relative paths (cwd, env_file).
 pub fn parse_str(text: &str, path: &Path, ctx: &LoadContext) -> Result<Config, ConfigError> {
     let mut report = Report::new(text);
+    report.lookups = ctx.lookups;
     let (document, syntax_errors) = DeTable::parse_recoverable(text);
     if syntax_errors.is_empty() && super::oxmgr::is_oxmgr(document.get_ref()) {
         return super::oxmgr::parse(text, document.get_ref(), path, ctx);
@@ -214,6 +232,7 @@ pub fn parse_str(text: &str, path: &Path, ctx: &LoadContext) -> Result<Config, C
     let context = Context {
         env: &ctx.env,
         base_dir: &base_dir,
+        lookups: ctx.lookups,
     };
     let mut accounts = Accounts::new(&ctx.etc_dir);
     let mut init = InitSettings::default();
@@ -309,9 +328,11 @@ pub fn control_socket_in(
         }
     }
     let base_dir = base_dir(path);
+    // Only a path is read here: nothing to look up on this machine.
     let context = Context {
         env,
         base_dir: &base_dir,
+        lookups: super::Lookups::Run,
     };
     let mut socket = None;
     if let Some(init) = document.get_ref().get("init") {

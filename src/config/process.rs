@@ -58,6 +58,7 @@ const NOT_YET: &[(&str, &str)] = &[];
 pub(super) struct Context<'a> {
     pub env: &'a BTreeMap<String, String>,
     pub base_dir: &'a Path,
+    pub lookups: super::Lookups,
 }
 
 /// A parsed process plus the positions the cross-process checks need.
@@ -126,7 +127,10 @@ pub(super) fn parse_process(
                 if let Some(text) = text {
                     match accounts.resolve(&text) {
                         Ok(user) => spec.user = Some(user),
-                        Err(e) => report.error(&value.span(), format!("{what}: {e}")),
+                        Err(e) if super::users::is_malformed(&text) => {
+                            report.error(&value.span(), format!("{what}: {e}"))
+                        }
+                        Err(e) => report.not_here(&value.span(), format!("{what}: {e}")),
                     }
                 }
             }
@@ -186,6 +190,7 @@ pub(super) fn parse_process(
     spec.env = env;
     spec.depends_on = depends_on_spans.iter().map(|(d, _)| d.clone()).collect();
     check_combinations(&mut spec, &seen, &label, report);
+    super::machine::check_process(&spec, &seen, &label, ctx, report);
     ProcessDraft {
         spec,
         depends_on_spans,

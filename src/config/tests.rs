@@ -33,7 +33,11 @@ impl Fixture {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         Fixture {
-            ctx: LoadContext { env, etc_dir: etc },
+            ctx: LoadContext {
+                env,
+                etc_dir: etc,
+                lookups: Default::default(),
+            },
             dir,
         }
     }
@@ -1053,4 +1057,5 @@ fn example_oxfile_parses() {
 
 mod health;
 mod jobs_and_limits;
+mod lookups;
 mod settings;

@@ -145,7 +145,7 @@ pub fn format_size(bytes: u64) -> String {
             .map(|&(unit, size)| (bytes / size, unit))
     };
     match (exact(&BINARY), exact(&DECIMAL)) {
-        (Some((b, bu)), Some((d, du))) if d < b => format!("{d}{du}"),
+        (Some((b, _)), Some((d, du))) if d < b => format!("{d}{du}"),
         (Some((b, bu)), _) => format!("{b}{bu}"),
         (None, Some((d, du))) => format!("{d}{du}"),
         (None, None) if bytes < 1024 => format!("{bytes} bytes"),

@@ -169,6 +169,18 @@ fn read_optional(path: &Path) -> Result<String, String> {
     }
 }
 
+/// Whether `spec` is wrong on any machine (no user, an empty group, an id
+/// out of range), as opposed to a name this machine's /etc does not know.
+pub fn is_malformed(spec: &str) -> bool {
+    let (user, group) = match spec.split_once(':') {
+        Some((user, group)) => (user, Some(group)),
+        None => (spec, None),
+    };
+    user.is_empty()
+        || parse_id(user).is_err()
+        || group.is_some_and(|g| g.is_empty() || parse_id(g).is_err())
+}
+
 /// A numeric id, or None for a name. `u32::MAX` is `(uid_t)-1`, which
 /// setuid(2) treats as "no change", so it is refused.
 fn parse_id(text: &str) -> Result<Option<u32>, String> {

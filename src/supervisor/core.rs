@@ -46,11 +46,13 @@ pub enum Command {
 pub enum Event {
     /// The event loop started process `idx` as `pid`.
     Started { idx: usize, pid: i32 },
-    /// Process `idx` could not be started; `code` is 126/127.
+    /// Process `idx` could not be started; `code` is 126/127. `permanent`:
+    /// starting it again cannot help (not found, not executable, no cwd).
     SpawnFailed {
         idx: usize,
         code: i32,
         reason: String,
+        permanent: bool,
     },
     /// The reaper collected `pid`; `oom` when its cgroup saw an OOM kill.
     Exited {
@@ -120,6 +122,11 @@ pub enum Action {
     Signal {
         idx: usize,
         sig: i32,
+    },
+    /// SIGCONT to the members of process `idx`'s group that are stopped, so
+    /// they can act on the stop signal just sent; a running one gets none.
+    Continue {
+        idx: usize,
     },
     /// Run the health probe of process `idx` (answer with Event::Probe).
     Probe {
@@ -299,15 +306,12 @@ impl Supervisor {
         let mut out = Vec::new();
         match event {
             Event::Started { idx, pid } => self.started(idx, pid, now, &mut out),
-            Event::SpawnFailed { idx, code, reason } => {
-                if let Some(id) = self.procs[idx].pending_reply.take() {
-                    out.push(Action::Reply {
-                        id,
-                        result: Err(format!("{}: {reason}", self.procs[idx].name())),
-                    });
-                }
-                self.ended(idx, ExitStatus::Code(code), false, now, &mut out);
-            }
+            Event::SpawnFailed {
+                idx,
+                code,
+                reason,
+                permanent,
+            } => self.spawn_failed(idx, code, &reason, permanent, now, &mut out),
             Event::Exited { pid, status, oom } => {
                 if let Some(idx) = self.owner(pid) {
                     self.ended(idx, status, oom, now, &mut out);
@@ -371,6 +375,52 @@ impl Supervisor {
         }
     }
 
+    /// Process `idx` could not be started. A critical service whose first
+    /// start fails in a way no retry can fix aborts the boot at once, with
+    /// the spawn's code and one line, instead of retrying with backoff while
+    /// the rest runs without it. Anything else counts as an exit with `code`.
+    fn spawn_failed(
+        &mut self,
+        idx: usize,
+        code: i32,
+        reason: &str,
+        permanent: bool,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let p = &mut self.procs[idx];
+        if let Some(id) = p.pending_reply.take() {
+            out.push(Action::Reply {
+                id,
+                result: Err(format!("{}: {reason}", p.spec.name)),
+            });
+        }
+        let first_start = p.run == 0 && p.kind == Kind::Service;
+        if !(permanent && first_start && p.spec.critical && self.phase == Phase::Running) {
+            tracing::error!("{}: {reason} (counts as exit code {code})", p.spec.name);
+            self.ended(idx, ExitStatus::Code(code), false, now, out);
+            return;
+        }
+        tracing::error!(
+            "{}: {reason}; it is critical and a restart cannot fix this: boot aborted (exit code {code})",
+            p.spec.name
+        );
+        let status = ExitStatus::Code(code);
+        p.last_exit = Some(LastExit {
+            status,
+            reason: ExitReason::Exit,
+            at: now,
+        });
+        p.last_failure = Some(code);
+        p.state = State::Failed { status };
+        out.push(Action::Record(Observation::Exited {
+            idx,
+            reason: ExitReason::Exit,
+            code,
+        }));
+        self.begin_shutdown(Cause::Failed(code), now);
+    }
+
     fn on_signal(&mut self, sig: i32, now: Instant, out: &mut Vec<Action>) {
         let stop = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT].contains(&sig);
         match (&self.phase, stop) {
@@ -428,6 +478,9 @@ impl Supervisor {
             reason,
             at: now,
         });
+        if status.code() != 0 {
+            p.last_failure = Some(status.code());
+        }
         p.health = Default::default();
         out.push(Action::Record(Observation::Exited {
             idx,
@@ -526,7 +579,8 @@ impl Supervisor {
                 };
                 tracing::error!("{name} {what} ({status}): boot aborted");
                 p.state = State::Failed { status };
-                self.begin_shutdown(Cause::Failed(status.code()), now);
+                let code = p.failure_code();
+                self.begin_shutdown(Cause::Failed(code), now);
             }
             return;
         }
@@ -543,7 +597,13 @@ impl Supervisor {
                 tracing::warn!(
                     "{name} exited ({status}) and is not restarted; it is critical: shutting down"
                 );
-                self.begin_shutdown(Cause::Failed(status.code()), now);
+                // Stopped for its health or memory, it failed even if it then
+                // exited 0: the container must not end as a success.
+                let code = match reason.is_failure(status) {
+                    true => p.failure_code(),
+                    false => status.code(),
+                };
+                self.begin_shutdown(Cause::Failed(code), now);
             } else {
                 tracing::warn!("{name} exited ({status}) and is not restarted");
             }
@@ -566,8 +626,9 @@ impl Supervisor {
                 p.state = State::Failed { status };
                 let (max, window) = (p.spec.max_restarts, fmt_duration(p.spec.restart_window));
                 if p.spec.critical {
-                    tracing::error!("{name} failed: it exited ({status}) after {max} restarts within {window}; it is critical: shutting down");
-                    self.begin_shutdown(Cause::Failed(status.code()), now);
+                    let code = p.failure_code();
+                    tracing::error!("{name} failed: it exited ({status}) after {max} restarts within {window}; it is critical: shutting down (exit code {code})");
+                    self.begin_shutdown(Cause::Failed(code), now);
                 } else {
                     tracing::error!("{name} failed: it exited ({status}) after {max} restarts within {window}; left stopped (critical = false)");
                 }
@@ -983,8 +1044,8 @@ impl Supervisor {
         })
     }
 
-    /// Sends the stop signal exactly once, then SIGCONT so a stopped process
-    /// can act on it; SIGKILL follows at `stop_timeout`.
+    /// Sends the stop signal exactly once, then SIGCONT to what of the group is
+    /// stopped, so it can act on it; SIGKILL follows at `stop_timeout`.
     fn stop(&mut self, idx: usize, cause: StopCause, now: Instant, out: &mut Vec<Action>) {
         let p = &mut self.procs[idx];
         let State::Running { pid, since } = p.state else {
@@ -1009,10 +1070,7 @@ impl Supervisor {
             idx,
             sig: p.spec.stop_signal as i32,
         });
-        out.push(Action::Signal {
-            idx,
-            sig: libc::SIGCONT,
-        });
+        out.push(Action::Continue { idx });
     }
 
     fn begin_shutdown(&mut self, cause: Cause, now: Instant) {

@@ -212,6 +212,11 @@ impl Runner {
                     }
                 }
             }
+            Action::Continue { idx } => {
+                if let Some(pid) = self.sup.pid(idx) {
+                    kill::continue_stopped_in_group(pid);
+                }
+            }
             Action::Probe { idx, run } => {
                 let spec = &self.sup.processes()[idx].spec;
                 let cwd = spec.cwd.clone().unwrap_or_else(|| self.launch_dir.clone());
@@ -373,11 +378,11 @@ impl Runner {
                 if let Some(task) = self.notify.remove(&idx) {
                     task.abort();
                 }
-                tracing::error!("{}: {e} (counts as exit code {})", spec.name, e.exit_code);
                 Event::SpawnFailed {
                     idx,
                     code: e.exit_code,
                     reason: e.to_string(),
+                    permanent: e.is_permanent(),
                 }
             }
         }

@@ -182,6 +182,8 @@ pub struct Process {
     /// Restarts so far (not counting the first start).
     pub restarts: u32,
     pub last_exit: Option<LastExit>,
+    /// The last non-zero exit code of any run (126/127 for a failed start).
+    pub last_failure: Option<i32>,
     /// Counts the runs; probe and notify results name the run they belong to,
     /// so a late answer about a previous run is ignored.
     pub run: u64,
@@ -203,6 +205,7 @@ impl Process {
             backoff: Backoff::default(),
             restarts: 0,
             last_exit: None,
+            last_failure: None,
             run: 0,
             health: Health::default(),
             next_run: None,
@@ -213,6 +216,14 @@ impl Process {
 
     pub fn name(&self) -> &str {
         &self.spec.name
+    }
+
+    /// oxinit's exit code when this process has failed (crash-loop cutoff,
+    /// health, a failed oneshot): its last non-zero code, else 1. A service
+    /// crash-looping with exit 0 must not end the container with 0, which
+    /// Docker's and Fly's `on-failure` read as success and do not restart.
+    pub fn failure_code(&self) -> i32 {
+        self.last_failure.unwrap_or(1)
     }
 
     /// True when its readiness comes from probes the supervisor schedules.

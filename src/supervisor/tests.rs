@@ -24,6 +24,8 @@ struct World {
     t0: Instant,
     /// Processes whose spawn fails with 127 (command not found).
     unspawnable: Vec<&'static str>,
+    /// Whether those failures are permanent (not found) or may pass (fork).
+    unspawnable_for_good: bool,
     /// What the metrics would have been told.
     observed: Vec<Observation>,
 }
@@ -33,6 +35,7 @@ impl World {
         let ctx = LoadContext {
             env: Default::default(),
             etc_dir: "/nonexistent".into(),
+            lookups: Default::default(),
         };
         let config =
             parse_str(toml, Path::new("/srv/oxfile.toml"), &ctx).expect("test oxfile is valid");
@@ -40,6 +43,14 @@ impl World {
     }
 
     fn with(config: crate::config::Config, unspawnable: Vec<&'static str>) -> World {
+        World::with_failures(config, unspawnable, true)
+    }
+
+    fn with_failures(
+        config: crate::config::Config,
+        unspawnable: Vec<&'static str>,
+        for_good: bool,
+    ) -> World {
         let now = Instant::now();
         let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
         let mut w = World {
@@ -49,6 +60,7 @@ impl World {
             log: Vec::new(),
             t0: now,
             unspawnable,
+            unspawnable_for_good: for_good,
             observed: Vec::new(),
         };
         w.send(Event::Tick);
@@ -91,6 +103,7 @@ impl World {
                             idx,
                             code: 127,
                             reason: "not found in $PATH".into(),
+                            permanent: self.unspawnable_for_good,
                         });
                     } else {
                         self.next_pid += 1;
@@ -144,6 +157,8 @@ impl World {
             .iter()
             .filter_map(|(_, a)| match a {
                 Action::Signal { idx: i, sig } if *i == idx => Some(*sig),
+                // Counted as CONT: it goes to whatever of the group is stopped.
+                Action::Continue { idx: i } if *i == idx => Some(CONT),
                 _ => None,
             })
             .collect()
@@ -238,10 +253,7 @@ depends_on = ["seed"]
                 idx: web,
                 sig: TERM
             },
-            Action::Signal {
-                idx: web,
-                sig: CONT
-            }
+            Action::Continue { idx: web }
         ]
     );
     let actions = w.exit("web", ExitStatus::Signal(TERM));
@@ -271,7 +283,7 @@ stop_timeout = "2s"
         actions,
         [
             Action::Signal { idx: 0, sig: TERM },
-            Action::Signal { idx: 0, sig: CONT }
+            Action::Continue { idx: 0 }
         ]
     );
     let (d, actions) = w.wait_next();
@@ -338,7 +350,7 @@ restart_window = "1m"
         actions,
         [
             Action::Signal { idx: db, sig: TERM },
-            Action::Signal { idx: db, sig: CONT }
+            Action::Continue { idx: db }
         ]
     );
     assert_eq!(w.exit("db", OK), [Action::Finish { code: 4 }]);
@@ -426,11 +438,12 @@ fn critical_service_that_ends_cleanly_ends_the_container_with_zero() {
 }
 
 #[test]
-fn spawn_failure_counts_as_a_failure_with_its_code() {
-    let toml = "[processes.db]\ncommand = \"db\"\n[processes.app]\ncommand = \"nosuch\"\ndepends_on = [\"db\"]\nrestart_delay = \"1s\"\nmax_restarts = 1\n";
+fn spawn_failure_of_a_non_critical_service_counts_as_a_failure_with_its_code() {
+    let toml = "[processes.db]\ncommand = \"db\"\n[processes.app]\ncommand = \"nosuch\"\ndepends_on = [\"db\"]\nrestart_delay = \"1s\"\nmax_restarts = 1\ncritical = false\n";
     let ctx = LoadContext {
         env: Default::default(),
         etc_dir: "/nonexistent".into(),
+        lookups: Default::default(),
     };
     let config = parse_str(toml, Path::new("/srv/oxfile.toml"), &ctx).unwrap();
     let mut w = World::with(config, vec!["app"]);
@@ -440,8 +453,8 @@ fn spawn_failure_counts_as_a_failure_with_its_code() {
         "{:?}",
         w.state("app")
     );
-    // ...the second exceeds max_restarts: app is critical, so db is stopped and
-    // oxinit exits 127.
+    // ...the second exceeds max_restarts: app is not critical, so it stays
+    // failed with 127 and db keeps running.
     w.wait_next();
     assert_eq!(
         *w.state("app"),
@@ -449,8 +462,8 @@ fn spawn_failure_counts_as_a_failure_with_its_code() {
             status: ExitStatus::Code(127)
         }
     );
-    w.exit("db", OK);
-    assert_eq!(w.finished(), Some(127));
+    assert!(matches!(w.state("db"), State::Running { .. }));
+    assert_eq!(w.finished(), None);
 }
 
 #[test]
@@ -467,10 +480,7 @@ fn ordered_shutdown_stops_the_app_before_the_replicator_with_one_signal_each() {
                 idx: api,
                 sig: TERM
             },
-            Action::Signal {
-                idx: api,
-                sig: CONT
-            }
+            Action::Continue { idx: api }
         ]
     );
     // Other signals meanwhile do not repeat the stop signal.
@@ -485,7 +495,7 @@ fn ordered_shutdown_stops_the_app_before_the_replicator_with_one_signal_each() {
         actions,
         [
             Action::Signal { idx: ls, sig: TERM },
-            Action::Signal { idx: ls, sig: CONT }
+            Action::Continue { idx: ls }
         ]
     );
     let actions = w.exit("litestream", ExitStatus::Code(0));
@@ -625,6 +635,9 @@ fn exits_of_unknown_pids_change_nothing() {
     assert_eq!(w.sup.owner(w.pid("restore")), Some(0));
 }
 
+#[path = "failure_tests.rs"]
+mod failure;
+
 // ---- health checks, notify, jobs, control, memory (issues 4 and 5) ----
 
 const DB_WITH_HEALTH: &str = r#"
@@ -703,7 +716,7 @@ fn retries_consecutive_failures_restart_it_with_reason_health() {
         actions,
         [
             Action::Signal { idx: 0, sig: TERM },
-            Action::Signal { idx: 0, sig: CONT }
+            Action::Continue { idx: 0 }
         ]
     );
     assert_eq!(w.sup.processes()[0].health.healthy, Some(false));
@@ -773,7 +786,7 @@ depends_on = ["db"]
         actions,
         [
             Action::Signal { idx: 0, sig: TERM },
-            Action::Signal { idx: 0, sig: CONT }
+            Action::Continue { idx: 0 }
         ]
     );
 }
@@ -838,7 +851,7 @@ fn a_stuck_job_is_stopped_at_its_timeout_and_scheduled_again() {
         actions,
         [
             Action::Signal { idx: 1, sig: TERM },
-            Action::Signal { idx: 1, sig: CONT }
+            Action::Continue { idx: 1 }
         ]
     );
     w.exit("optimize", ExitStatus::Signal(TERM));
@@ -865,7 +878,7 @@ fn control_stop_holds_a_process_until_start() {
         actions,
         [
             Action::Signal { idx: 0, sig: TERM },
-            Action::Signal { idx: 0, sig: CONT }
+            Action::Continue { idx: 0 }
         ]
     );
     let actions = w.exit("api", ExitStatus::Signal(TERM));
@@ -947,7 +960,7 @@ fn over_memory_stops_it_with_reason_memory_then_the_restart_policy_applies() {
         actions,
         [
             Action::Signal { idx: 0, sig: TERM },
-            Action::Signal { idx: 0, sig: CONT }
+            Action::Continue { idx: 0 }
         ]
     );
     w.exit("api", ExitStatus::Code(0));

@@ -4,11 +4,13 @@
 //! - [`signals`]: all signals are blocked and read from a signalfd, so nothing is
 //!   lost between start-up and the event loop, and SIGCHLDs coalesce safely.
 //! - [`reap`]: the one reaper (`waitpid(-1, WNOHANG)` until nothing is left).
-//! - [`spawn`]: fork/exec of a child in its own session, with a clean signal state.
+//! - [`spawn`]: fork/exec of a child in its own session, with a clean signal state;
+//!   [`exec`]: the $PATH search and argv/envp it execs with (never via /bin/sh).
 //! - [`kill`]: signalling process groups, every process, or a list of pids.
 //! - [`pid1`]: the duties of PID 1 / a subreaper (tty hand-over, chdir, /proc scans).
 //! - [`stdio`]: fds 0–2 are open before oxinit opens anything of its own.
 
+pub mod exec;
 pub mod kill;
 pub mod pid1;
 pub mod reap;

@@ -133,7 +133,7 @@ pub fn emergency_stop(grace: std::time::Duration) {
         false
     };
     everyone(libc::SIGTERM);
-    everyone(libc::SIGCONT);
+    super::kill::continue_stopped_leftovers();
     if !wait_until_gone(grace) {
         everyone(libc::SIGKILL);
         wait_until_gone(std::time::Duration::from_secs(5));

@@ -1,32 +1,39 @@
-//! Starting a child: fork, set it up, exec.
+//! Starting a child: fork, set it up, execve.
 //!
-//! We use std's `Command` (PATH search, the exec-error pipe, envp) with a
-//! `pre_exec` hook for what std does not do. Between fork and exec only
-//! async-signal-safe system calls run; everything they need (group lists, fds)
-//! is prepared before the fork.
+//! Our own fork and exec rather than std's `Command`: std execs with glibc's
+//! `execvp`, which runs a file the kernel refuses (ENOEXEC) with `/bin/sh`
+//! (see [`super::exec`]). Between fork and exec only async-signal-safe system
+//! calls run; everything they need (argv, envp, the paths to try, group
+//! lists, fds) is prepared before the fork.
 //!
-//! Std waits on a child whose exec failed. That is the only wait outside the
-//! reaper, and it is safe because spawn and reap never run concurrently: oxinit
-//! is one thread, and the reaper runs only from the event loop.
+//! A child whose set-up or exec failed writes the stage, the errno and the
+//! candidate it was at to a close-on-exec pipe and `_exit`s; the parent reads
+//! that (end of file means exec succeeded) and waits for that child. That is
+//! the only wait outside the reaper, and it is safe because spawn and reap
+//! never run concurrently: oxinit is one thread, and the reaper runs only from
+//! the event loop.
 //!
 //! In the child, in order:
-//! 1. default dispositions for every signal (whatever oxinit inherited);
-//! 2. a new session (`setsid`), so stop signals reach its whole process group —
+//! 1. stdin/stdout/stderr onto the fds the parent opened;
+//! 2. default dispositions for every signal (whatever oxinit inherited);
+//! 3. a new session (`setsid`), so stop signals reach its whole process group —
 //!    or, under someone else's terminal session, a new foreground process group;
-//! 3. the controlling terminal, when oxinit handed it over;
-//! 4. its cgroup, by writing "0" to `cgroup.procs` fds the parent opened (so it
+//! 4. the controlling terminal, when oxinit handed it over;
+//! 5. its cgroup, by writing "0" to `cgroup.procs` fds the parent opened (so it
 //!    is limited from its first instruction, and before privileges are dropped);
-//! 5. supplementary groups, gid, uid;
-//! 6. an empty signal mask (oxinit blocks everything; children must not).
+//! 6. supplementary groups, gid, uid;
+//! 7. its working directory (as the user it runs as);
+//! 8. an empty signal mask (oxinit blocks everything; children must not);
+//! 9. `execve` of each candidate path in turn.
 
+use super::exec::{self, CArray};
 use super::pid1::TtyHandover;
-use std::ffi::OsStr;
+use child::ChildSetup;
+use std::ffi::{CString, OsStr};
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
 
 /// Who the child runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,39 +84,64 @@ pub struct Spawned {
 /// The step of the child's set-up that failed, reported back through a pipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
+    /// Preparing in the parent: pipes, /dev/null, fork.
+    Prepare,
+    Stdio,
     Session,
     Cgroup,
     Groups,
     Gid,
     Uid,
+    Cwd,
     Exec,
 }
 
 impl Stage {
-    const ALL: [Stage; 6] = [
+    const ALL: [Stage; 9] = [
+        Stage::Prepare,
+        Stage::Stdio,
         Stage::Session,
         Stage::Cgroup,
         Stage::Groups,
         Stage::Gid,
         Stage::Uid,
+        Stage::Cwd,
         Stage::Exec,
     ];
 
     fn describe(self) -> &'static str {
         match self {
+            Stage::Prepare => "cannot prepare its start",
+            Stage::Stdio => "cannot set up its stdin/stdout/stderr",
             Stage::Session => "cannot start a new session (setsid)",
             Stage::Cgroup => "cannot join its cgroup",
             Stage::Groups => "cannot set supplementary groups",
             Stage::Gid => "cannot set its group id",
             Stage::Uid => "cannot set its user id",
+            Stage::Cwd => "cannot enter its working directory",
             Stage::Exec => "cannot execute it",
+        }
+    }
+
+    /// The stage's name in the one-line message (`… at exec: …`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Prepare => "prepare",
+            Stage::Stdio => "stdio",
+            Stage::Session => "setsid",
+            Stage::Cgroup => "cgroup",
+            Stage::Groups => "setgroups",
+            Stage::Gid => "setgid",
+            Stage::Uid => "setuid",
+            Stage::Cwd => "chdir",
+            Stage::Exec => "exec",
         }
     }
 }
 
 /// A child that could not be started.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot run {program:?}: {reason}")]
+#[error("cannot run {program:?} ({}): {reason}", .stage.as_str())]
 pub struct SpawnError {
     pub program: String,
     pub stage: Stage,
@@ -117,56 +149,87 @@ pub struct SpawnError {
     /// 127 for "not found", 126 for "found but cannot be executed" (the shell's
     /// and tini's convention).
     pub exit_code: i32,
+    /// The errno behind it, if any.
+    pub errno: Option<i32>,
+}
+
+impl SpawnError {
+    /// True when starting it again cannot help: the command is not there or
+    /// not executable, its working directory is missing, its user cannot be
+    /// taken on. (Not a failed fork, pipe or cgroup join: those may pass.)
+    pub fn is_permanent(&self) -> bool {
+        match self.stage {
+            Stage::Exec | Stage::Cwd | Stage::Groups | Stage::Gid | Stage::Uid => !matches!(
+                self.errno,
+                Some(libc::EAGAIN | libc::ENOMEM | libc::EINTR | libc::ETXTBSY)
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// Starts a child as `spec` says.
 pub fn spawn<S: AsRef<OsStr>>(spec: &SpawnSpec<S>) -> Result<Spawned, SpawnError> {
     let program = spec.argv.first().map_or(OsStr::new(""), |p| p.as_ref());
-    let fail = |stage, reason: String, exit_code| SpawnError {
+    let fail = |stage, reason: String, exit_code, errno| SpawnError {
         program: program.to_string_lossy().into_owned(),
         stage,
         reason,
         exit_code,
+        errno,
+    };
+    let prepare = |what: &str, e: io::Error| {
+        fail(
+            Stage::Prepare,
+            format!("cannot {what}: {e}"),
+            126,
+            e.raw_os_error(),
+        )
     };
     if program.is_empty() {
-        return Err(fail(Stage::Exec, "empty command".into(), 127));
+        return Err(fail(Stage::Exec, "empty command".into(), 127, None));
     }
-    if !spec.cwd.is_dir() {
-        return Err(fail(
-            Stage::Exec,
-            format!(
-                "its working directory {} does not exist",
-                spec.cwd.display()
-            ),
+    let nul = |what: &str, text: std::ffi::OsString| {
+        fail(
+            Stage::Prepare,
+            format!("{what} {:?} holds a NUL byte", text.to_string_lossy()),
             126,
-        ));
-    }
+            None,
+        )
+    };
+    let argv = CArray::new(spec.argv.iter().map(|a| a.as_ref().to_os_string()))
+        .map_err(|a| nul("the argument", a))?;
+    let envp = CArray::new(exec::environment(spec.env)).map_err(|v| nul("the variable", v))?;
+    let paths = exec::candidates(program, exec::child_path(spec.env).as_deref());
+    let candidates = CArray::new(paths.iter().map(|p| p.as_os_str().to_os_string()))
+        .map_err(|p| nul("the path", p))?;
+    let cwd = CString::new(spec.cwd.as_os_str().as_bytes())
+        .map_err(|_| nul("the working directory", spec.cwd.as_os_str().into()))?;
 
-    let mut cmd = Command::new(program);
-    cmd.args(&spec.argv[1..])
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(spec.cwd);
-    if !spec.inherit_stdin {
-        cmd.stdin(Stdio::null());
+    let stdin = match spec.inherit_stdin {
+        true => None,
+        false => Some(dev_null(libc::O_RDONLY).map_err(|e| prepare("open /dev/null", e))?),
+    };
+    let (mut stdout, mut stderr, mut readers) = (None, None, (None, None));
+    match spec.output {
+        Output::Inherit => {}
+        Output::Null => {
+            stdout = Some(dev_null(libc::O_WRONLY).map_err(|e| prepare("open /dev/null", e))?);
+            stderr = Some(dev_null(libc::O_WRONLY).map_err(|e| prepare("open /dev/null", e))?);
+        }
+        Output::Pipes => {
+            let (out_r, out_w) = output_pipe().map_err(|e| prepare("create a pipe", e))?;
+            let (err_r, err_w) = output_pipe().map_err(|e| prepare("create a pipe", e))?;
+            (stdout, stderr) = (Some(out_w), Some(err_w));
+            readers = (Some(out_r), Some(err_r));
+        }
     }
-    let mut readers = (None, None);
-    if spec.output == Output::Null {
-        cmd.stdout(Stdio::null()).stderr(Stdio::null());
-    }
-    if spec.output == Output::Pipes {
-        let (out_r, out_w) = output_pipe()
-            .map_err(|e| fail(Stage::Exec, format!("cannot create a pipe: {e}"), 126))?;
-        let (err_r, err_w) = output_pipe()
-            .map_err(|e| fail(Stage::Exec, format!("cannot create a pipe: {e}"), 126))?;
-        cmd.stdout(Stdio::from(out_w)).stderr(Stdio::from(err_w));
-        readers = (Some(out_r), Some(err_r));
-    }
-
-    let (stage_r, stage_w) =
-        pipe().map_err(|e| fail(Stage::Exec, format!("cannot create a pipe: {e}"), 126))?;
+    let (report_r, report_w) = pipe().map_err(|e| prepare("create a pipe", e))?;
+    let fd = |f: &Option<OwnedFd>| f.as_ref().map_or(-1, |f| f.as_raw_fd());
     let setup = ChildSetup {
+        stdio: [fd(&stdin), fd(&stdout), fd(&stderr)],
         tty: spec.tty,
-        cgroup_procs: spec.cgroup_procs.to_vec(),
+        cgroup_procs: spec.cgroup_procs,
         creds: spec.user.map(|c| {
             (
                 c.uid,
@@ -174,56 +237,97 @@ pub fn spawn<S: AsRef<OsStr>>(spec: &SpawnSpec<S>) -> Result<Spawned, SpawnError
                 c.groups.iter().map(|&g| g as libc::gid_t).collect(),
             )
         }),
-        stage_fd: stage_w.as_raw_fd(),
+        cwd: &cwd,
+        argv: &argv,
+        envp: &envp,
+        candidates: &candidates,
+        report_fd: report_w.as_raw_fd(),
         // Read here, in the parent: the child must not allocate.
         ignored: ignored_signals(),
     };
-    // SAFETY: `ChildSetup::run` makes only async-signal-safe system calls and
-    // allocates nothing: all its data was prepared above, before the fork.
-    unsafe {
-        cmd.pre_exec(move || setup.run());
+    // SAFETY: the child runs only `ChildSetup::exec`, which makes only
+    // async-signal-safe system calls on data prepared above and never returns.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        setup.exec();
     }
-    let result = cmd.spawn();
-    drop(cmd); // closes our copies of the pipes' write ends
-    drop(stage_w);
-    match result {
-        Ok(child) => Ok(Spawned {
-            pid: child.id() as i32,
+    // Our copies of the child's ends: its stdio and the report pipe's write end.
+    drop((stdin, stdout, stderr, report_w));
+    if pid < 0 {
+        return Err(prepare("fork", io::Error::last_os_error()));
+    }
+    match read_report(report_r) {
+        None => Ok(Spawned {
+            pid,
             stdout: readers.0,
             stderr: readers.1,
         }),
-        Err(e) => {
-            let stage = read_stage(stage_r).unwrap_or(Stage::Exec);
-            Err(explain(program, spec.cwd, stage, e))
+        Some(report) => {
+            // It has _exited (or is about to): collect it here, see the module docs.
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+            let tried = paths.get(report.candidate).map(PathBuf::as_path);
+            Err(explain(program, spec.cwd, &paths, tried, report))
         }
     }
 }
 
-/// Turns an exec or set-up error into the operator's sentence and exit code.
-fn explain(program: &OsStr, cwd: &Path, stage: Stage, e: io::Error) -> SpawnError {
+/// Turns a set-up or exec failure into the operator's sentence and exit code.
+fn explain(
+    program: &OsStr,
+    cwd: &Path,
+    paths: &[PathBuf],
+    tried: Option<&Path>,
+    report: Report,
+) -> SpawnError {
+    let Report { stage, errno, .. } = report;
+    let e = io::Error::from_raw_os_error(errno);
     let mk = |reason: String, exit_code| SpawnError {
         program: program.to_string_lossy().into_owned(),
         stage,
         reason,
         exit_code,
+        errno: Some(errno),
     };
-    if stage != Stage::Exec {
-        return mk(format!("{}: {e}", stage.describe()), 126);
-    }
-    match e.raw_os_error() {
-        Some(libc::ENOENT) if program.as_bytes().contains(&b'/') => {
-            let path = cwd.join(program);
-            if path.exists() {
-                // The file is there, so it is its `#!` interpreter that is missing.
-                mk("its interpreter (the #! line) was not found".into(), 126)
-            } else {
-                mk("no such file".into(), 127)
+    // Which file exec refused, when it was found through $PATH.
+    let via = match tried {
+        Some(path) if !program.as_bytes().contains(&b'/') => format!("{}: ", path.display()),
+        _ => String::new(),
+    };
+    match (stage, errno) {
+        (Stage::Cwd, libc::ENOENT | libc::ENOTDIR) => mk(
+            format!("its working directory {} does not exist", cwd.display()),
+            126,
+        ),
+        (Stage::Cwd, _) => mk(format!("{} {}: {e}", stage.describe(), cwd.display()), 126),
+        (Stage::Exec, libc::ENOENT | libc::ENOTDIR) => {
+            // The file is there, so it is its `#!` interpreter that is missing.
+            let found = paths.iter().map(|p| cwd.join(p)).find(|p| p.is_file());
+            let slash = program.as_bytes().contains(&b'/');
+            match (found, slash) {
+                (Some(_), true) => mk("its interpreter (the #! line) was not found".into(), 126),
+                (Some(found), false) => mk(
+                    format!(
+                        "{}: its interpreter (the #! line) was not found",
+                        found.display()
+                    ),
+                    126,
+                ),
+                (None, true) => mk("no such file".into(), 127),
+                (None, false) => mk("not found in $PATH".into(), 127),
             }
         }
-        Some(libc::ENOENT) => mk("not found in $PATH".into(), 127),
-        Some(libc::EACCES) => mk("permission denied (is it executable?)".into(), 126),
-        Some(libc::ENOEXEC) => mk("not an executable (exec format error)".into(), 126),
-        _ => mk(e.to_string(), 126),
+        (Stage::Exec, libc::EACCES) => {
+            let dir = tried.map(|p| cwd.join(p)).filter(|p| p.is_dir());
+            match dir {
+                Some(_) => mk(format!("{via}is a directory"), 126),
+                None => mk(format!("{via}permission denied (is it executable?)"), 126),
+            }
+        }
+        (Stage::Exec, libc::ENOEXEC) => {
+            mk(format!("{via}not an executable (exec format error)"), 126)
+        }
+        (Stage::Exec, _) => mk(format!("{via}{e}"), 126),
+        _ => mk(format!("{}: {e}", stage.describe()), 126),
     }
 }
 
@@ -242,12 +346,56 @@ fn output_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((r, w))
 }
 
-fn read_stage(fd: OwnedFd) -> Option<Stage> {
-    let mut byte = [0u8; 1];
-    let n = std::fs::File::from(fd).read(&mut byte).ok()?;
-    (n == 1)
-        .then(|| Stage::ALL.get(byte[0] as usize).copied())
-        .flatten()
+/// What a child that could not exec wrote back.
+struct Report {
+    stage: Stage,
+    errno: i32,
+    /// The index of the candidate path exec failed on last.
+    candidate: usize,
+}
+
+/// The report's size on the pipe: stage, errno, candidate. Under PIPE_BUF, so
+/// it arrives whole.
+pub(super) const REPORT_LEN: usize = 9;
+
+/// None when the pipe closed empty: exec succeeded (the pipe is close-on-exec).
+fn read_report(fd: OwnedFd) -> Option<Report> {
+    let mut buf = [0u8; REPORT_LEN];
+    let mut file = std::fs::File::from(fd);
+    let mut got = 0;
+    while got < REPORT_LEN {
+        match file.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    if got == 0 {
+        return None;
+    }
+    let stage = Stage::ALL
+        .get(buf[0] as usize)
+        .copied()
+        .unwrap_or(Stage::Exec);
+    let errno = i32::from_ne_bytes([buf[1], buf[2], buf[3], buf[4]]);
+    let candidate = u32::from_ne_bytes([buf[5], buf[6], buf[7], buf[8]]) as usize;
+    Some(Report {
+        stage,
+        errno,
+        candidate,
+    })
+}
+
+/// /dev/null, close-on-exec (the child dup2s it onto 0, 1 or 2).
+fn dev_null(mode: i32) -> io::Result<OwnedFd> {
+    // SAFETY: open(2) of a constant path; the fd is owned by the result.
+    let fd = unsafe { libc::open(c"/dev/null".as_ptr(), mode | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd was just opened and belongs to no one else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// The signals oxinit ignores: inherited from whoever started it (nohup, a
@@ -270,97 +418,6 @@ fn ignored_signals() -> &'static [i32] {
     })
 }
 
-/// What the child does between fork and exec.
-struct ChildSetup {
-    tty: TtyHandover,
-    cgroup_procs: Vec<RawFd>,
-    creds: Option<(u32, u32, Vec<libc::gid_t>)>,
-    stage_fd: RawFd,
-    ignored: &'static [i32],
-}
-
-impl ChildSetup {
-    fn run(&self) -> io::Result<()> {
-        // SAFETY: only async-signal-safe calls below, on data prepared before fork.
-        unsafe {
-            // exec resets caught signals by itself; only ignored ones
-            // survive it, so only those need resetting.
-            for &sig in self.ignored {
-                libc::signal(sig, libc::SIG_DFL);
-            }
-            match self.tty {
-                TtyHandover::Foreground => {
-                    libc::setpgid(0, 0);
-                    // A background group calling tcsetpgrp gets SIGTTOU: ignore
-                    // it for this one call.
-                    libc::signal(libc::SIGTTOU, libc::SIG_IGN);
-                    libc::tcsetpgrp(0, libc::getpid());
-                    libc::signal(libc::SIGTTOU, libc::SIG_DFL);
-                }
-                TtyHandover::Session | TtyHandover::None => {
-                    if libc::setsid() == -1 {
-                        return self.fail(Stage::Session);
-                    }
-                    if self.tty == TtyHandover::Session {
-                        // Best effort: without it the child still runs, just
-                        // without job control.
-                        libc::ioctl(0, libc::TIOCSCTTY, 0);
-                    }
-                }
-            }
-            if crate::cgroup::join_from_child(&self.cgroup_procs).is_err() {
-                return self.fail(Stage::Cgroup); // errno is still write(2)'s
-            }
-            if let Some((uid, gid, groups)) = &self.creds {
-                if libc::setgroups(groups.len(), groups.as_ptr()) == -1 {
-                    return self.fail(Stage::Groups);
-                }
-                if libc::setgid(*gid) == -1 {
-                    return self.fail(Stage::Gid);
-                }
-                if libc::setuid(*uid) == -1 {
-                    return self.fail(Stage::Uid);
-                }
-            }
-            let mut empty: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut empty);
-            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-        }
-        Ok(())
-    }
-
-    /// Records the failed stage for the parent, then fails with errno.
-    fn fail(&self, stage: Stage) -> io::Result<()> {
-        let err = io::Error::last_os_error();
-        let code = Stage::ALL.iter().position(|&s| s == stage).unwrap_or(0) as u8;
-        // SAFETY: write(2) is async-signal-safe.
-        unsafe { libc::write(self.stage_fd, [code].as_ptr().cast(), 1) };
-        Err(err)
-    }
-}
-
+mod child;
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_parent_reads_the_ignored_signals_before_forking() {
-        let argv = ["true".to_string()];
-        let spec = SpawnSpec {
-            argv: &argv,
-            env: &[],
-            cwd: Path::new("/"),
-            user: None,
-            inherit_stdin: false,
-            output: Output::Null,
-            tty: TtyHandover::None,
-            cgroup_procs: &[],
-        };
-        let child = spawn(&spec).expect("true starts");
-        // Had only the child computed the set (allocating after fork), the
-        // parent's copy would still be empty.
-        assert!(IGNORED.get().is_some());
-        // Another test's reaper may have taken it first: either way it is gone.
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None);
-    }
-}
+mod tests;

@@ -25,7 +25,11 @@ impl Fixture {
         std::fs::write(etc.join("group"), "root:x:0:\n").unwrap();
         let env = BTreeMap::from([("PORT".to_string(), "8080".to_string())]);
         Fixture {
-            ctx: LoadContext { env, etc_dir: etc },
+            ctx: LoadContext {
+                env,
+                etc_dir: etc,
+                lookups: crate::config::Lookups::Run,
+            },
             dir,
         }
     }
