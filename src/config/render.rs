@@ -284,17 +284,17 @@ fn health_text(health: &HealthSpec) -> String {
     let start = if health.start_period.is_zero() {
         String::new()
     } else {
-        format!(
-            ", probed every second at most and failures not counted for the first {} until it is ready",
-            dur(health.start_period)
-        )
+        format!(", none counted in the first {}", dur(health.start_period))
     };
+    let quick = health.interval.min(std::time::Duration::from_secs(1));
     format!(
-        "{what}; every {}, timeout {}, unhealthy after {} failure{} in a row{start}",
+        "{what}; at start, then every 100ms doubling to {} until ready, then every {}; timeout {}, unhealthy after {} failure{} in a row (before ready, at most one counted per {}){start}",
+        dur(quick),
         dur(health.interval),
         dur(health.timeout),
         health.retries,
-        plural(health.retries as usize)
+        plural(health.retries as usize),
+        dur(health.interval)
     )
 }
 

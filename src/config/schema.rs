@@ -237,9 +237,10 @@ impl Kind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthSpec {
     pub check: HealthCheck,
-    /// Time between the starts of two checks.
+    /// Time between the starts of two checks once the process is ready (a
+    /// check that takes longer is followed at once: checks never overlap).
     pub interval: Duration,
-    /// How long one check may take; never more than `interval`.
+    /// How long one check may take; may be longer than `interval`.
     pub timeout: Duration,
     /// Consecutive failures that make the process unhealthy; at least 1.
     pub retries: u32,

@@ -655,16 +655,11 @@ fn probe(w: &mut World, name: &str, outcome: Outcome) -> Vec<Action> {
 #[test]
 fn a_dependent_waits_for_the_first_healthy_check() {
     let mut w = World::new(DB_WITH_HEALTH);
+    // The first probe goes out with the start, not one interval later.
     assert_eq!(w.spawned(), ["db"]);
-    // During start_period probes come every second and failures do not count.
-    let (d, actions) = w.wait_next();
-    assert_eq!(
-        (d, actions),
-        (
-            Duration::from_secs(1),
-            vec![Action::Probe { idx: 0, run: 1 }]
-        )
-    );
+    assert!(w
+        .log
+        .contains(&(Duration::ZERO, Action::Probe { idx: 0, run: 1 })));
     assert!(probe(
         &mut w,
         "db",
@@ -672,8 +667,11 @@ fn a_dependent_waits_for_the_first_healthy_check() {
     )
     .is_empty());
     assert_eq!(w.sup.processes()[0].health.failures, 0);
-    let (d, _) = w.wait_next();
-    assert_eq!(d, Duration::from_secs(1));
+    // Until it is ready, probes follow quickly: 100ms, then 200ms…
+    let (d, actions) = w.wait_next();
+    assert_eq!((d, actions), (ms(100), vec![Action::Probe { idx: 0, run: 1 }]));
+    probe(&mut w, "db", Outcome::TimedOut);
+    assert_eq!(w.wait_next().0, ms(200));
     assert!(!w.sup.booted());
     probe(&mut w, "db", Outcome::Healthy);
     assert_eq!(w.spawned(), ["db", "api"]);
@@ -687,10 +685,93 @@ fn a_dependent_waits_for_the_first_healthy_check() {
     }));
 }
 
+/// Answers every probe of `name` with `outcome` until `until` has passed
+/// since the start of the world; returns the times the probes went out.
+fn answer_probes_until(w: &mut World, name: &str, outcome: Outcome, until: Duration) -> Vec<Duration> {
+    let idx = w.idx(name);
+    let mut sent = Vec::new();
+    loop {
+        let asked = w
+            .log
+            .iter()
+            .filter(|(_, a)| matches!(a, Action::Probe { idx: i, .. } if *i == idx))
+            .count();
+        if asked > sent.len() {
+            sent.push(w.now - w.t0);
+            probe(w, name, outcome.clone());
+        }
+        if w.now - w.t0 >= until || !matches!(w.state(name), State::Running { .. }) {
+            return sent;
+        }
+        w.wait_next();
+    }
+}
+
+#[test]
+fn readiness_probes_double_up_to_a_second_and_do_not_restart_a_slow_starter() {
+    // No start_period, interval 10s, retries 3: failures before the first
+    // success count once per interval, as when probes came every interval.
+    let mut w = World::new(
+        r#"
+[processes.slow]
+command = "slow"
+[processes.slow.health]
+type = "tcp"
+address = "127.0.0.1:9"
+interval = "10s"
+"#,
+    );
+    let refused = Outcome::Unhealthy("connection refused".into());
+    let sent = answer_probes_until(&mut w, "slow", refused.clone(), Duration::from_secs(3));
+    assert_eq!(
+        sent[..7],
+        [ms(0), ms(100), ms(300), ms(700), ms(1500), ms(2500), ms(3500)][..sent.len().min(7)]
+    );
+    assert_eq!(w.sup.processes()[0].health.failures, 0);
+    // The failure at 10s is the first that counts; at 30s, the third.
+    let sent = answer_probes_until(&mut w, "slow", refused, Duration::from_secs(40));
+    assert_eq!(w.sup.processes()[0].health.failures, 3, "{sent:?}");
+    assert!(matches!(w.state("slow"), State::Stopping { .. }));
+    let stopped_at = w.now - w.t0;
+    assert!(
+        stopped_at >= Duration::from_secs(30) && stopped_at < Duration::from_secs(31),
+        "{stopped_at:?}"
+    );
+}
+
+#[test]
+fn a_probe_slower_than_interval_is_followed_at_once_and_never_overlaps() {
+    // interval 1s with the default timeout (2s): valid.
+    let mut w = World::new(
+        r#"
+[processes.db]
+command = "db"
+[processes.db.health]
+type = "tcp"
+address = "127.0.0.1:9"
+interval = "1s"
+"#,
+    );
+    probe(&mut w, "db", Outcome::Healthy);
+    let (d, actions) = w.wait_next();
+    assert_eq!((d, actions), (Duration::from_secs(1), vec![Action::Probe { idx: 0, run: 1 }]));
+    // While that probe runs, no other starts, whatever the time.
+    assert!(w.wait(ms(1_500)).is_empty());
+    assert!(w.sup.next_deadline().is_none());
+    // It ends 1.5s after it started (a timeout): the next one starts now.
+    assert_eq!(
+        probe(&mut w, "db", Outcome::TimedOut),
+        [Action::Probe { idx: 0, run: 1 }]
+    );
+    // A quick one: the next starts an interval after this one started.
+    w.wait(ms(200));
+    probe(&mut w, "db", Outcome::Healthy);
+    assert_eq!(w.wait_next().0, ms(800));
+}
+
 #[test]
 fn retries_consecutive_failures_restart_it_with_reason_health() {
     let mut w = World::new(DB_WITH_HEALTH);
-    w.wait_next();
     probe(&mut w, "db", Outcome::Healthy);
     w.wait_next();
     assert!(
