@@ -25,6 +25,7 @@ mod parse;
 pub mod plan;
 mod process;
 mod render;
+pub mod replicator;
 mod schema;
 mod settings;
 pub(crate) mod suggest;

@@ -4,7 +4,9 @@
 //! above its deepest dependency, so everything in a level can start in
 //! parallel once the previous levels are ready. Stopping walks the levels
 //! backwards: `api` (which depends on `litestream`) stops first, so the
-//! replicator is still running to ship the app's last writes.
+//! replicator is still running to ship the app's last writes — also when
+//! nobody wrote that down: replicators imply dependencies of their own
+//! (see [`super::replicator`]).
 
 use super::schema::Config;
 
@@ -22,16 +24,8 @@ pub struct Plan {
 /// never loops or panics.
 pub fn plan(config: &Config) -> Plan {
     let names: Vec<&str> = config.processes.iter().map(|p| p.name.as_str()).collect();
-    let deps: Vec<Vec<usize>> = config
-        .processes
-        .iter()
-        .map(|p| {
-            p.depends_on
-                .iter()
-                .filter_map(|d| names.iter().position(|n| n == d))
-                .collect()
-        })
-        .collect();
+    // `depends_on` plus what replicators imply (they start first, stop last).
+    let deps = super::replicator::dependencies(&config.processes);
     let levels = levels(&deps);
     let depth = levels.iter().flatten().max().map_or(0, |max| max + 1);
     let last = levels.iter().any(Option::is_none);

@@ -46,6 +46,7 @@ const PROCESS_KEYS: &[&str] = &[
     "schedule",
     "health",
     "limits",
+    "replicator",
 ];
 
 /// Keys reserved for a later version, as `(key, "what it is")`: refused
@@ -158,6 +159,11 @@ pub(super) fn parse_process(
             }
             "critical" => set_bool(&mut spec.critical, value, &what, report),
             "oneshot" => set_bool(&mut spec.oneshot, value, &what, report),
+            "replicator" => {
+                let mut flag = false;
+                set_bool(&mut flag, value, &what, report);
+                spec.replicator = Some(flag);
+            }
             "stop_signal" => parse_stop_signal(&mut spec, value, &what, report),
             "depends_on" => depends_on_spans = parse_depends_on(value, &what, report),
             "schedule" => match value.get_ref() {

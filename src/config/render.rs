@@ -11,6 +11,7 @@ use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::plan::plan;
+use super::replicator;
 use super::schema::{Config, HealthCheck, HealthSpec, Kind, ProcessSpec, RestartPolicy};
 use super::units::{format_duration as dur, format_size};
 use crate::cgroup::{Limits, Requested};
@@ -123,6 +124,7 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
             "  (no services and no jobs: oxinit exits once the oneshots are done)"
         );
     }
+    render_replicators(&mut out, config);
 
     for process in &config.processes {
         out.push('\n');
@@ -242,17 +244,70 @@ fn render_process(out: &mut String, config: &Config, p: &ProcessSpec, now: Syste
             dur(p.stop_timeout)
         ),
     );
-    if !p.depends_on.is_empty() {
-        let deps: Vec<String> = p
-            .depends_on
+    let implied = implied_deps(config, p);
+    if !p.depends_on.is_empty() || !implied.is_empty() {
+        let written = p.depends_on.iter().map(|d| (d.as_str(), ""));
+        let implied = implied
             .iter()
-            .map(|d| match config.process(d) {
-                Some(dep) if dep.oneshot => format!("{d} (waits for its success)"),
-                Some(dep) if dep.health.is_some() => format!("{d} (waits until it is healthy)"),
-                _ => format!("{d} (waits until it is started)"),
+            .map(|d| (d.as_str(), "implied by a replicator: "));
+        let deps: Vec<String> = written
+            .chain(implied)
+            .map(|(d, why)| match config.process(d) {
+                Some(dep) if dep.oneshot => format!("{d} ({why}waits for its success)"),
+                Some(dep) if dep.health.is_some() => {
+                    format!("{d} ({why}waits until it is healthy)")
+                }
+                _ => format!("{d} ({why}waits until it is started)"),
             })
             .collect();
         line("after", deps.join(", "));
+    }
+}
+
+/// The dependencies of `p` that no `depends_on` wrote: see [`replicator`].
+fn implied_deps(config: &Config, p: &ProcessSpec) -> Vec<String> {
+    let list = &config.processes;
+    replicator::implied(list)
+        .into_iter()
+        .filter(|&(from, _)| list[from].name == p.name)
+        .map(|(_, to)| list[to].name.clone())
+        .collect()
+}
+
+/// One line per replicator that orders something nobody wrote down.
+fn render_replicators(out: &mut String, config: &Config) {
+    let list = &config.processes;
+    let implied = replicator::implied(list);
+    for (r, spec) in list.iter().enumerate() {
+        let Some(why) = replicator::reason(spec) else {
+            continue;
+        };
+        let after: Vec<&str> = implied
+            .iter()
+            .filter(|&&(_, to)| to == r)
+            .map(|&(from, _)| list[from].name.as_str())
+            .collect();
+        let before: Vec<&str> = implied
+            .iter()
+            .filter(|&&(from, _)| from == r)
+            .map(|&(_, to)| list[to].name.as_str())
+            .collect();
+        if after.is_empty() && before.is_empty() {
+            continue;
+        }
+        let mut text = format!("  {} is a replicator ({why})", spec.name);
+        if !after.is_empty() {
+            text += &format!(", so it starts before and stops after {}", after.join(", "));
+        }
+        if !before.is_empty() {
+            text += &format!(", and starts once {} succeeded", before.join(", "));
+        }
+        let opt_out = if spec.replicator == Some(true) {
+            "remove replicator = true"
+        } else {
+            "set replicator = false"
+        };
+        let _ = writeln!(out, "{text}; {opt_out} to opt out");
     }
 }
 

@@ -170,6 +170,9 @@ pub struct ProcessSpec {
     pub limits: crate::cgroup::Limits,
     /// Makes the process a job (see [`Kind::Job`]).
     pub schedule: Option<crate::schedule::Schedule>,
+    /// `replicator = true|false` as written; None: detected from the command
+    /// (see [`super::replicator`]).
+    pub replicator: Option<bool>,
 }
 
 impl ProcessSpec {
@@ -196,6 +199,7 @@ impl ProcessSpec {
             health: None,
             limits: crate::cgroup::Limits::default(),
             schedule: None,
+            replicator: None,
         }
     }
 

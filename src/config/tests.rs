@@ -121,6 +121,7 @@ fn defaults() {
             health: None,
             limits: crate::cgroup::Limits::default(),
             schedule: None,
+            replicator: None,
         }
     );
     assert_eq!(api.kind(), Kind::Service);
@@ -932,8 +933,9 @@ fn example_oxfile_parses() {
         plan(&config).stop_levels,
         vec![
             strings(&["worker"]),
-            strings(&["api"]),
-            strings(&["litestream", "optimize"]),
+            // The job stops before the replicator too (it is one).
+            strings(&["api", "optimize"]),
+            strings(&["litestream"]),
             strings(&["migrate"]),
             strings(&["restore"]),
         ]
@@ -1047,4 +1049,5 @@ fn example_oxfile_parses() {
 
 mod health;
 mod jobs_and_limits;
+mod order;
 mod settings;

@@ -89,7 +89,15 @@ mod tests {
             .collect();
         assert_eq!(
             steps,
-            [ms(100), ms(200), ms(400), ms(800), ms(1000), ms(1000), ms(1000)]
+            [
+                ms(100),
+                ms(200),
+                ms(400),
+                ms(800),
+                ms(1000),
+                ms(1000),
+                ms(1000)
+            ]
         );
         assert_eq!(readiness_step(3, ms(300)), ms(300));
         assert_eq!(readiness_step(u32::MAX, ms(50)), ms(50));

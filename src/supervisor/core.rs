@@ -193,11 +193,8 @@ impl Supervisor {
             .iter()
             .map(|lvl| lvl.iter().map(|n| index(n)).collect())
             .collect();
-        let deps = config
-            .processes
-            .iter()
-            .map(|p| p.depends_on.iter().map(|d| index(d)).collect())
-            .collect();
+        // `depends_on` plus the edges replicators imply, as the plan has them.
+        let deps = crate::config::replicator::dependencies(&config.processes);
         Supervisor {
             procs: config.processes.iter().cloned().map(Process::new).collect(),
             start_levels,

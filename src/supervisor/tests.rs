@@ -669,7 +669,10 @@ fn a_dependent_waits_for_the_first_healthy_check() {
     assert_eq!(w.sup.processes()[0].health.failures, 0);
     // Until it is ready, probes follow quickly: 100ms, then 200ms…
     let (d, actions) = w.wait_next();
-    assert_eq!((d, actions), (ms(100), vec![Action::Probe { idx: 0, run: 1 }]));
+    assert_eq!(
+        (d, actions),
+        (ms(100), vec![Action::Probe { idx: 0, run: 1 }])
+    );
     probe(&mut w, "db", Outcome::TimedOut);
     assert_eq!(w.wait_next().0, ms(200));
     assert!(!w.sup.booted());
@@ -687,7 +690,12 @@ fn a_dependent_waits_for_the_first_healthy_check() {
 
 /// Answers every probe of `name` with `outcome` until `until` has passed
 /// since the start of the world; returns the times the probes went out.
-fn answer_probes_until(w: &mut World, name: &str, outcome: Outcome, until: Duration) -> Vec<Duration> {
+fn answer_probes_until(
+    w: &mut World,
+    name: &str,
+    outcome: Outcome,
+    until: Duration,
+) -> Vec<Duration> {
     let idx = w.idx(name);
     let mut sent = Vec::new();
     loop {
@@ -725,7 +733,15 @@ interval = "10s"
     let sent = answer_probes_until(&mut w, "slow", refused.clone(), Duration::from_secs(3));
     assert_eq!(
         sent[..7],
-        [ms(0), ms(100), ms(300), ms(700), ms(1500), ms(2500), ms(3500)][..sent.len().min(7)]
+        [
+            ms(0),
+            ms(100),
+            ms(300),
+            ms(700),
+            ms(1500),
+            ms(2500),
+            ms(3500)
+        ][..sent.len().min(7)]
     );
     assert_eq!(w.sup.processes()[0].health.failures, 0);
     // The failure at 10s is the first that counts; at 30s, the third.
@@ -754,7 +770,13 @@ interval = "1s"
     );
     probe(&mut w, "db", Outcome::Healthy);
     let (d, actions) = w.wait_next();
-    assert_eq!((d, actions), (Duration::from_secs(1), vec![Action::Probe { idx: 0, run: 1 }]));
+    assert_eq!(
+        (d, actions),
+        (
+            Duration::from_secs(1),
+            vec![Action::Probe { idx: 0, run: 1 }]
+        )
+    );
     // While that probe runs, no other starts, whatever the time.
     assert!(w.wait(ms(1_500)).is_empty());
     assert!(w.sup.next_deadline().is_none());
