@@ -46,8 +46,14 @@ command = "{bin}/litestream replicate -config /etc/litestream.yml"
         "{}",
         rig.report(&ox)
     );
-    // oxinit spawned the replicator first (its own log is in order).
+    // oxinit spawned the replicator first (its own log is in order), after
+    // logging the stop budget in one line.
     let err = ox.stderr();
+    assert!(
+        err.contains("stop budget: api 10s + litestream 10s + orphan_grace 2s = 22s at most"),
+        "{}",
+        rig.report(&ox)
+    );
     let (l, a) = (err.find("started litestream"), err.find("started api"));
     assert!(
         matches!((l, a), (Some(l), Some(a)) if l < a),

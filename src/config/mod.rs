@@ -14,6 +14,7 @@
 //! - [`units`]: durations, sizes and signals in human notation.
 
 mod address;
+pub mod budget;
 mod command;
 mod envfile;
 mod expand;

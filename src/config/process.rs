@@ -66,6 +66,8 @@ pub(super) struct ProcessDraft {
     pub spec: ProcessSpec,
     /// Each `depends_on` entry with its position.
     pub depends_on_spans: Vec<(String, Range<usize>)>,
+    /// Where `stop_timeout` was written, else the table's name.
+    pub stop_timeout_span: Range<usize>,
 }
 
 /// Where each key of the table was written (for the cross-key rules).
@@ -192,9 +194,15 @@ pub(super) fn parse_process(
     spec.env = env;
     spec.depends_on = depends_on_spans.iter().map(|(d, _)| d.clone()).collect();
     check_combinations(&mut spec, &seen, &label, report);
+    let stop_timeout_span = seen
+        .keys
+        .get("stop_timeout")
+        .cloned()
+        .unwrap_or_else(|| name_key.span());
     ProcessDraft {
         spec,
         depends_on_spans,
+        stop_timeout_span,
     }
 }
 

@@ -10,6 +10,7 @@
 use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::budget;
 use super::plan::plan;
 use super::replicator;
 use super::schema::{Config, HealthCheck, HealthSpec, Kind, ProcessSpec, RestartPolicy};
@@ -125,6 +126,14 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
         );
     }
     render_replicators(&mut out, config);
+    let budget = budget::stop_budget(&config.processes, init, &plan);
+    let _ = writeln!(out, "\nstop budget: {}", budget.describe());
+    // What the platform allows is not part of the file: these warnings are
+    // `check`'s own, next to the file's.
+    let mut warnings = config.warnings.clone();
+    let dir = config.path.parent().unwrap_or(std::path::Path::new(""));
+    let fly = budget::read_fly_toml(dir, &mut warnings);
+    warnings.extend(budget::platform_warning(&budget, fly.as_ref()));
 
     for process in &config.processes {
         out.push('\n');
@@ -133,9 +142,9 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
 
     let count = |k: Kind| config.processes.iter().filter(|p| p.kind() == k).count();
     let (services, oneshots, jobs) = (count(Kind::Service), count(Kind::Oneshot), count(Kind::Job));
-    if !config.warnings.is_empty() {
+    if !warnings.is_empty() {
         let _ = writeln!(out, "\nwarnings:");
-        for warning in &config.warnings {
+        for warning in &warnings {
             let _ = writeln!(out, "  {}", warning.render(&config.path));
         }
     }
@@ -149,8 +158,8 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
         plural(oneshots),
         jobs,
         plural(jobs),
-        config.warnings.len(),
-        plural(config.warnings.len())
+        warnings.len(),
+        plural(warnings.len())
     );
     out
 }

@@ -101,8 +101,8 @@ pub fn dependencies(processes: &[ProcessSpec]) -> Vec<Vec<usize>> {
         if !processes[r].depends_on.is_empty() {
             continue;
         }
-        for o in 0..processes.len() {
-            if processes[o].kind() == Kind::Oneshot && !reaches(&deps, o, r) {
+        for (o, oneshot) in processes.iter().enumerate() {
+            if oneshot.kind() == Kind::Oneshot && !reaches(&deps, o, r) {
                 deps[r].push(o);
             }
         }

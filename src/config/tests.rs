@@ -875,7 +875,9 @@ critical = false
         "\nwarnings:\n  ".to_string(),
         ":15:11: [processes.api] command: \"|\"".to_string(),
         "ok: ".to_string(),
-        "(2 services, 1 oneshot, 0 jobs), 1 warning\n".to_string(),
+        "stop budget: api 10s + litestream 30s + orphan_grace 2s = 42s at most\n".to_string(),
+        // The command warning, and the stop budget against the platforms (issue 10).
+        "(2 services, 1 oneshot, 0 jobs), 2 warnings\n".to_string(),
     ];
     for piece in &expect {
         assert_contains(&text, piece);
@@ -1047,6 +1049,7 @@ fn example_oxfile_parses() {
     }
 }
 
+mod budget;
 mod health;
 mod jobs_and_limits;
 mod order;
