@@ -92,7 +92,8 @@ pub const COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "check",
-        about: "Validate oxfile.toml and print the plan: boot order, stop order, stop budget, settings",
+        about:
+            "Validate oxfile.toml and print the plan: boot order, stop order, stop budget, settings",
         positional: None,
         options: &[CONFIG, HELP],
     },

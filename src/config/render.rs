@@ -352,7 +352,7 @@ fn health_text(health: &HealthSpec) -> String {
     };
     let quick = health.interval.min(std::time::Duration::from_secs(1));
     format!(
-        "{what}; at start, then every 100ms doubling to {} until ready, then every {}; timeout {}, unhealthy after {} failure{} in a row (before ready, at most one counted per {}){start}",
+        "{what}; at start, then every 100ms (after 5s doubling to {}) until ready, then every {}; timeout {}, unhealthy after {} failure{} in a row (before ready, at most one counted per {}){start}",
         dur(quick),
         dur(health.interval),
         dur(health.timeout),

@@ -494,6 +494,50 @@ fn ordered_shutdown_stops_the_app_before_the_replicator_with_one_signal_each() {
     assert_eq!(w.signals_to("litestream"), [TERM, CONT]);
 }
 
+/// The blog post's oxfile: no depends_on, yet litestream (a replicator)
+/// starts before api and stops after it.
+#[test]
+fn a_replicator_starts_first_and_stops_last_without_depends_on() {
+    let mut w = World::new(
+        r#"
+[processes.api]
+command = "node dist/server.js"
+[processes.litestream]
+command = "litestream replicate -config /etc/litestream.yml"
+"#,
+    );
+    assert_eq!(w.spawned(), ["litestream", "api"]);
+    let (api, ls) = (w.idx("api"), w.idx("litestream"));
+    let actions = w.send(Event::Signal(TERM));
+    assert_eq!(
+        actions,
+        [
+            Action::Signal {
+                idx: api,
+                sig: TERM
+            },
+            Action::Signal {
+                idx: api,
+                sig: CONT
+            }
+        ]
+    );
+    w.wait(ms(500));
+    assert!(w.signals_to("litestream").is_empty());
+    let actions = w.exit("api", ExitStatus::Code(0));
+    assert_eq!(
+        actions,
+        [
+            Action::Signal { idx: ls, sig: TERM },
+            Action::Signal { idx: ls, sig: CONT }
+        ]
+    );
+    assert_eq!(
+        w.exit("litestream", ExitStatus::Code(0)),
+        [Action::Finish { code: 0 }]
+    );
+}
+
 #[test]
 fn stop_timeout_leads_to_sigkill_and_exit_137() {
     let mut w = World::new(SQLITE_APP);

@@ -359,7 +359,7 @@ fn dependants_of_a_checked_service_wait_until_healthy() {
     let text = render_check(&config);
     assert_contains(
         &text,
-        "  health:    tcp connect to 127.0.0.1:5432; at start, then every 100ms doubling to 1s until ready, then every 10s; timeout 2s, unhealthy after 3 failures in a row (before ready, at most one counted per 10s), none counted in the first 1m\n",
+        "  health:    tcp connect to 127.0.0.1:5432; at start, then every 100ms (after 5s doubling to 1s) until ready, then every 10s; timeout 2s, unhealthy after 3 failures in a row (before ready, at most one counted per 10s), none counted in the first 1m\n",
     );
     assert_contains(&text, "  after:     db (waits until it is healthy)\n");
 }
