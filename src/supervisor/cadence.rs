@@ -4,9 +4,13 @@
 //! instants, so the schedule is unit-tested without a clock.
 //!
 //! - The first probe runs as soon as the process has started. Until it is
-//!   first ready, probes follow quickly ([`READINESS_FIRST`] doubling up to
-//!   [`READINESS_CAP`], never slower than `interval`), so a service is ready
-//!   about as soon as it answers instead of one `interval` late.
+//!   first ready, probes follow quickly: every [`READINESS_FIRST`] for the
+//!   first [`READINESS_FLAT`] probes (about 5 s, as long as most apps take to
+//!   boot), then doubling up to [`READINESS_CAP`], never slower than
+//!   `interval`. So a service is ready within about 100 ms of answering
+//!   instead of one `interval` late, and one that takes long to boot is not
+//!   probed ten times a second forever. A refused connection costs
+//!   microseconds; an exec check a spawn.
 //! - Probes of one process never overlap: the next starts `step` after the
 //!   previous one started or when it ended, whichever is later. A `timeout`
 //!   longer than `interval` is allowed (Docker and Kubernetes allow it): a
@@ -21,8 +25,11 @@ use crate::config::HealthSpec;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// The gap after the first readiness probe.
+/// The gap between readiness probes at first.
 pub const READINESS_FIRST: Duration = Duration::from_millis(100);
+/// How many readiness probes come every [`READINESS_FIRST`] before the gap
+/// starts doubling.
+pub const READINESS_FLAT: u32 = 50;
 /// The longest gap between readiness probes (or `interval`, if shorter).
 pub const READINESS_CAP: Duration = Duration::from_secs(1);
 
@@ -30,8 +37,9 @@ pub const READINESS_CAP: Duration = Duration::from_secs(1);
 /// start of the next one.
 pub fn readiness_step(n: u32, interval: Duration) -> Duration {
     let cap = READINESS_CAP.min(interval);
+    let doublings = n.saturating_sub(READINESS_FLAT - 1).min(16);
     READINESS_FIRST
-        .checked_mul(1u32 << n.min(16))
+        .checked_mul(1u32 << doublings)
         .map_or(cap, |d| d.min(cap))
 }
 
@@ -83,23 +91,14 @@ mod tests {
     }
 
     #[test]
-    fn readiness_steps_double_from_100ms_up_to_a_second_or_the_interval() {
-        let steps: Vec<Duration> = (0..7)
-            .map(|n| readiness_step(n, Duration::from_secs(10)))
-            .collect();
-        assert_eq!(
-            steps,
-            [
-                ms(100),
-                ms(200),
-                ms(400),
-                ms(800),
-                ms(1000),
-                ms(1000),
-                ms(1000)
-            ]
-        );
-        assert_eq!(readiness_step(3, ms(300)), ms(300));
+    fn readiness_steps_are_100ms_then_double_up_to_a_second_or_the_interval() {
+        let ten = Duration::from_secs(10);
+        assert!((0..50).all(|n| readiness_step(n, ten) == ms(100)));
+        let steps: Vec<Duration> = (49..56).map(|n| readiness_step(n, ten)).collect();
+        let expected = [100, 200, 400, 800, 1000, 1000, 1000].map(ms);
+        assert_eq!(steps, expected);
+        assert_eq!(readiness_step(60, ms(300)), ms(300));
+        assert_eq!(readiness_step(0, ms(50)), ms(50));
         assert_eq!(readiness_step(u32::MAX, ms(50)), ms(50));
     }
 
@@ -116,7 +115,8 @@ mod tests {
         // next one follows at once, never overlapping it.
         assert_eq!(next_probe(&h, true, 0, t0, t0 + ms(1700)), t0 + ms(1700));
         // Before readiness, the quick step applies.
-        assert_eq!(next_probe(&h, false, 2, t0, t0 + ms(5)), t0 + ms(400));
+        assert_eq!(next_probe(&h, false, 2, t0, t0 + ms(5)), t0 + ms(100));
+        assert_eq!(next_probe(&h, false, 51, t0, t0 + ms(5)), t0 + ms(400));
     }
 
     #[test]
