@@ -107,7 +107,8 @@ pub const COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "check",
-        about: "Validate oxfile.toml and print the plan: boot order, stop order, settings",
+        about:
+            "Validate oxfile.toml and print the plan: boot order, stop order, stop budget, settings",
         positional: None,
         options: &[CONFIG, STRICT, HELP],
     },

@@ -12,7 +12,6 @@ use super::command;
 use super::parse::{duration, whole_number, Key, Report, Value};
 use super::process::{expanded_string, Context};
 use super::schema::{HealthCheck, HealthSpec};
-use super::units::format_duration;
 
 /// Keys every type accepts.
 pub(super) const COMMON_KEYS: &[&str] = &["type", "interval", "timeout", "retries", "start_period"];
@@ -51,8 +50,6 @@ pub(super) fn parse(
     let mut spec = HealthSpec::new(HealthCheck::Notify { watchdog: None });
     // The value of the type's own key (url, address, command, watchdog).
     let mut own: Option<&Value<'_>> = None;
-    let mut interval_span = None;
-    let mut timeout_span = None;
     let before = report.errors.len();
 
     for (key, value) in table.iter() {
@@ -61,13 +58,11 @@ pub(super) fn parse(
         match key_name {
             "type" => {}
             "interval" => {
-                interval_span = Some(value.span());
                 if let Some(d) = positive_duration(value, &what, report) {
                     spec.interval = d;
                 }
             }
             "timeout" => {
-                timeout_span = Some(value.span());
                 if let Some(d) = positive_duration(value, &what, report) {
                     spec.timeout = d;
                 }
@@ -102,24 +97,9 @@ pub(super) fn parse(
     }
 
     // Built even when something above failed, so its problems are reported
-    // in the same run; the timing rule below is checked either way.
+    // in the same run. A timeout longer than interval is fine (as in Docker
+    // and Kubernetes): probes never overlap, see supervisor::cadence.
     let check = kind.and_then(|kind| build_check(kind, own, key, &label, ctx, report));
-    if spec.timeout > spec.interval {
-        // Point at whichever of the two was written (defaults cannot conflict).
-        let (key_name, span) = match (&timeout_span, &interval_span) {
-            (Some(span), _) => ("timeout", span.clone()),
-            (None, Some(span)) => ("interval", span.clone()),
-            (None, None) => ("timeout", key.span()),
-        };
-        report.error(
-            &span,
-            format!(
-                "{label} {key_name}: timeout ({}) is longer than interval ({}); a check must end before the next one starts: raise interval or lower timeout",
-                format_duration(spec.timeout),
-                format_duration(spec.interval)
-            ),
-        );
-    }
     let check = check.filter(|_| report.errors.len() == before)?;
     Some(HealthSpec { check, ..spec })
 }

@@ -47,6 +47,7 @@ pub(super) fn check_combinations(
                     report.error(span, format!("{label} {key}: {why}; remove {key}"));
                 }
             }
+            refuse_replicator(seen, label, "a scheduled job", report);
             refuse_health(seen, label, "a scheduled job runs to completion, so there is nothing to keep checking: its exit code is its result", report);
             // Whatever the service defaults are: a run is never restarted,
             // and its failure never stops the container.
@@ -67,11 +68,23 @@ pub(super) fn check_combinations(
                     );
                 }
             }
+            refuse_replicator(seen, label, "a oneshot", report);
             refuse_health(seen, label, "a oneshot runs once to completion, so there is nothing to keep checking: its exit code is its result", report);
             // Never restarted, whatever the service default is.
             spec.restart = RestartPolicy::Never;
         }
         Kind::Service => check_service(spec, seen, label, report),
+    }
+}
+
+/// A replicator runs beside the app for as long as it runs; a oneshot
+/// (`litestream restore`) or a job cannot be one.
+fn refuse_replicator(seen: &Seen, label: &str, what: &str, report: &mut Report<'_>) {
+    if let Some(span) = seen.keys.get("replicator") {
+        report.error(
+            span,
+            format!("{label} replicator: {what} runs to completion, so it cannot run beside the others as their replicator (only a service can); remove replicator"),
+        );
     }
 }
 

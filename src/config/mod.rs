@@ -17,6 +17,7 @@
 //!   [`reference_keys`]: every key accepted, for the README's reference.
 
 mod address;
+pub mod budget;
 mod command;
 mod envfile;
 mod expand;
@@ -31,6 +32,7 @@ pub mod plan;
 mod process;
 mod reference;
 mod render;
+pub mod replicator;
 mod schema;
 mod settings;
 pub(crate) mod suggest;

@@ -13,9 +13,12 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use super::plan::find_cycles;
+use super::budget::check_stop_timeouts;
+use super::plan::{find_cycles, plan_processes};
 use super::process::{parse_process, Context, ProcessDraft};
-use super::schema::{Config, InitSettings, Kind, MetricsSettings, Problem, SqliteSettings};
+use super::schema::{
+    Config, InitSettings, Kind, MetricsSettings, Problem, ProcessSpec, SqliteSettings,
+};
 use super::settings::{parse_init, parse_metrics, parse_sqlite};
 use super::suggest::did_you_mean;
 use super::users::Accounts;
@@ -297,6 +300,13 @@ pub fn parse_str(text: &str, path: &Path, ctx: &LoadContext) -> Result<Config, C
         }
     }
     check_dependencies(&drafts, &mut report);
+    if report.errors.is_empty() {
+        // Only a valid graph has a plan.
+        let specs: Vec<ProcessSpec> = drafts.iter().map(|d| d.spec.clone()).collect();
+        let spans: Vec<_> = drafts.iter().map(|d| d.stop_timeout_span.clone()).collect();
+        let plan = plan_processes(&specs);
+        check_stop_timeouts(&specs, &init, &plan, &spans, &mut report);
+    }
 
     let warnings = report.into_result(path)?;
     Ok(Config {

@@ -4,9 +4,11 @@
 //! above its deepest dependency, so everything in a level can start in
 //! parallel once the previous levels are ready. Stopping walks the levels
 //! backwards: `api` (which depends on `litestream`) stops first, so the
-//! replicator is still running to ship the app's last writes.
+//! replicator is still running to ship the app's last writes — also when
+//! nobody wrote that down: replicators imply dependencies of their own
+//! (see [`super::replicator`]).
 
-use super::schema::Config;
+use super::schema::{Config, ProcessSpec};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -21,17 +23,14 @@ pub struct Plan {
 /// ignored and processes caught in a cycle go to one last level, so this
 /// never loops or panics.
 pub fn plan(config: &Config) -> Plan {
-    let names: Vec<&str> = config.processes.iter().map(|p| p.name.as_str()).collect();
-    let deps: Vec<Vec<usize>> = config
-        .processes
-        .iter()
-        .map(|p| {
-            p.depends_on
-                .iter()
-                .filter_map(|d| names.iter().position(|n| n == d))
-                .collect()
-        })
-        .collect();
+    plan_processes(&config.processes)
+}
+
+/// [`plan`] of a list of processes.
+pub(crate) fn plan_processes(processes: &[ProcessSpec]) -> Plan {
+    let names: Vec<&str> = processes.iter().map(|p| p.name.as_str()).collect();
+    // `depends_on` plus what replicators imply (they start first, stop last).
+    let deps = super::replicator::dependencies(processes);
     let levels = levels(&deps);
     let depth = levels.iter().flatten().max().map_or(0, |max| max + 1);
     let last = levels.iter().any(Option::is_none);
@@ -124,7 +123,7 @@ pub(crate) fn find_cycles(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::schema::{InitSettings, ProcessSpec};
+    use crate::config::schema::InitSettings;
 
     fn config(list: &[(&str, &[&str])]) -> Config {
         Config {

@@ -46,6 +46,7 @@ pub(super) const PROCESS_KEYS: &[&str] = &[
     "schedule",
     "health",
     "limits",
+    "replicator",
 ];
 
 /// Keys reserved for a later version, as `(key, "what it is")`: refused
@@ -66,6 +67,8 @@ pub(super) struct ProcessDraft {
     pub spec: ProcessSpec,
     /// Each `depends_on` entry with its position.
     pub depends_on_spans: Vec<(String, Range<usize>)>,
+    /// Where `stop_timeout` was written, else the table's name.
+    pub stop_timeout_span: Range<usize>,
 }
 
 /// Where each key of the table was written (for the cross-key rules).
@@ -162,6 +165,11 @@ pub(super) fn parse_process(
             }
             "critical" => set_bool(&mut spec.critical, value, &what, report),
             "oneshot" => set_bool(&mut spec.oneshot, value, &what, report),
+            "replicator" => {
+                let mut flag = false;
+                set_bool(&mut flag, value, &what, report);
+                spec.replicator = Some(flag);
+            }
             "stop_signal" => parse_stop_signal(&mut spec, value, &what, report),
             "depends_on" => depends_on_spans = parse_depends_on(value, &what, report),
             "schedule" => match value.get_ref() {
@@ -191,9 +199,15 @@ pub(super) fn parse_process(
     spec.depends_on = depends_on_spans.iter().map(|(d, _)| d.clone()).collect();
     check_combinations(&mut spec, &seen, &label, report);
     super::machine::check_process(&spec, &seen, &label, ctx, report);
+    let stop_timeout_span = seen
+        .keys
+        .get("stop_timeout")
+        .cloned()
+        .unwrap_or_else(|| name_key.span());
     ProcessDraft {
         spec,
         depends_on_spans,
+        stop_timeout_span,
     }
 }
 

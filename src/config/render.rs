@@ -10,7 +10,9 @@
 use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::budget;
 use super::plan::plan;
+use super::replicator;
 use super::schema::{Config, HealthCheck, HealthSpec, Kind, ProcessSpec, RestartPolicy};
 use super::units::{format_duration as dur, format_size};
 use crate::cgroup::{Limits, Requested};
@@ -133,6 +135,15 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
             "  (no services and no jobs: oxinit exits once the oneshots are done)"
         );
     }
+    render_replicators(&mut out, config);
+    let budget = budget::stop_budget(&config.processes, init, &plan);
+    let _ = writeln!(out, "\nstop budget: {}", budget.describe());
+    // What the platform allows is not part of the file: these warnings are
+    // `check`'s own, next to the file's.
+    let mut warnings = config.warnings.clone();
+    let dir = config.path.parent().unwrap_or(std::path::Path::new(""));
+    let fly = budget::read_fly_toml(dir, &mut warnings);
+    warnings.extend(budget::platform_warning(&budget, fly.as_ref()));
 
     for process in &config.processes {
         out.push('\n');
@@ -141,9 +152,9 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
 
     let count = |k: Kind| config.processes.iter().filter(|p| p.kind() == k).count();
     let (services, oneshots, jobs) = (count(Kind::Service), count(Kind::Oneshot), count(Kind::Job));
-    if !config.warnings.is_empty() {
+    if !warnings.is_empty() {
         let _ = writeln!(out, "\nwarnings:");
-        for warning in &config.warnings {
+        for warning in &warnings {
             let _ = writeln!(out, "  {}", warning.render(&config.path));
         }
     }
@@ -157,8 +168,8 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
         plural(oneshots),
         jobs,
         plural(jobs),
-        config.warnings.len(),
-        plural(config.warnings.len())
+        warnings.len(),
+        plural(warnings.len())
     );
     out
 }
@@ -252,17 +263,70 @@ fn render_process(out: &mut String, config: &Config, p: &ProcessSpec, now: Syste
             dur(p.stop_timeout)
         ),
     );
-    if !p.depends_on.is_empty() {
-        let deps: Vec<String> = p
-            .depends_on
+    let implied = implied_deps(config, p);
+    if !p.depends_on.is_empty() || !implied.is_empty() {
+        let written = p.depends_on.iter().map(|d| (d.as_str(), ""));
+        let implied = implied
             .iter()
-            .map(|d| match config.process(d) {
-                Some(dep) if dep.oneshot => format!("{d} (waits for its success)"),
-                Some(dep) if dep.health.is_some() => format!("{d} (waits until it is healthy)"),
-                _ => format!("{d} (waits until it is started)"),
+            .map(|d| (d.as_str(), "implied by a replicator: "));
+        let deps: Vec<String> = written
+            .chain(implied)
+            .map(|(d, why)| match config.process(d) {
+                Some(dep) if dep.oneshot => format!("{d} ({why}waits for its success)"),
+                Some(dep) if dep.health.is_some() => {
+                    format!("{d} ({why}waits until it is healthy)")
+                }
+                _ => format!("{d} ({why}waits until it is started)"),
             })
             .collect();
         line("after", deps.join(", "));
+    }
+}
+
+/// The dependencies of `p` that no `depends_on` wrote: see [`replicator`].
+fn implied_deps(config: &Config, p: &ProcessSpec) -> Vec<String> {
+    let list = &config.processes;
+    replicator::implied(list)
+        .into_iter()
+        .filter(|&(from, _)| list[from].name == p.name)
+        .map(|(_, to)| list[to].name.clone())
+        .collect()
+}
+
+/// One line per replicator that orders something nobody wrote down.
+fn render_replicators(out: &mut String, config: &Config) {
+    let list = &config.processes;
+    let implied = replicator::implied(list);
+    for (r, spec) in list.iter().enumerate() {
+        let Some(why) = replicator::reason(spec) else {
+            continue;
+        };
+        let after: Vec<&str> = implied
+            .iter()
+            .filter(|&&(_, to)| to == r)
+            .map(|&(from, _)| list[from].name.as_str())
+            .collect();
+        let before: Vec<&str> = implied
+            .iter()
+            .filter(|&&(from, _)| from == r)
+            .map(|&(_, to)| list[to].name.as_str())
+            .collect();
+        if after.is_empty() && before.is_empty() {
+            continue;
+        }
+        let mut text = format!("  {} is a replicator ({why})", spec.name);
+        if !after.is_empty() {
+            text += &format!(", so it starts before and stops after {}", after.join(", "));
+        }
+        if !before.is_empty() {
+            text += &format!(", and starts once {} succeeded", before.join(", "));
+        }
+        let opt_out = if spec.replicator == Some(true) {
+            "remove replicator = true"
+        } else {
+            "set replicator = false"
+        };
+        let _ = writeln!(out, "{text}; {opt_out} to opt out");
     }
 }
 
@@ -294,17 +358,17 @@ fn health_text(health: &HealthSpec) -> String {
     let start = if health.start_period.is_zero() {
         String::new()
     } else {
-        format!(
-            ", probed every second at most and failures not counted for the first {} until it is ready",
-            dur(health.start_period)
-        )
+        format!(", none counted in the first {}", dur(health.start_period))
     };
+    let quick = health.interval.min(std::time::Duration::from_secs(1));
     format!(
-        "{what}; every {}, timeout {}, unhealthy after {} failure{} in a row{start}",
+        "{what}; at start, then every 100ms (after 5s doubling to {}) until ready, then every {}; timeout {}, unhealthy after {} failure{} in a row (before ready, at most one counted per {}){start}",
+        dur(quick),
         dur(health.interval),
         dur(health.timeout),
         health.retries,
-        plural(health.retries as usize)
+        plural(health.retries as usize),
+        dur(health.interval)
     )
 }
 

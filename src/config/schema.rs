@@ -172,6 +172,9 @@ pub struct ProcessSpec {
     pub limits: crate::cgroup::Limits,
     /// Makes the process a job (see [`Kind::Job`]).
     pub schedule: Option<crate::schedule::Schedule>,
+    /// `replicator = true|false` as written; None: detected from the command
+    /// (see [`super::replicator`]).
+    pub replicator: Option<bool>,
 }
 
 impl ProcessSpec {
@@ -198,6 +201,7 @@ impl ProcessSpec {
             health: None,
             limits: crate::cgroup::Limits::default(),
             schedule: None,
+            replicator: None,
         }
     }
 
@@ -239,9 +243,10 @@ impl Kind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthSpec {
     pub check: HealthCheck,
-    /// Time between the starts of two checks.
+    /// Time between the starts of two checks once the process is ready (a
+    /// check that takes longer is followed at once: checks never overlap).
     pub interval: Duration,
-    /// How long one check may take; never more than `interval`.
+    /// How long one check may take; may be longer than `interval`.
     pub timeout: Duration,
     /// Consecutive failures that make the process unhealthy; at least 1.
     pub retries: u32,

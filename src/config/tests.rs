@@ -125,6 +125,7 @@ fn defaults() {
             health: None,
             limits: crate::cgroup::Limits::default(),
             schedule: None,
+            replicator: None,
         }
     );
     assert_eq!(api.kind(), Kind::Service);
@@ -878,7 +879,9 @@ critical = false
         "\nwarnings:\n  ".to_string(),
         ":15:11: [processes.api] command: \"|\"".to_string(),
         "ok: ".to_string(),
-        "(2 services, 1 oneshot, 0 jobs), 1 warning\n".to_string(),
+        "stop budget: api 10s + litestream 30s + orphan_grace 2s = 42s at most\n".to_string(),
+        // The command warning, and the stop budget against the platforms (issue 10).
+        "(2 services, 1 oneshot, 0 jobs), 2 warnings\n".to_string(),
     ];
     for piece in &expect {
         assert_contains(&text, piece);
@@ -936,8 +939,9 @@ fn example_oxfile_parses() {
         plan(&config).stop_levels,
         vec![
             strings(&["worker"]),
-            strings(&["api"]),
-            strings(&["litestream", "optimize"]),
+            // The job stops before the replicator too (it is one).
+            strings(&["api", "optimize"]),
+            strings(&["litestream"]),
             strings(&["migrate"]),
             strings(&["restore"]),
         ]
@@ -1055,7 +1059,9 @@ fn example_oxfile_parses() {
     }
 }
 
+mod budget;
 mod health;
 mod jobs_and_limits;
 mod lookups;
+mod order;
 mod settings;

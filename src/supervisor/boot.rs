@@ -24,6 +24,9 @@ pub struct Services {
 
 /// Sets everything up; Err(exit code) when the boot must not go on.
 pub fn start(config: &Config, snapshots: &watch::Receiver<Arc<Snapshot>>) -> Result<Services, i32> {
+    let plan = crate::config::plan(config);
+    let budget = crate::config::budget::stop_budget(&config.processes, &config.init, &plan);
+    tracing::info!("stop budget: {}", budget.describe());
     let (cgroups, memory_mode) = memory(config)?;
     for db in &config.sqlite.databases {
         if let Some(warning) = crate::sqlite::volume_check(db) {

@@ -201,11 +201,8 @@ impl Supervisor {
             .iter()
             .map(|lvl| lvl.iter().map(|n| index(n)).collect())
             .collect();
-        let deps = config
-            .processes
-            .iter()
-            .map(|p| p.depends_on.iter().map(|d| index(d)).collect())
-            .collect();
+        // `depends_on` plus the edges replicators imply, as the plan has them.
+        let deps = crate::config::replicator::dependencies(&config.processes);
         Supervisor {
             procs: config.processes.iter().cloned().map(Process::new).collect(),
             start_levels,
@@ -353,18 +350,9 @@ impl Supervisor {
         p.run += 1;
         p.state = State::Running { pid, since: now };
         p.health = Default::default();
-        if let Some(h) = &p.spec.health {
-            if p.probed() {
-                // During start_period probes come every second at most (like
-                // Docker's start_interval) so readiness is noticed quickly;
-                // failures there do not count.
-                let first = if h.start_period > Duration::ZERO {
-                    h.interval.min(Duration::from_secs(1))
-                } else {
-                    h.interval
-                };
-                p.health.next_probe = Some(now + first);
-            }
+        if p.probed() {
+            // The first probe right away: see `cadence`.
+            p.health.next_probe = Some(now);
         }
         tracing::info!("started {} (pid {pid})", p.spec.name);
         if let Some(id) = p.pending_reply.take() {
@@ -659,13 +647,13 @@ impl Supervisor {
             Outcome::TimedOut => "timeout",
         };
         out.push(Action::Record(Observation::Health { idx, result, took }));
-        let in_start_period = now < since + h.start_period;
-        // Until it is first ready and while in start_period, probe every
-        // second at most; then every `interval`.
-        let ready_before = p.health.ready;
-        p.health.next_probe = Some(now + h.interval);
-        if in_start_period && !ready_before && outcome != Outcome::Healthy {
-            p.health.next_probe = Some(now + h.interval.min(Duration::from_secs(1)));
+        let started = p.health.probe_started.unwrap_or(now);
+        let ready = p.health.ready || outcome == Outcome::Healthy;
+        let quick = p.health.readiness_probes;
+        p.health.next_probe = Some(super::cadence::next_probe(&h, ready, quick, started, now));
+        let counts = super::cadence::failure_counts(&h, &p.health, since, now);
+        if !p.health.ready {
+            p.health.readiness_probes += 1;
         }
         match outcome {
             Outcome::Healthy => {
@@ -683,12 +671,12 @@ impl Supervisor {
                     _ => format!("no answer within {}", fmt_duration(h.timeout)),
                 };
                 p.health.status = Some(why.clone());
-                if in_start_period && !p.health.ready {
-                    tracing::debug!(
-                        "{}: health check failed during start_period ({why})",
-                        p.spec.name
-                    );
+                if !counts {
+                    tracing::debug!("{}: not ready yet ({why})", p.spec.name);
                     return;
+                }
+                if !p.health.ready {
+                    p.health.last_counted = Some(now);
                 }
                 p.health.failures += 1;
                 if p.health.failures < h.retries {
@@ -911,6 +899,7 @@ impl Supervisor {
                     if let (Some(t), false) = (p.health.next_probe, p.health.probing) {
                         if t <= now {
                             p.health.probing = true;
+                            p.health.probe_started = Some(now);
                             out.push(Action::Probe { idx, run: p.run });
                         }
                     }

@@ -105,6 +105,9 @@ interval = "5s"
 retries = 1
 "#,
     );
+    // Ready first (failures before the first success are lenient), then
+    // one failure in a row is `retries = 1`.
+    probe(&mut w, "api", Outcome::Healthy);
     w.wait_next();
     let actions = probe(&mut w, "api", Outcome::TimedOut);
     assert_eq!(actions[0], Action::Signal { idx: 0, sig: TERM });

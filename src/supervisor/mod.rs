@@ -6,11 +6,13 @@
 //! - [`backoff`]: restart delays and the crash-loop cutoff.
 //! - [`event_loop`]: signals, reaping, deadlines and spawning around the core.
 //! - [`boot`]: memory enforcement, metrics server, control socket, SQLite checks.
+//! - [`cadence`]: when health probes run and which failures count.
 //! - [`probing`]: running health probes and notify sockets for the loop.
 //! - [`snapshot`]: the read-only picture for metrics, status and health.
 
 pub mod backoff;
 pub mod boot;
+pub mod cadence;
 pub mod core;
 pub mod event_loop;
 pub mod probing;

@@ -158,6 +158,12 @@ pub struct Health {
     pub next_probe: Option<Instant>,
     /// A probe was asked for and has not answered yet.
     pub probing: bool,
+    /// When the last probe was asked for (the next one is timed from it).
+    pub probe_started: Option<Instant>,
+    /// Probes answered before the first success (the quick readiness ones).
+    pub readiness_probes: u32,
+    /// When a failure before the first success last counted toward retries.
+    pub last_counted: Option<Instant>,
     /// STATUS= from sd_notify, or the last failure.
     pub status: Option<String>,
     /// Notify watchdog: unhealthy unless WATCHDOG=1 arrives before this.

@@ -504,6 +504,47 @@ fn ordered_shutdown_stops_the_app_before_the_replicator_with_one_signal_each() {
     assert_eq!(w.signals_to("litestream"), [TERM, CONT]);
 }
 
+/// The blog post's oxfile: no depends_on, yet litestream (a replicator)
+/// starts before api and stops after it.
+#[test]
+fn a_replicator_starts_first_and_stops_last_without_depends_on() {
+    let mut w = World::new(
+        r#"
+[processes.api]
+command = "node dist/server.js"
+[processes.litestream]
+command = "litestream replicate -config /etc/litestream.yml"
+"#,
+    );
+    assert_eq!(w.spawned(), ["litestream", "api"]);
+    let (api, ls) = (w.idx("api"), w.idx("litestream"));
+    let actions = w.send(Event::Signal(TERM));
+    assert_eq!(
+        actions,
+        [
+            Action::Signal {
+                idx: api,
+                sig: TERM
+            },
+            Action::Continue { idx: api }
+        ]
+    );
+    w.wait(ms(500));
+    assert!(w.signals_to("litestream").is_empty());
+    let actions = w.exit("api", ExitStatus::Code(0));
+    assert_eq!(
+        actions,
+        [
+            Action::Signal { idx: ls, sig: TERM },
+            Action::Continue { idx: ls }
+        ]
+    );
+    assert_eq!(
+        w.exit("litestream", ExitStatus::Code(0)),
+        [Action::Finish { code: 0 }]
+    );
+}
+
 #[test]
 fn stop_timeout_leads_to_sigkill_and_exit_137() {
     let mut w = World::new(SQLITE_APP);
@@ -668,16 +709,11 @@ fn probe(w: &mut World, name: &str, outcome: Outcome) -> Vec<Action> {
 #[test]
 fn a_dependent_waits_for_the_first_healthy_check() {
     let mut w = World::new(DB_WITH_HEALTH);
+    // The first probe goes out with the start, not one interval later.
     assert_eq!(w.spawned(), ["db"]);
-    // During start_period probes come every second and failures do not count.
-    let (d, actions) = w.wait_next();
-    assert_eq!(
-        (d, actions),
-        (
-            Duration::from_secs(1),
-            vec![Action::Probe { idx: 0, run: 1 }]
-        )
-    );
+    assert!(w
+        .log
+        .contains(&(Duration::ZERO, Action::Probe { idx: 0, run: 1 })));
     assert!(probe(
         &mut w,
         "db",
@@ -685,8 +721,14 @@ fn a_dependent_waits_for_the_first_healthy_check() {
     )
     .is_empty());
     assert_eq!(w.sup.processes()[0].health.failures, 0);
-    let (d, _) = w.wait_next();
-    assert_eq!(d, Duration::from_secs(1));
+    // Until it is ready, probes follow quickly: every 100ms at first.
+    let (d, actions) = w.wait_next();
+    assert_eq!(
+        (d, actions),
+        (ms(100), vec![Action::Probe { idx: 0, run: 1 }])
+    );
+    probe(&mut w, "db", Outcome::TimedOut);
+    assert_eq!(w.wait_next().0, ms(100));
     assert!(!w.sup.booted());
     probe(&mut w, "db", Outcome::Healthy);
     assert_eq!(w.spawned(), ["db", "api"]);
@@ -700,10 +742,106 @@ fn a_dependent_waits_for_the_first_healthy_check() {
     }));
 }
 
+/// Answers every probe of `name` with `outcome` until `until` has passed
+/// since the start of the world; returns the times the probes went out.
+fn answer_probes_until(
+    w: &mut World,
+    name: &str,
+    outcome: Outcome,
+    until: Duration,
+) -> Vec<Duration> {
+    let idx = w.idx(name);
+    let mut sent = Vec::new();
+    loop {
+        let asked = w
+            .log
+            .iter()
+            .filter(|(_, a)| matches!(a, Action::Probe { idx: i, .. } if *i == idx))
+            .count();
+        if asked > sent.len() {
+            sent.push(w.now - w.t0);
+            probe(w, name, outcome.clone());
+        }
+        if w.now - w.t0 >= until || !matches!(w.state(name), State::Running { .. }) {
+            return sent;
+        }
+        w.wait_next();
+    }
+}
+
+#[test]
+fn readiness_probes_come_every_100ms_then_slow_down_and_do_not_restart_a_slow_starter() {
+    // No start_period, interval 10s, retries 3: failures before the first
+    // success count once per interval, as when probes came every interval.
+    let mut w = World::new(
+        r#"
+[processes.slow]
+command = "slow"
+[processes.slow.health]
+type = "tcp"
+address = "127.0.0.1:9"
+interval = "10s"
+"#,
+    );
+    let refused = Outcome::Unhealthy("connection refused".into());
+    let sent = answer_probes_until(&mut w, "slow", refused.clone(), Duration::from_secs(9));
+    // The first 50 gaps are 100ms, then 200ms, 400ms, 800ms, then a second.
+    let expected: Vec<Duration> = (0..=50)
+        .map(|n| ms(100 * n))
+        .chain([5200, 5600, 6400, 7400, 8400, 9400].map(ms))
+        .collect();
+    assert_eq!(sent, expected);
+    assert_eq!(w.sup.processes()[0].health.failures, 0);
+    // The failure at 10s is the first that counts; at 30s, the third.
+    let sent = answer_probes_until(&mut w, "slow", refused, Duration::from_secs(40));
+    assert_eq!(w.sup.processes()[0].health.failures, 3, "{sent:?}");
+    assert!(matches!(w.state("slow"), State::Stopping { .. }));
+    let stopped_at = w.now - w.t0;
+    assert!(
+        stopped_at >= Duration::from_secs(30) && stopped_at < Duration::from_secs(31),
+        "{stopped_at:?}"
+    );
+}
+
+#[test]
+fn a_probe_slower_than_interval_is_followed_at_once_and_never_overlaps() {
+    // interval 1s with the default timeout (2s): valid.
+    let mut w = World::new(
+        r#"
+[processes.db]
+command = "db"
+[processes.db.health]
+type = "tcp"
+address = "127.0.0.1:9"
+interval = "1s"
+"#,
+    );
+    probe(&mut w, "db", Outcome::Healthy);
+    let (d, actions) = w.wait_next();
+    assert_eq!(
+        (d, actions),
+        (
+            Duration::from_secs(1),
+            vec![Action::Probe { idx: 0, run: 1 }]
+        )
+    );
+    // While that probe runs, no other starts, whatever the time.
+    assert!(w.wait(ms(1_500)).is_empty());
+    assert!(w.sup.next_deadline().is_none());
+    // It ends 1.5s after it started (a timeout): the next one starts now.
+    assert_eq!(
+        probe(&mut w, "db", Outcome::TimedOut),
+        [Action::Probe { idx: 0, run: 1 }]
+    );
+    // A quick one: the next starts an interval after this one started.
+    w.wait(ms(200));
+    probe(&mut w, "db", Outcome::Healthy);
+    assert_eq!(w.wait_next().0, ms(800));
+}
+
 #[test]
 fn retries_consecutive_failures_restart_it_with_reason_health() {
     let mut w = World::new(DB_WITH_HEALTH);
-    w.wait_next();
     probe(&mut w, "db", Outcome::Healthy);
     w.wait_next();
     assert!(

@@ -286,22 +286,24 @@ fn unknown_health_keys_suggest() {
 #[test]
 fn timing_rules() {
     let f = Fixture::new();
-    let (line, col, message) = f.problem(
-        "[processes.api]\ncommand = \"x\"\nhealth = { type = \"notify\", interval = \"5s\", timeout = \"6s\" }\n",
+    // A timeout longer than interval is accepted (as Docker and Kubernetes
+    // do): probes never overlap. So is interval = "1s" against the default
+    // timeout (2s).
+    let config = f.ok(
+        "[processes.api]\ncommand = \"x\"\nhealth = { type = \"tcp\", address = \"127.0.0.1:1\", interval = \"5s\", timeout = \"6s\" }\n",
     );
-    assert_eq!((line, col), (3, 56));
-    assert_contains(
-        &message,
-        "[processes.api.health] timeout: timeout (6s) is longer than interval (5s)",
+    let health = config.processes[0].health.as_ref().unwrap();
+    assert_eq!(
+        (health.interval, health.timeout),
+        (Duration::from_secs(5), Duration::from_secs(6))
     );
-    // Against the default timeout (2s), the written interval is blamed.
-    let (line, col, message) = f.problem(
-        "[processes.api]\ncommand = \"x\"\nhealth = { type = \"notify\", interval = \"1s\" }\n",
+    let config = f.ok(
+        "[processes.api]\ncommand = \"x\"\nhealth = { type = \"http\", url = \"http://127.0.0.1:3000/\", interval = \"1s\" }\n",
     );
-    assert_eq!((line, col), (3, 40));
-    assert_contains(
-        &message,
-        "[processes.api.health] interval: timeout (2s) is longer than interval (1s)",
+    let health = config.processes[0].health.as_ref().unwrap();
+    assert_eq!(
+        (health.interval, health.timeout),
+        (Duration::from_secs(1), Duration::from_secs(2))
     );
     f.ok("[processes.api]\ncommand = \"x\"\nhealth = { type = \"notify\", interval = \"2s\", timeout = \"2s\" }\n");
     for (key, value, expected) in [
@@ -357,7 +359,7 @@ fn dependants_of_a_checked_service_wait_until_healthy() {
     let text = render_check(&config);
     assert_contains(
         &text,
-        "  health:    tcp connect to 127.0.0.1:5432; every 10s, timeout 2s, unhealthy after 3 failures in a row, probed every second at most and failures not counted for the first 1m until it is ready\n",
+        "  health:    tcp connect to 127.0.0.1:5432; at start, then every 100ms (after 5s doubling to 1s) until ready, then every 10s; timeout 2s, unhealthy after 3 failures in a row (before ready, at most one counted per 10s), none counted in the first 1m\n",
     );
     assert_contains(&text, "  after:     db (waits until it is healthy)\n");
 }

@@ -122,7 +122,9 @@ fn render_shows_jobs() {
         "[optimize] job\n",
         "  schedule:  0 3 * * *",
         "  runs:      to completion at each scheduled time, each run with no time limit; a failed run is logged and counted, never restarted, and never stops the container\n",
-        "(1 service, 0 oneshots, 1 job), 0 warnings\n",
+        "\nstop budget: optimize 10s + api 10s + orphan_grace 2s = 22s at most\n",
+        // The defaults outlast docker stop's 10s (issue 10).
+        "(1 service, 0 oneshots, 1 job), 1 warning\n",
     ] {
         assert_contains(&text, piece);
     }
