@@ -314,7 +314,7 @@ fn child_logs_through_init() {
     // tested the case it meant to.
     let probe = nix::unistd::write(std::io::stderr(), b"probe\n");
     println!("probe: {probe:?}");
-    init("info");
+    init("info", crate::diag::Output::Direct);
     // A Debug impl that logs: with only a global subscriber, tracing hands
     // the inner event to us while we format the outer one.
     struct Logs;
