@@ -47,7 +47,11 @@ impl Progress {
     pub fn stuck_for(&self) -> Option<Duration> {
         match self.stamp.load(Ordering::Relaxed) {
             0 => None,
-            stamp => Some(epoch().elapsed().saturating_sub(Duration::from_nanos(stamp - 1))),
+            stamp => Some(
+                epoch()
+                    .elapsed()
+                    .saturating_sub(Duration::from_nanos(stamp - 1)),
+            ),
         }
     }
 

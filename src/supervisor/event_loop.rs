@@ -450,7 +450,10 @@ impl Runner {
     async fn finish_logs(&mut self) {
         let relays = std::mem::take(&mut self.relays);
         let Some(sink) = &self.sink else { return };
-        match sink.drain(relays, LOG_DRAIN, crate::logs::stall::STALL).await {
+        match sink
+            .drain(relays, LOG_DRAIN, crate::logs::stall::STALL)
+            .await
+        {
             Drained::Done => {}
             Drained::Stuck => tracing::warn!(
                 "oxinit's stdout or stderr has taken nothing for {}; the processes' last \
