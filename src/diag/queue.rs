@@ -22,7 +22,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
 
@@ -32,6 +32,9 @@ use crate::logs::stall::{self, Progress};
 /// pipe buffer, hundreds of oxinit's lines. A line is always taken when the
 /// queue is empty, however long (a config error listing every problem).
 pub(crate) const QUEUED_BYTES: usize = 64 * 1024;
+
+/// The longest [`flush`] waits, even for a reader that keeps taking bytes.
+pub(crate) const FLUSH_LIMIT: Duration = Duration::from_secs(2);
 
 /// The writer thread formats nothing; a small stack is plenty.
 const STACK_SIZE: usize = 128 * 1024;
@@ -114,16 +117,21 @@ pub(super) fn push(line: &[u8]) -> bool {
 }
 
 /// Waits until every queued line is written, but not for a stderr that has
-/// taken nothing for [`stall::STALL`]: what is left then is dropped (oxinit
-/// is about to exit). Returns at once when the writer has been stuck that
-/// long already.
+/// taken nothing for [`stall::STALL`] (returning at once when the writer has
+/// been stuck that long already), nor longer than [`FLUSH_LIMIT`] for a
+/// reader that trickles: what is left then is dropped (oxinit is about to
+/// exit, and a stalled log reader must not hold up the container's stop).
 pub fn flush() {
     let Some(queue) = running() else {
         return;
     };
+    let give_up = Instant::now() + FLUSH_LIMIT;
     let mut state = queue.lock();
-    while (state.writing || !state.lines.is_empty()) && !queue.progress.stuck(stall::STALL) {
-        // Woken by each written line; the timeout re-checks the stall clock.
+    while (state.writing || !state.lines.is_empty())
+        && !queue.progress.stuck(stall::STALL)
+        && Instant::now() < give_up
+    {
+        // Woken by each written line; the timeout re-checks the clocks.
         state = queue
             .written
             .wait_timeout(state, Duration::from_millis(20))

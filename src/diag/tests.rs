@@ -406,6 +406,8 @@ fn child_logs_through_the_queue() {
     for i in 0..3000 {
         tracing::info!(i, "filler line to fill a pipe buffer several times over");
     }
+    // std's own panic message would wait on the stuck stderr; ours is queued.
+    let _ = std::panic::catch_unwind(|| panic!("a bug while stderr is stuck"));
     println!("dropped={}", lines_dropped());
     let started = std::time::Instant::now();
     flush();
@@ -424,7 +426,9 @@ fn a_stuck_stderr_drops_and_counts_and_says_so_later() {
     use std::os::fd::AsRawFd;
     use std::sync::mpsc;
 
-    let (reader, writer) = nix::unistd::pipe().unwrap();
+    // Close-on-exec: other tests spawn children at the same time, and one
+    // that inherited the read end would count it among its open fds.
+    let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     // One page: the pipe holds almost nothing.
     let _ = nix::fcntl::fcntl(&reader, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096));
     let mut child = Command::new(std::env::current_exe().unwrap())
@@ -472,13 +476,30 @@ fn a_stuck_stderr_drops_and_counts_and_says_so_later() {
     // The writer was stuck for about a second (STALL) when flush gave up.
     assert!(value("flushed_ms=") < 10_000, "{seen:?}");
 
-    // The reader comes back.
+    // The reader comes back. The child goes on only once the writer made
+    // progress again: a flush while it is still stuck would (rightly) give
+    // up at once.
     let fd = reader.as_raw_fd();
+    let (resumed_tx, resumed) = mpsc::channel();
     let drain = std::thread::spawn(move || {
+        let mut file = std::fs::File::from(reader);
         let mut text = Vec::new();
-        let _ = std::fs::File::from(reader).read_to_end(&mut text);
+        let mut buf = [0u8; 4096];
+        loop {
+            match file.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => text.extend_from_slice(&buf[..n]),
+            }
+            // More than the one-page pipe held: the writer wrote again.
+            if text.len() > 16 * 1024 {
+                let _ = resumed_tx.send(());
+            }
+        }
         String::from_utf8_lossy(&text).into_owned()
     });
+    resumed
+        .recv_timeout(deadline)
+        .expect("the writer thread resumed once the pipe was read");
     child.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let end = std::time::Instant::now() + deadline;
     let status = loop {

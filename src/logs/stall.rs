@@ -132,7 +132,7 @@ mod tests {
 
     #[test]
     fn write_all_stamps_while_it_writes() {
-        let (read, write) = nix::unistd::pipe().unwrap();
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
         let progress = Progress::default();
         write_all(write.as_fd(), b"line\n", &progress).unwrap();
         // Left stamped: the caller says when the write is over.
