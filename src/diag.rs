@@ -54,17 +54,8 @@ pub enum Output {
 /// panic messages through the queue.
 pub fn init(default_level: &str, output: Output) {
     if output == Output::Queued {
-        match queue::start() {
-            Ok(()) => route_panics(),
-            Err(e) => write_stderr(
-                format!(
-                    "oxinit: cannot start the thread that writes oxinit's own log lines ({e}); \
-                     they are written directly, and a stalled stderr can stall oxinit \
-                     (is the pids limit exhausted?)\n"
-                )
-                .as_bytes(),
-            ),
-        }
+        queue::enable();
+        route_panics();
     }
     let default = parse_level(default_level).unwrap_or(LevelFilter::INFO);
     let requested = std::env::var("OXINIT_LOG_LEVEL").unwrap_or_default();

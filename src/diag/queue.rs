@@ -18,7 +18,7 @@
 //! ```
 
 use std::collections::VecDeque;
-use std::io;
+use std::io::{self, Write as _};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -39,7 +39,24 @@ pub(crate) const FLUSH_LIMIT: Duration = Duration::from_secs(2);
 /// The writer thread formats nothing; a small stack is plenty.
 const STACK_SIZE: usize = 128 * 1024;
 
-static QUEUE: OnceLock<Queue> = OnceLock::new();
+static QUEUE: Queue = Queue {
+    state: Mutex::new(State {
+        lines: VecDeque::new(),
+        bytes: 0,
+        writing: false,
+    }),
+    queued: Condvar::new(),
+    written: Condvar::new(),
+    progress: Progress::new(),
+};
+
+/// Lines go through the queue ([`enable`] was called).
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the writer thread runs; started with the first line, so a
+/// single-command oxinit that has nothing to say (the usual case at its
+/// `warn` level) never pays for the thread.
+static WRITER: OnceLock<bool> = OnceLock::new();
 
 /// Lines dropped because the queue was full, since the start.
 static DROPPED: AtomicU64 = AtomicU64::new(0);
@@ -57,11 +74,8 @@ struct Queue {
     /// A line was written or given up on (for [`flush`]).
     written: Condvar,
     progress: Progress,
-    /// The writer thread started: [`push`] may queue.
-    running: AtomicBool,
 }
 
-#[derive(Default)]
 struct State {
     lines: VecDeque<Vec<u8>>,
     bytes: usize,
@@ -69,37 +83,50 @@ struct State {
     writing: bool,
 }
 
-/// Starts the writer thread; from then on [`push`] takes every line. Fails
-/// when no thread can be started (a pids limit): lines are then written
-/// directly, as before the queue existed.
-pub(super) fn start() -> io::Result<()> {
-    let queue = QUEUE.get_or_init(|| Queue {
-        state: Mutex::new(State::default()),
-        queued: Condvar::new(),
-        written: Condvar::new(),
-        progress: Progress::default(),
-        running: AtomicBool::new(false),
-    });
-    if queue.running.load(Ordering::Acquire) {
-        return Ok(());
+/// From now on [`push`] takes every line (the writer thread starts with the
+/// first one).
+pub(super) fn enable() {
+    ENABLED.store(true, Ordering::Release);
+}
+
+/// The queue, once lines go through it and its writer thread runs; starts
+/// the thread on first use. None when not enabled, or when no thread could
+/// be started (a pids limit): lines are then written directly, as before the
+/// queue existed, and that is said once.
+fn running() -> Option<&'static Queue> {
+    if !ENABLED.load(Ordering::Acquire) {
+        return None;
     }
-    std::thread::Builder::new()
+    WRITER.get_or_init(start).then_some(&QUEUE)
+}
+
+fn start() -> bool {
+    let started = std::thread::Builder::new()
         .name("oxinit-log".into())
         .stack_size(STACK_SIZE)
-        .spawn(move || {
+        .spawn(|| {
             // Signals are for the supervisor's signalfd; main blocked them
             // all before any thread started, but make sure (as the relay's
             // writer does): a default action would hit the whole process.
             let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), None);
-            queue.run();
-        })?;
-    queue.running.store(true, Ordering::Release);
-    Ok(())
+            QUEUE.run();
+        });
+    if let Err(e) = &started {
+        let _ = io::stderr().lock().write_all(
+            format!(
+                "oxinit: cannot start the thread that writes oxinit's own log lines ({e}); \
+                 they are written directly, so a stalled stderr can stall oxinit \
+                 (is the pids limit exhausted?)\n"
+            )
+            .as_bytes(),
+        );
+    }
+    started.is_ok()
 }
 
 /// Hands `line` (newline included) to the writer thread, or drops and counts
 /// it when the queue is full. Never waits for the writer. False when there is
-/// no queue (not started): the caller writes the line itself.
+/// no queue (not enabled, or no thread): the caller writes the line itself.
 pub(super) fn push(line: &[u8]) -> bool {
     let Some(queue) = running() else {
         return false;
@@ -138,12 +165,6 @@ pub fn flush() {
             .unwrap_or_else(PoisonError::into_inner)
             .0;
     }
-}
-
-fn running() -> Option<&'static Queue> {
-    QUEUE
-        .get()
-        .filter(|queue| queue.running.load(Ordering::Acquire))
 }
 
 impl Queue {

@@ -31,6 +31,13 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Idle (for statics; the same as `default()`).
+    pub const fn new() -> Progress {
+        Progress {
+            stamp: AtomicU64::new(0),
+        }
+    }
+
     /// A write starts, or the kernel just took part of it.
     pub fn stamp(&self) {
         let nanos = epoch().elapsed().as_nanos().min(u64::MAX as u128 - 1) as u64;
