@@ -149,9 +149,11 @@ pub(super) fn push(line: &[u8]) -> bool {
 /// reader that trickles: what is left then is dropped (oxinit is about to
 /// exit, and a stalled log reader must not hold up the container's stop).
 pub fn flush() {
-    let Some(queue) = running() else {
+    // Not `running()`: nothing queued yet must not start the thread now.
+    if WRITER.get() != Some(&true) {
         return;
-    };
+    }
+    let queue = &QUEUE;
     let give_up = Instant::now() + FLUSH_LIMIT;
     let mut state = queue.lock();
     while (state.writing || !state.lines.is_empty())
