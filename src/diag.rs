@@ -7,16 +7,24 @@
 //! built a span registry at every start, while oxinit uses no spans, one
 //! writer and a level filter. What a PID 1's logger must get right:
 //!
+//! - never wait on its output: as PID 1 (run and single-command mode) every
+//!   line goes through a bounded queue to a writer thread of its own
+//!   ([`queue`]), which drops and counts what does not fit instead of making
+//!   the supervisor wait for a reader that stopped reading;
 //! - one `write` per line through std's stderr lock, which the child-output
 //!   writer threads take too (`logs::writer`), so lines never interleave;
+//!   only writer threads take it (and the CLI commands, which write directly);
 //! - never panic on its output: a closed stderr or a gone reader (EPIPE)
 //!   drops the line;
 //! - never deadlock when a field's `Debug` impl logs in turn;
 //! - a disabled `debug!` costs a level comparison ([`Subscriber::max_level_hint`]).
 
 mod line;
+mod queue;
 #[cfg(test)]
 mod tests;
+
+pub use queue::{flush, lines_dropped};
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -28,8 +36,27 @@ use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
 use tracing::{Event, Metadata};
 
-/// Installs the subscriber. `default_level` applies when OXINIT_LOG_LEVEL is unset.
-pub fn init(default_level: &str) {
+/// How oxinit's lines reach stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Written by the calling thread, waiting as long as stderr makes it:
+    /// for the CLI commands (`check`, `status`…), whose reader is a person
+    /// or a script that wants every line.
+    Direct,
+    /// Through the bounded queue and its writer thread, dropping (and
+    /// counting) what does not fit: for PID 1, which must never wait on a
+    /// pipe someone else may stop reading. Call [`flush`] before exiting.
+    Queued,
+}
+
+/// Installs the subscriber. `default_level` applies when OXINIT_LOG_LEVEL is
+/// unset. With [`Output::Queued`] also routes [`say!`](crate::say) and
+/// panic messages through the queue.
+pub fn init(default_level: &str, output: Output) {
+    if output == Output::Queued {
+        queue::enable();
+        route_panics();
+    }
     let default = parse_level(default_level).unwrap_or(LevelFilter::INFO);
     let requested = std::env::var("OXINIT_LOG_LEVEL").unwrap_or_default();
     let level = requested_level(&requested, default);
@@ -127,19 +154,42 @@ impl Subscriber {
     }
 }
 
-/// One `write_all` under std's stderr lock. Stderr is unbuffered, so that is
-/// one write(2) unless the kernel takes part of it (a pipe's reader slower
-/// than us). Errors drop the line: there is nowhere else to report them, and
-/// a PID 1 must not die of a closed stderr. (std already treats EBADF as
-/// success; EPIPE arrives as an error since SIGPIPE is blocked or ignored.)
+/// Queues `line` for the writer thread when the queue runs ([`Output::Queued`]:
+/// never waits, drops when full), else one `write_all` under std's stderr
+/// lock. Stderr is unbuffered, so that is one write(2) unless the kernel
+/// takes part of it (a pipe's reader slower than us). Errors drop the line:
+/// there is nowhere else to report them, and a PID 1 must not die of a closed
+/// stderr. (std already treats EBADF as success; EPIPE arrives as an error
+/// since SIGPIPE is blocked or ignored.)
 pub fn write_stderr(line: &[u8]) {
-    let _ = std::io::stderr().lock().write_all(line);
+    if !queue::push(line) {
+        let _ = std::io::stderr().lock().write_all(line);
+    }
+}
+
+/// std's default panic hook writes under the stderr lock, which a stuck
+/// writer may hold forever: the panic would then never reach `main`'s
+/// emergency stop. Panic messages go through the queue like every line.
+fn route_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("<unnamed>");
+        // Honours RUST_BACKTRACE like the default hook (capture is a no-op
+        // without it).
+        let backtrace = std::backtrace::Backtrace::capture();
+        let trace = match backtrace.status() {
+            std::backtrace::BacktraceStatus::Captured => format!("\n{backtrace}"),
+            _ => String::new(),
+        };
+        write_stderr(format!("oxinit: thread '{name}' {info}{trace}\n").as_bytes());
+    }));
 }
 
 /// `eprintln!("oxinit: …")` for the messages that do not go through `tracing`
 /// (before it is set up, or where the message is the exit's reason), without
 /// `eprintln!`'s panic when stderr is a broken pipe: in a PID 1 that panic
-/// would turn a closed log pipe into an emergency stop of everything.
+/// would turn a closed log pipe into an emergency stop of everything. Queued
+/// like every line once [`init`] started the queue.
 #[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => {

@@ -14,7 +14,8 @@
 //! - [`metrics`], [`sqlite`]: Prometheus metrics, /health, /status, SQLite gauges.
 //! - [`exit`]: exit-code rules shared by every mode.
 //! - [`cli`]: the command line, parsed by hand (one pass, tables for --help).
-//! - [`diag`]: oxinit's own log lines: its `tracing` subscriber, text or JSON.
+//! - [`diag`]: oxinit's own log lines: its `tracing` subscriber, text or JSON,
+//!   and the bounded queue that keeps PID 1 from waiting on its stderr.
 //! - [`proc_stat`]: the process table from /proc, for every part that needs it.
 
 pub mod cgroup;

@@ -37,11 +37,16 @@ pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
     }
     if let Some(Command::Check { config, strict }) = &cli.command {
         sys::signals::unblock_all();
-        oxinit::diag::init("warn");
+        oxinit::diag::init("warn", oxinit::diag::Output::Direct);
         std::process::exit(check(config.as_deref(), *strict));
     }
     let single_mode = cli.command.is_none() && !cli.argv.is_empty();
-    oxinit::diag::init(if single_mode { "warn" } else { "info" });
+    // From here on oxinit is (or stands in for) PID 1: its own lines never
+    // wait on stderr (a reader that stops must not stop supervision).
+    oxinit::diag::init(
+        if single_mode { "warn" } else { "info" },
+        oxinit::diag::Output::Queued,
+    );
 
     let code = std::panic::catch_unwind(|| run(cli)).unwrap_or_else(|_| {
         // A bug in oxinit must not turn into the kernel SIGKILLing every process
@@ -50,17 +55,24 @@ pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
         sys::pid1::emergency_stop(std::time::Duration::from_secs(5));
         exit::INTERNAL
     });
+    // What is still queued gets about a second, not longer: a stalled log
+    // reader must not keep the container from stopping.
+    oxinit::diag::flush();
     std::process::exit(code);
 }
 
 fn run(cli: Cli) -> i32 {
     match cli.command {
         // Single-command mode needs no event loop (see single.rs).
-        None if !cli.argv.is_empty() => sys::pid1::exit_now(single::run(single::Options {
-            argv: cli.argv,
-            grace: cli.grace,
-            stop_timeout: cli.stop_timeout,
-        })),
+        None if !cli.argv.is_empty() => {
+            let code = single::run(single::Options {
+                argv: cli.argv,
+                grace: cli.grace,
+                stop_timeout: cli.stop_timeout,
+            });
+            oxinit::diag::flush();
+            sys::pid1::exit_now(code)
+        }
         None => supervise(None),
         Some(Command::Run { config }) => supervise(config.as_deref()),
         // `check` and the control commands are handled in main, without a runtime.

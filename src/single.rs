@@ -10,7 +10,10 @@
 //! No event loop: one thread blocks in poll(2) on the signalfd, with the stop
 //! timeout as its only deadline. That is all this mode waits for, and it keeps
 //! oxinit's start, its path from a signal to the child, and its memory as
-//! small as tini's.
+//! small as tini's. Not its stderr: the child writes there itself (and blocks
+//! there if nobody reads, as without oxinit), while oxinit's own warnings go
+//! through `diag`'s queue, so a stuck pipe cannot hold up the SIGKILL at the
+//! stop timeout (the writer thread starts only if there is something to say).
 
 use crate::sweep::sweep_blocking;
 use crate::sys::{kill, pid1, reap, signals, signals::BlockingSignals, spawn};

@@ -94,6 +94,7 @@ const FAMILIES: &[(&str, Kind, &[&str], About)] = &[
     ("oxinit_job_last_success_timestamp_seconds", Kind::Gauge,     &[],          About::Jobs),
     ("oxinit_job_runs_total",                     Kind::Counter,   &["result"],  About::Jobs),
     ("oxinit_zombies_reaped_total",               Kind::Counter,   &[],          About::Oxinit),
+    ("oxinit_log_lines_dropped_total",            Kind::Counter,   &[],          About::Oxinit),
     ("oxinit_signals_received_total",             Kind::Counter,   &["signal"],  About::Oxinit),
     ("oxinit_memory_enforcement",                 Kind::Gauge,     &["mode"],    About::Oxinit),
     ("oxinit_build_info",                         Kind::Gauge,     &["version"], About::Oxinit),

@@ -314,7 +314,7 @@ fn child_logs_through_init() {
     // tested the case it meant to.
     let probe = nix::unistd::write(std::io::stderr(), b"probe\n");
     println!("probe: {probe:?}");
-    init("info");
+    init("info", crate::diag::Output::Direct);
     // A Debug impl that logs: with only a global subscriber, tracing hands
     // the inner event to us while we format the outer one.
     struct Logs;
@@ -388,4 +388,157 @@ fn a_gone_reader_does_not_panic() {
     drop(reader); // writes now fail with EPIPE (the test binary ignores SIGPIPE)
     let output = run_child(Stdio::from(writer));
     assert_survived(&output, "probe: Err(EPIPE)");
+}
+
+/// Marks the run of this test binary that [`child_logs_through_the_queue`] is.
+const QUEUE_CHILD: &str = "OXINIT_DIAG_QUEUE_TEST_CHILD";
+
+/// Run by [`a_stuck_stderr_drops_and_counts_and_says_so_later`] as a child
+/// whose stderr is a pipe nobody reads (until it says `waiting`); in a
+/// normal test run it does nothing.
+#[test]
+fn child_logs_through_the_queue() {
+    if std::env::var_os(QUEUE_CHILD).is_none() {
+        return;
+    }
+    init("info", crate::diag::Output::Queued);
+    // Far more than the pipe and the queue hold together.
+    for i in 0..3000 {
+        tracing::info!(i, "filler line to fill a pipe buffer several times over");
+    }
+    // std's own panic message would wait on the stuck stderr; ours is queued.
+    let _ = std::panic::catch_unwind(|| panic!("a bug while stderr is stuck"));
+    println!("dropped={}", lines_dropped());
+    let started = std::time::Instant::now();
+    flush();
+    println!("flushed_ms={}", started.elapsed().as_millis());
+    println!("waiting");
+    let mut go = String::new();
+    std::io::stdin().read_line(&mut go).unwrap();
+    tracing::info!("after the reader came back");
+    flush();
+    println!("survived");
+}
+
+#[test]
+fn a_stuck_stderr_drops_and_counts_and_says_so_later() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::sync::mpsc;
+
+    // Close-on-exec: other tests spawn children at the same time, and one
+    // that inherited the read end would count it among its open fds.
+    let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    // One page: the pipe holds almost nothing.
+    let _ = nix::fcntl::fcntl(&reader, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096));
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "diag::tests::child_logs_through_the_queue",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(QUEUE_CHILD, "1")
+        .env_remove("OXINIT_LOG")
+        .env_remove("OXINIT_LOG_LEVEL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(writer))
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines) = mpsc::channel();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let deadline = Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while seen.last().map(String::as_str) != Some("waiting") {
+        match lines.recv_timeout(deadline) {
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the child did not get through its logging (blocked on its stderr?); it printed {seen:?}");
+            }
+        }
+    }
+    let value = |key: &str| -> u128 {
+        seen.iter()
+            // The test harness may print its `test … ...` in front.
+            .find_map(|l| l.split(key).nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {seen:?}"))
+    };
+    assert!(value("dropped=") > 0, "{seen:?}");
+    // The writer was stuck for about a second (STALL) when flush gave up.
+    assert!(value("flushed_ms=") < 10_000, "{seen:?}");
+
+    // The reader comes back. The child goes on only once the writer made
+    // progress again: a flush while it is still stuck would (rightly) give
+    // up at once.
+    let fd = reader.as_raw_fd();
+    let (resumed_tx, resumed) = mpsc::channel();
+    let drain = std::thread::spawn(move || {
+        let mut file = std::fs::File::from(reader);
+        let mut text = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match file.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => text.extend_from_slice(&buf[..n]),
+            }
+            // More than the one-page pipe held: the writer wrote again.
+            if text.len() > 16 * 1024 {
+                let _ = resumed_tx.send(());
+            }
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    });
+    resumed
+        .recv_timeout(deadline)
+        .expect("the writer thread resumed once the pipe was read");
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let end = std::time::Instant::now() + deadline;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > end {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the child did not exit (fd {fd})");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status:?}");
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(5)) {
+        seen.push(line);
+    }
+    assert!(seen.iter().any(|l| l == "survived"), "{seen:?}");
+    let stderr = drain.join().unwrap();
+    let note = stderr
+        .lines()
+        .position(|l| {
+            l.contains("WARN oxinit's stderr was not being read") && l.contains(" dropped=")
+        })
+        .unwrap_or_else(|| panic!("no note of the dropped lines in:\n{stderr}"));
+    let after = stderr
+        .lines()
+        .position(|l| l.ends_with(" INFO after the reader came back"))
+        .unwrap_or_else(|| {
+            panic!("the line logged after the reader came back is missing:\n{stderr}")
+        });
+    assert!(note < after, "{stderr}");
+    // What got through is whole lines, in order.
+    let numbers: Vec<u64> = stderr
+        .lines()
+        .filter_map(|l| l.split(" i=").nth(1)?.parse().ok())
+        .collect();
+    assert!(
+        !numbers.is_empty() && numbers.windows(2).all(|w| w[0] < w[1]),
+        "{stderr}"
+    );
 }

@@ -18,6 +18,11 @@
 //!   wait before reading more, the child's pipe fills and the child blocks in
 //!   `write` — as it would without oxinit. Nothing is dropped; only a write
 //!   that fails (EPIPE, EIO) loses lines, and that is counted and reported.
+//!   The runtime thread only ever waits on the queue, asynchronously: a
+//!   reader that stops for good stalls the children, never the supervisor.
+//! - At exit ([`LogSink::drain`]) oxinit waits for the relays' last lines, but
+//!   not for a reader that has taken nothing for [`stall::STALL`]: what the
+//!   writers still hold then is dropped.
 //!
 //! Channels: one bounded `tokio::sync::mpsc` per output stream (relay tasks →
 //! writer thread), plus a `oneshot` per [`LogSink::flush`].
@@ -26,6 +31,7 @@ mod format;
 mod json;
 mod lines;
 mod relay;
+pub(crate) mod stall;
 pub(crate) mod timestamp;
 mod writer;
 
@@ -35,8 +41,10 @@ mod tests;
 use std::fmt;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::task::JoinHandle;
+use tokio::time::{sleep, Instant};
 
 use writer::{Target, Writer};
 
@@ -95,6 +103,17 @@ pub struct WriteFailures {
     pub writes: u64,
     /// Bytes of formatted output that were not written.
     pub bytes: u64,
+}
+
+/// How [`LogSink::drain`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drained {
+    /// Every relay ended and everything was written.
+    Done,
+    /// oxinit's stdout or stderr took nothing for the stall limit.
+    Stuck,
+    /// Some pipe stayed open (a leftover process holds it) past the limit.
+    TimedOut,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +202,38 @@ impl LogSink {
     pub async fn flush(&self) {
         self.inner.stdout.flush().await;
         self.inner.stderr.flush().await;
+    }
+
+    /// At exit: waits until `relays` have ended (their pipes closed) and
+    /// everything they handed over has been written — for at most `limit`,
+    /// and only while oxinit's stdout and stderr take bytes: once a writer
+    /// has taken nothing for `stall` the wait ends and what is left is
+    /// dropped. A reader that stopped long ago ends it at once.
+    pub async fn drain(
+        &self,
+        relays: Vec<JoinHandle<RelayStats>>,
+        limit: Duration,
+        stall: Duration,
+    ) -> Drained {
+        let all = async {
+            for relay in relays {
+                let _ = relay.await;
+            }
+            self.flush().await;
+        };
+        let stuck = async {
+            // Polled: the writer threads cannot wake the runtime, and a
+            // tenth of the stall is precise enough for an exit.
+            while !(self.inner.stdout.stuck(stall) || self.inner.stderr.stuck(stall)) {
+                sleep(stall / 10).await;
+            }
+        };
+        let deadline = Instant::now() + limit;
+        tokio::select! {
+            _ = all => Drained::Done,
+            _ = stuck => Drained::Stuck,
+            _ = tokio::time::sleep_until(deadline) => Drained::TimedOut,
+        }
     }
 
     /// Output lost so far because writing to `stream` failed.

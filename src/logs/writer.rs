@@ -21,15 +21,16 @@
 //! blocks): backpressure, never loss.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
 use tokio::sync::{mpsc, oneshot};
 
+use super::stall::{self, Progress};
 use super::{LogError, Stream, WriteFailures};
 
 /// Batches queued per stream before relays wait. With batches of about
@@ -79,6 +80,7 @@ pub(crate) struct Writer {
     tx: mpsc::Sender<Message>,
     failures: Arc<Failures>,
     spares: Arc<Spares>,
+    progress: Arc<Progress>,
 }
 
 /// Empty batch buffers handed back by the writer thread.
@@ -98,17 +100,24 @@ impl Writer {
         let (tx, rx) = mpsc::channel(QUEUED_BATCHES);
         let failures = Arc::new(Failures::default());
         let spares = Arc::new(Spares::default());
-        let thread_failures = Arc::clone(&failures);
-        let thread_spares = Arc::clone(&spares);
+        let progress = Arc::new(Progress::default());
+        let thread = Thread {
+            stream,
+            target,
+            failures: Arc::clone(&failures),
+            spares: Arc::clone(&spares),
+            progress: Arc::clone(&progress),
+        };
         std::thread::Builder::new()
             .name(format!("oxinit-{stream}"))
             .stack_size(STACK_SIZE)
-            .spawn(move || run(stream, target, rx, &thread_failures, &thread_spares))
+            .spawn(move || thread.run(rx))
             .map_err(|source| LogError::SpawnWriter { stream, source })?;
         Ok(Writer {
             tx,
             failures,
             spares,
+            progress,
         })
     }
 
@@ -140,6 +149,12 @@ impl Writer {
         }
     }
 
+    /// The thread's current write has taken nothing for `limit` or more: its
+    /// reader has stopped reading.
+    pub(crate) fn stuck(&self, limit: Duration) -> bool {
+        self.progress.stuck(limit)
+    }
+
     pub(crate) fn failures(&self) -> WriteFailures {
         WriteFailures {
             writes: self.failures.writes.load(Ordering::Relaxed),
@@ -148,31 +163,43 @@ impl Writer {
     }
 }
 
-fn run(
+/// What the writer thread owns.
+struct Thread {
     stream: Stream,
     target: Target,
-    mut rx: mpsc::Receiver<Message>,
-    failures: &Failures,
-    spares: &Spares,
-) {
-    // Process-directed signals go to any thread that does not block them. If
-    // this one took SIGTERM or SIGCHLD, a supervisor waiting for signals on
-    // the runtime thread (signalfd, sigwait) would miss them, and a default
-    // action would apply to the whole process. Block them all here.
-    if let Err(errno) = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), None) {
-        tracing::warn!(%stream, %errno, "cannot block signals in the log writer thread");
-    }
-    while let Some(message) = rx.blocking_recv() {
-        match message {
-            Message::Lines(lines) => {
-                if let Err((errno, unwritten)) = target.write_all(&lines) {
-                    failures.record(stream, errno, unwritten);
+    failures: Arc<Failures>,
+    spares: Arc<Spares>,
+    progress: Arc<Progress>,
+}
+
+impl Thread {
+    fn run(self, mut rx: mpsc::Receiver<Message>) {
+        let stream = self.stream;
+        // Process-directed signals go to any thread that does not block them. If
+        // this one took SIGTERM or SIGCHLD, a supervisor waiting for signals on
+        // the runtime thread (signalfd, sigwait) would miss them, and a default
+        // action would apply to the whole process. Block them all here.
+        if let Err(errno) = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), None) {
+            tracing::warn!(%stream, %errno, "cannot block signals in the log writer thread");
+        }
+        while let Some(message) = rx.blocking_recv() {
+            match message {
+                Message::Lines(lines) => {
+                    // Stamped before the stream's lock is taken: waiting for
+                    // it behind a stuck writer of oxinit's own lines is
+                    // being stuck too.
+                    self.progress.stamp();
+                    let written = self.target.write_all(&lines, &self.progress);
+                    self.progress.idle();
+                    if let Err((errno, unwritten)) = written {
+                        self.failures.record(stream, errno, unwritten);
+                    }
+                    self.spares.put(lines);
                 }
-                spares.put(lines);
-            }
-            Message::Flush(ack) => {
-                // The flusher may have stopped waiting; that is fine.
-                let _ = ack.send(());
+                Message::Flush(ack) => {
+                    // The flusher may have stopped waiting; that is fine.
+                    let _ = ack.send(());
+                }
             }
         }
     }
@@ -227,52 +254,26 @@ impl Failures {
 impl Target {
     /// Writes all of `bytes`; on failure returns the error and how many bytes
     /// were not written.
-    fn write_all(&self, bytes: &[u8]) -> Result<(), (Errno, usize)> {
+    fn write_all(&self, bytes: &[u8], progress: &Progress) -> Result<(), (Errno, usize)> {
         match self {
             // Hold std's lock on the stream while writing, so oxinit's own
-            // lines (tracing writes through `io::stderr()`, which takes the
-            // same lock) never land inside a batch. The write itself goes to
+            // lines (the `diag` writer thread takes the same lock) never land
+            // inside a batch. Only writer threads take it, never the runtime
+            // thread: a write stuck here holds the lock for as long as the
+            // reader stays away. The write itself goes to
             // the fd directly: std's `Stdout` would hide EBADF and lose track
             // of partial writes on EAGAIN.
             Target::Stdio(Stream::Stdout) => {
                 let stdout = io::stdout();
                 let _lock = stdout.lock();
-                write_fd(stdout.as_fd(), bytes)
+                stall::write_all(stdout.as_fd(), bytes, progress)
             }
             Target::Stdio(Stream::Stderr) => {
                 let stderr = io::stderr();
                 let _lock = stderr.lock();
-                write_fd(stderr.as_fd(), bytes)
+                stall::write_all(stderr.as_fd(), bytes, progress)
             }
-            Target::Fd(fd) => write_fd(fd.as_fd(), bytes),
-        }
-    }
-}
-
-fn write_fd(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> Result<(), (Errno, usize)> {
-    while !bytes.is_empty() {
-        match nix::unistd::write(fd, bytes) {
-            // write(2) returns 0 only for an empty buffer; guard the loop.
-            Ok(0) => return Err((Errno::EIO, bytes.len())),
-            Ok(written) => bytes = &bytes[written..],
-            Err(Errno::EINTR) => {}
-            // We never set O_NONBLOCK on fd 1/2, but another holder of the
-            // same open file description may have. Wait instead of dropping.
-            Err(Errno::EAGAIN) => wait_writable(fd).map_err(|errno| (errno, bytes.len()))?,
-            Err(errno) => return Err((errno, bytes.len())),
-        }
-    }
-    Ok(())
-}
-
-fn wait_writable(fd: BorrowedFd<'_>) -> Result<(), Errno> {
-    loop {
-        let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
-        match nix::poll::poll(&mut fds, PollTimeout::NONE) {
-            // POLLERR/POLLHUP also end the wait: the next write reports why.
-            Ok(_) => return Ok(()),
-            Err(Errno::EINTR) => {}
-            Err(errno) => return Err(errno),
+            Target::Fd(fd) => stall::write_all(fd.as_fd(), bytes, progress),
         }
     }
 }

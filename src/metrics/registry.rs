@@ -1,7 +1,8 @@
 //! Every oxinit metric, its help text and labels, and how it is refreshed.
 //!
 //! Counters (restarts, exits, health checks, jobs, signals, zombies) are
-//! counted by the event loop as events happen; gauges (up, start time,
+//! counted by the event loop as events happen (oxinit's dropped log lines by
+//! its logger, copied at scrape time); gauges (up, start time,
 //! memory, limits, SQLite sizes) are set from the latest [`Snapshot`] and
 //! from files read at scrape time. Every per-process series is created at 0
 //! by [`Metrics::new`], so `increase()` and absence-free alerts work from
@@ -62,6 +63,7 @@ pub struct Metrics {
     job_last_success: GaugeVec,
     job_runs: IntCounterVec,
     zombies: IntCounter,
+    log_lines_dropped: IntCounter,
     signals: IntCounterVec,
     enforcement: IntGaugeVec,
     sqlite_database: IntGaugeVec,
@@ -210,6 +212,15 @@ impl Metrics {
                 IntCounter::new(
                     "oxinit_zombies_reaped_total",
                     "Adopted orphan processes oxinit reaped (not counting its own children).",
+                ),
+            ),
+            log_lines_dropped: register(
+                &registry,
+                IntCounter::new(
+                    "oxinit_log_lines_dropped_total",
+                    "oxinit's own log lines dropped because its stderr was not being read (its \
+                     queue of 64 KiB was full): supervision never waits on the log pipe. \
+                     Children's output is never dropped this way; it waits in their pipes.",
                 ),
             ),
             signals: counter_vec(
@@ -406,6 +417,7 @@ impl Metrics {
             self.set_memory_enforcement(&snapshot.memory_enforcement);
         }
         self.refresh_sqlite(sqlite);
+        self.refresh_log_lines_dropped(crate::diag::lines_dropped());
         let mut text = String::with_capacity(16 * 1024);
         // Encoding fails only for metric families the registry itself
         // rejects at registration (no name, no value), which ours cannot be.
@@ -461,6 +473,15 @@ impl Metrics {
                 let total = runs.update(p.pid, started, usage.cpu_seconds);
                 raise(&self.cpu.with_label_values(label), total);
             }
+        }
+    }
+
+    /// The count lives in `diag` (oxinit's logger runs before any registry
+    /// and in every mode); a scrape copies it.
+    pub(super) fn refresh_log_lines_dropped(&self, total: u64) {
+        let now = self.log_lines_dropped.get();
+        if total > now {
+            self.log_lines_dropped.inc_by(total - now);
         }
     }
 

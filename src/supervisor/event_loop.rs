@@ -20,7 +20,7 @@ use super::probing::{Internal, Probes};
 use super::snapshot::Snapshot;
 use crate::cgroup::ProcessCgroup;
 use crate::config::{Config, HealthCheck, LogFormat, ProcessSpec};
-use crate::logs::{LogSink, Stream, Style};
+use crate::logs::{Drained, LogSink, Stream, Style};
 use crate::sys::{kill, pid1, reap, signals, signals::Signals, spawn};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tokio::time::{sleep_until, timeout, Instant};
+use tokio::time::{sleep_until, Instant};
 
 /// How long, after the last process is gone, we wait for its final output.
 const LOG_DRAIN: Duration = Duration::from_secs(2);
@@ -450,19 +450,25 @@ impl Runner {
         self.snapshots.send_replace(Arc::new(snapshot));
     }
 
-    /// Waits (bounded) for the relays to pass on the last lines.
+    /// Waits (bounded) for the relays to pass on the last lines: for the
+    /// processes' pipes to close, but not for a stdout or stderr nobody reads.
     async fn finish_logs(&mut self) {
         let relays = std::mem::take(&mut self.relays);
-        let all = async {
-            for r in relays {
-                let _ = r.await;
-            }
-        };
-        if timeout(LOG_DRAIN, all).await.is_err() {
-            tracing::warn!("some output pipes stayed open after every process stopped; their last lines may be missing");
-        }
-        if let Some(sink) = &self.sink {
-            let _ = timeout(LOG_DRAIN, sink.flush()).await;
+        let Some(sink) = &self.sink else { return };
+        match sink
+            .drain(relays, LOG_DRAIN, crate::logs::stall::STALL)
+            .await
+        {
+            Drained::Done => {}
+            Drained::Stuck => tracing::warn!(
+                "oxinit's stdout or stderr has taken nothing for {}; the processes' last \
+                 lines are dropped (is the container's log reader stalled?)",
+                crate::config::units::format_duration(crate::logs::stall::STALL)
+            ),
+            Drained::TimedOut => tracing::warn!(
+                "some output pipes stayed open after every process stopped; their last lines \
+                 may be missing"
+            ),
         }
     }
 }

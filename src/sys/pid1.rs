@@ -102,8 +102,9 @@ pub(crate) fn descendants_in(proc_root: &Path, root: i32) -> Vec<i32> {
 }
 
 /// Ends oxinit now, with `code`, skipping libc's exit handlers: for the end of
-/// single-command mode, where nothing is buffered (oxinit writes stderr
-/// unbuffered and stdout not at all) and every child is reaped, so running
+/// single-command mode, where nothing is buffered (oxinit's own queued lines
+/// went out with `diag::flush`, and it writes stdout not at all) and every
+/// child is reaped, so running
 /// the handlers would only delay the container's stop.
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit(2) ends the process; nothing runs after it.

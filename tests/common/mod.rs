@@ -223,16 +223,49 @@ impl Oxinit {
         env: &[(&str, &str)],
         cwd: Option<&Path>,
     ) -> Oxinit {
+        Oxinit::launch(how, prefix, args, env, cwd, None)
+    }
+
+    /// Addition: like `start_with`, with oxinit's stdout and stderr both on
+    /// `output` (e.g. the write end of a pipe the test stops reading) instead
+    /// of files; [`Oxinit::stdout`] and [`Oxinit::stderr`] are then empty.
+    pub fn start_writing_to(
+        how: As,
+        args: &[&str],
+        env: &[(&str, &str)],
+        output: std::os::fd::OwnedFd,
+    ) -> Oxinit {
+        Oxinit::launch(how, &[], args, env, None, Some(output))
+    }
+
+    fn launch(
+        how: As,
+        prefix: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+        cwd: Option<&Path>,
+        output: Option<std::os::fd::OwnedFd>,
+    ) -> Oxinit {
         let out = tempfile::Builder::new()
             .prefix("oxinit-out-")
             .tempdir()
             .expect("create a temp dir for oxinit's output");
         let argv = command_line(how, prefix, args, &out.path().join("leftovers"));
+        let (stdout, stderr) = match output {
+            Some(fd) => {
+                let copy = fd.try_clone().expect("dup oxinit's output fd");
+                (Stdio::from(fd), Stdio::from(copy))
+            }
+            None => (
+                Stdio::from(File::create(out.path().join("stdout")).expect("create stdout file")),
+                Stdio::from(File::create(out.path().join("stderr")).expect("create stderr file")),
+            ),
+        };
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..])
             .stdin(Stdio::null())
-            .stdout(File::create(out.path().join("stdout")).expect("create stdout file"))
-            .stderr(File::create(out.path().join("stderr")).expect("create stderr file"))
+            .stdout(stdout)
+            .stderr(stderr)
             // Our own group: a ^C meant for `cargo test` must not reach the tree.
             .process_group(0)
             .env("PYTHONDONTWRITEBYTECODE", "1");

@@ -10,7 +10,7 @@ use crate::metrics::{usage, Metrics, EXIT_REASONS, HEALTH_RESULTS, JOB_RESULTS};
 use crate::supervisor::snapshot::ExitInfo;
 
 /// Every metric of issue 6 and its type.
-const EXPECTED: [(&str, &str); 28] = [
+const EXPECTED: [(&str, &str); 29] = [
     ("oxinit_process_up", "gauge"),
     ("oxinit_process_restarts_total", "counter"),
     ("oxinit_process_exits_total", "counter"),
@@ -26,6 +26,7 @@ const EXPECTED: [(&str, &str); 28] = [
     ("oxinit_job_last_success_timestamp_seconds", "gauge"),
     ("oxinit_job_runs_total", "counter"),
     ("oxinit_zombies_reaped_total", "counter"),
+    ("oxinit_log_lines_dropped_total", "counter"),
     ("oxinit_signals_received_total", "counter"),
     ("oxinit_memory_enforcement", "gauge"),
     ("oxinit_build_info", "gauge"),
@@ -170,6 +171,8 @@ fn series_exist_at_zero_before_the_first_run() {
         0.0
     );
     assert_eq!(exp.value("oxinit_zombies_reaped_total", &[]), 0.0);
+    // Nothing in this test binary fills oxinit's log queue.
+    assert_eq!(exp.value("oxinit_log_lines_dropped_total", &[]), 0.0);
     assert_eq!(
         exp.value("oxinit_signals_received_total", &[("signal", "SIGTERM")]),
         0.0
@@ -480,4 +483,17 @@ fn sqlite_gauges_follow_the_files() {
     assert_eq!(read("oxinit_sqlite_wal_bytes"), 4120.0);
     fs::remove_file(crate::sqlite::wal_path(&db)).unwrap();
     assert_eq!(read("oxinit_sqlite_wal_bytes"), 0.0);
+}
+
+/// The count lives in `diag`; each scrape copies it, and a counter never
+/// goes down.
+#[test]
+fn dropped_log_lines_are_copied_from_the_logger_at_each_scrape() {
+    let (metrics, snap, dbs) = system();
+    metrics.refresh_log_lines_dropped(5);
+    let exp = parse(&metrics.render(&snap, &dbs));
+    assert_eq!(exp.value("oxinit_log_lines_dropped_total", &[]), 5.0);
+    metrics.refresh_log_lines_dropped(3);
+    let exp = parse(&metrics.render(&snap, &dbs));
+    assert_eq!(exp.value("oxinit_log_lines_dropped_total", &[]), 5.0);
 }
