@@ -26,7 +26,9 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
     let mut out = String::new();
     let init = &config.init;
     let plan = plan(config);
-    let kind = |name: &str| config.process(name).map(ProcessSpec::kind);
+    let indices = config.indices();
+    let by_name = |name: &str| indices.get(name).map(|&i| &config.processes[i]);
+    let kind = |name: &str| by_name(name).map(ProcessSpec::kind);
 
     // `write!` into a String cannot fail.
     let _ = writeln!(out, "config:   {}", config.path.display());
@@ -126,7 +128,7 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
 
     for process in &config.processes {
         out.push('\n');
-        render_process(&mut out, config, process, now);
+        render_process(&mut out, process, &by_name, now);
     }
 
     let count = |k: Kind| config.processes.iter().filter(|p| p.kind() == k).count();
@@ -161,7 +163,12 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-fn render_process(out: &mut String, config: &Config, p: &ProcessSpec, now: SystemTime) {
+fn render_process<'c>(
+    out: &mut String,
+    p: &ProcessSpec,
+    by_name: &dyn Fn(&str) -> Option<&'c ProcessSpec>,
+    now: SystemTime,
+) {
     let _ = writeln!(out, "[{}] {}", p.name, p.kind().as_str());
     let mut line = |label: &str, text: String| {
         let _ = writeln!(out, "  {:<10} {text}", format!("{label}:"));
@@ -246,7 +253,7 @@ fn render_process(out: &mut String, config: &Config, p: &ProcessSpec, now: Syste
         let deps: Vec<String> = p
             .depends_on
             .iter()
-            .map(|d| match config.process(d) {
+            .map(|d| match by_name(d) {
                 Some(dep) if dep.oneshot => format!("{d} (waits for its success)"),
                 Some(dep) if dep.health.is_some() => format!("{d} (waits until it is healthy)"),
                 _ => format!("{d} (waits until it is started)"),
