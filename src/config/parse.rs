@@ -400,7 +400,10 @@ fn check_dependencies(drafts: &[ProcessDraft], report: &mut Report<'_>) {
     let names: Vec<&str> = drafts.iter().map(|d| d.spec.name.as_str()).collect();
     let indices: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
     // One hint per misspelt name, however many processes repeat it (a
-    // renamed process that everything depends on).
+    // renamed process that everything depends on). Past MAX_SUGGESTED
+    // distinct ones the file is broken beyond typos, and comparing each
+    // with every name would cost errors x processes: the hint is the list.
+    const MAX_SUGGESTED: usize = 20;
     let mut hints: HashMap<&str, String> = HashMap::new();
     let mut edges: Vec<Vec<usize>> = vec![Vec::new(); drafts.len()];
     for (index, draft) in drafts.iter().enumerate() {
@@ -420,8 +423,10 @@ fn check_dependencies(drafts: &[ProcessDraft], report: &mut Report<'_>) {
                 }
                 edges[index].push(target);
             } else {
+                let suggest = hints.len() < MAX_SUGGESTED;
                 let hint = hints.entry(dep.as_str()).or_insert_with(|| {
-                    match did_you_mean(dep, names.iter().copied()) {
+                    let near = suggest.then(|| did_you_mean(dep, names.iter().copied()));
+                    match near.flatten() {
                         Some(s) => format!("; did you mean \"{s}\"?"),
                         None => format!("; processes: {}", list_some(&names)),
                     }

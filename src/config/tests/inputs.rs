@@ -242,3 +242,37 @@ fn columns_stay_right_when_problems_share_a_line_or_come_out_of_order() {
     let at: Vec<(usize, usize)> = problems.iter().map(|p| (p.0, p.1)).collect();
     assert_eq!(at, vec![(4, 21), (5, 9), (5, 21), (5, 33)], "{problems:#?}");
 }
+
+#[test]
+fn did_you_mean_is_offered_for_the_first_20_misspelt_names_only() {
+    // Each suggestion compares one name with every process: past 20
+    // distinct misspellings that would cost errors x processes.
+    let f = Fixture::new();
+    let mut text = String::new();
+    for i in 0..21 {
+        text.push_str(&format!(
+            "[processes.worker{i}]\ncommand = \"x\"\n[processes.user{i}]\ncommand = \"x\"\ndepends_on = [\"workr{i}\"]\n"
+        ));
+    }
+    // The same misspelling again reuses its hint.
+    text.push_str("[processes.again]\ncommand = \"x\"\ndepends_on = [\"workr0\"]\n");
+    let problems = f.problems(&text);
+    assert_eq!(problems.len(), 22);
+    let suggested = problems
+        .iter()
+        .filter(|p| p.2.contains("did you mean"))
+        .count();
+    assert_eq!(suggested, 21, "{problems:#?}");
+    assert_contains(
+        &problems[0].2,
+        "no process named \"workr0\"; did you mean \"worker0\"?",
+    );
+    assert_contains(
+        &problems[20].2,
+        "no process named \"workr20\"; processes: worker0, user0,",
+    );
+    assert_contains(
+        &problems[21].2,
+        "no process named \"workr0\"; did you mean \"worker0\"?",
+    );
+}
