@@ -9,7 +9,11 @@
 //!
 //! Values are **not** `${VAR}`-expanded, like Docker's `--env-file`: the file
 //! holds data (often secrets), not templates. Expansion applies to the `env`
-//! table in oxfile.toml.
+//! table in oxfile.toml. For the same reason no error shows a value, and
+//! none shows a line that might be one.
+//!
+//! PID 1 reads the file before anything runs, so [`read_env_file`] reads
+//! only a regular file, and at most [`MAX_ENV_FILE`] bytes of it.
 
 use std::collections::HashMap;
 use std::fs::Metadata;
@@ -215,21 +219,21 @@ fn no_equals(line: &str) -> String {
 /// base64 line with `=` padding) would otherwise be printed.
 fn bad_name(key: &str) -> String {
     let rule = "names are letters, digits and _, and do not start with a digit";
-    let what =
-        match key.chars().enumerate().find(|(i, c)| {
-            !(c.is_ascii_alphabetic() || *c == '_' || (*i > 0 && c.is_ascii_digit()))
-        }) {
-            _ if key.is_empty() => "there is no name before \"=\"".to_string(),
-            Some((i, c)) if c.is_ascii_graphic() || c == ' ' => {
-                format!("character {} of the name before \"=\" is \"{c}\"", i + 1)
-            }
-            Some((i, c)) => format!(
-                "character {} of the name before \"=\" is {}",
-                i + 1,
-                c.escape_unicode()
-            ),
-            None => "the name before \"=\" is not valid".to_string(),
-        };
+    let bad = key
+        .chars()
+        .enumerate()
+        .find(|&(i, c)| !(c.is_ascii_alphabetic() || c == '_' || (i > 0 && c.is_ascii_digit())));
+    let what = match bad {
+        None => "there is no name before \"=\"".to_string(),
+        Some((i, c)) if c.is_ascii_graphic() || c == ' ' => {
+            format!("character {} of the name before \"=\" is \"{c}\"", i + 1)
+        }
+        Some((i, c)) => format!(
+            "character {} of the name before \"=\" is {}",
+            i + 1,
+            c.escape_unicode()
+        ),
+    };
     format!("not a valid variable name: {what} ({rule}; the line is not shown: it may be part of a value)")
 }
 
