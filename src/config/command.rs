@@ -8,7 +8,7 @@
 use toml::de::DeValue;
 
 use super::expand::expand;
-use super::parse::{Report, Value};
+use super::parse::{no_nul, Report, Value};
 use super::process::Context;
 
 /// Reads a `command` value (string or array) into argv, reporting every
@@ -20,6 +20,8 @@ pub(super) fn parse(
     report: &mut Report<'_>,
 ) -> Vec<String> {
     let span = value.span();
+    // Where each word was written: an array item has its own position.
+    let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
     let words: Vec<String> = match value.get_ref() {
         DeValue::String(text) => {
             let words = match split(text) {
@@ -44,7 +46,10 @@ pub(super) fn parse(
             let mut words = Vec::new();
             for item in items.iter() {
                 match item.get_ref() {
-                    DeValue::String(s) => words.push(s.to_string()),
+                    DeValue::String(s) => {
+                        words.push(s.to_string());
+                        spans.push(item.span());
+                    }
                     _ => report.wrong_type(item, what, "a string in the command array"),
                 }
             }
@@ -67,11 +72,13 @@ pub(super) fn parse(
     }
     // Expanded per word after splitting, so a value with spaces stays one argument.
     let mut argv = Vec::with_capacity(words.len());
-    for word in &words {
+    for (index, word) in words.iter().enumerate() {
+        let at = spans.get(index).unwrap_or(&span);
         match expand(word, ctx.env) {
+            Ok(expanded) if !no_nul(&expanded, at, what, report) => return Vec::new(),
             Ok(expanded) => argv.push(expanded),
             Err(e) => {
-                report.error(&span, format!("{what}: {e}"));
+                report.error(at, format!("{what}: {e}"));
                 return Vec::new();
             }
         }

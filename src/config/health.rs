@@ -12,6 +12,7 @@ use super::command;
 use super::parse::{duration, whole_number, Key, Report, Value};
 use super::process::{expanded_string, Context};
 use super::schema::{HealthCheck, HealthSpec};
+use super::units::format_duration;
 
 /// Keys every type accepts.
 pub(super) const COMMON_KEYS: &[&str] = &["type", "interval", "timeout", "retries", "start_period"];
@@ -211,16 +212,36 @@ fn build_check(
         }
         _ => {
             let watchdog = match own_value {
-                Some(value) => Some(positive_duration(
-                    value,
-                    &format!("{label} watchdog"),
-                    report,
-                )?),
+                Some(value) => Some(watchdog(value, &format!("{label} watchdog"), report)?),
                 None => None,
             };
             Some(HealthCheck::Notify { watchdog })
         }
     }
+}
+
+/// The longest `watchdog`. It reaches the app as `WATCHDOG_USEC`, which
+/// sd_watchdog_enabled(3) reads as a 64-bit count of microseconds (the
+/// longest durations oxfile.toml can spell do not fit), and clients turn
+/// it into timers of their own, some of which hold no more than 2^31 ms
+/// (Node's setTimeout: 24.8 days, beyond which it fires at once). A
+/// watchdog is there to notice a hung process within minutes; a day is
+/// far past any use of it, and every client handles it.
+pub(super) const MAX_WATCHDOG: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+fn watchdog(value: &Value<'_>, what: &str, report: &mut Report<'_>) -> Option<std::time::Duration> {
+    let d = positive_duration(value, what, report)?;
+    if d > MAX_WATCHDOG {
+        report.error(
+            &value.span(),
+            format!(
+                "{what}: must be at most {} (the app is told it as WATCHDOG_USEC and pings at least that often; a watchdog notices a hang within minutes): lower it, or remove watchdog to go without one",
+                format_duration(MAX_WATCHDOG)
+            ),
+        );
+        return None;
+    }
+    Some(d)
 }
 
 /// A duration that must not be zero (a zero interval would spin).

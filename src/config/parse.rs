@@ -7,6 +7,7 @@
 //! against the list for its table, each value against its type, and every
 //! problem is recorded with its line and column.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -14,7 +15,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::budget::check_stop_timeouts;
-use super::plan::{find_cycles, plan_processes};
+use super::plan::{find_cycles, plan_processes, Cycle};
 use super::process::{parse_process, Context, ProcessDraft};
 use super::schema::{
     Config, InitSettings, Kind, MetricsSettings, Problem, ProcessSpec, SqliteSettings,
@@ -43,6 +44,13 @@ pub(super) struct Report<'t> {
     pub lookups: Lookups,
     pub errors: Vec<Problem>,
     pub warnings: Vec<Problem>,
+    /// Byte offset of each line's start, built at the first problem.
+    line_starts: Vec<usize>,
+    /// The last position turned into a column, as (offset, line, col): the
+    /// walk reports in file order, so the next column on the same line is
+    /// counted from there, not from the line's start (a 100,000-key inline
+    /// table is one line).
+    last: Option<(usize, usize, usize)>,
 }
 
 impl<'t> Report<'t> {
@@ -52,6 +60,8 @@ impl<'t> Report<'t> {
             lookups: Lookups::Run,
             errors: Vec::new(),
             warnings: Vec::new(),
+            line_starts: Vec::new(),
+            last: None,
         }
     }
 
@@ -89,23 +99,33 @@ impl<'t> Report<'t> {
     }
 
     /// A problem at a byte offset of the text.
-    pub fn at(&self, offset: usize, message: String) -> Problem {
+    pub fn at(&mut self, offset: usize, message: String) -> Problem {
         let (line, col) = self.line_col(offset);
         Problem { line, col, message }
     }
 
-    /// 1-based line and column (in characters) of a byte offset.
-    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+    /// 1-based line and column (in characters) of a byte offset. The cost
+    /// is a binary search plus the characters since the last position on
+    /// the same line, so reporting every problem stays linear in the file.
+    pub fn line_col(&mut self, offset: usize) -> (usize, usize) {
         let mut offset = offset.min(self.text.len());
         while !self.text.is_char_boundary(offset) {
             offset -= 1;
         }
-        let before = &self.text[..offset];
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        (
-            before.matches('\n').count() + 1,
-            before[line_start..].chars().count() + 1,
-        )
+        if self.line_starts.is_empty() {
+            self.line_starts = std::iter::once(0)
+                .chain(memchr::memchr_iter(b'\n', self.text.as_bytes()).map(|i| i + 1))
+                .collect();
+        }
+        // The last line starting at or before `offset` (line_starts[0] is 0).
+        let line = self.line_starts.partition_point(|&start| start <= offset) - 1;
+        let (from, counted) = match self.last {
+            Some((last, last_line, col)) if last_line == line && last <= offset => (last, col),
+            _ => (self.line_starts[line], 1),
+        };
+        let col = counted + self.text[from..offset].chars().count();
+        self.last = Some((offset, line, col));
+        (line + 1, col)
     }
 
     /// `unknown key "comand" in [processes.api]; did you mean "command"? valid keys: …`.
@@ -404,6 +424,21 @@ pub(super) fn duration(
     }
 }
 
+/// False (reported) when `text` holds a NUL byte. TOML allows one
+/// (`"\u0000"`), but nothing oxinit hands to the kernel can: an argument, a
+/// variable or a path ends at the first NUL, so the process would fail to
+/// start (126) or the socket would not bind. Caught here, at its line.
+pub(super) fn no_nul(text: &str, span: &Range<usize>, what: &str, report: &mut Report<'_>) -> bool {
+    if !text.contains('\0') {
+        return true;
+    }
+    report.error(
+        span,
+        format!("{what}: holds a NUL byte (\\u0000), which no argument, variable or path can hold (the system would cut it there); remove it"),
+    );
+    false
+}
+
 pub(super) fn set_bool(slot: &mut bool, value: &Value<'_>, what: &str, report: &mut Report<'_>) {
     match value.get_ref() {
         DeValue::Boolean(b) => *slot = *b,
@@ -436,15 +471,26 @@ pub(super) fn whole_number(
 }
 
 /// Unknown names, self-dependencies and cycles in `depends_on`.
+///
+/// Names are looked up by map: a file of 10,000 processes with 50
+/// dependencies each is half a million lookups, which a scan would turn
+/// into billions of comparisons.
 fn check_dependencies(drafts: &[ProcessDraft], report: &mut Report<'_>) {
     let names: Vec<&str> = drafts.iter().map(|d| d.spec.name.as_str()).collect();
+    let indices: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    // One hint per misspelt name, however many processes repeat it (a
+    // renamed process that everything depends on). Past MAX_SUGGESTED
+    // distinct ones the file is broken beyond typos, and comparing each
+    // with every name would cost errors x processes: the hint is the list.
+    const MAX_SUGGESTED: usize = 20;
+    let mut hints: HashMap<&str, String> = HashMap::new();
     let mut edges: Vec<Vec<usize>> = vec![Vec::new(); drafts.len()];
     for (index, draft) in drafts.iter().enumerate() {
         let what = format!("[processes.{}] depends_on", draft.spec.name);
         for (dep, span) in &draft.depends_on_spans {
             if *dep == draft.spec.name {
                 report.error(span, format!("{what}: a process cannot depend on itself"));
-            } else if let Some(target) = names.iter().position(|n| n == dep) {
+            } else if let Some(&target) = indices.get(dep.as_str()) {
                 if drafts[target].spec.kind() == Kind::Job {
                     // A job runs only at its scheduled times, maybe hours
                     // from now, and is not running in between: there is no
@@ -456,16 +502,25 @@ fn check_dependencies(drafts: &[ProcessDraft], report: &mut Report<'_>) {
                 }
                 edges[index].push(target);
             } else {
-                let hint = did_you_mean(dep, names.iter().copied())
-                    .map(|s| format!("; did you mean \"{s}\"?"))
-                    .unwrap_or_else(|| format!("; processes: {}", names.join(", ")));
+                let suggest = hints.len() < MAX_SUGGESTED;
+                let hint = hints.entry(dep.as_str()).or_insert_with(|| {
+                    let near = suggest.then(|| did_you_mean(dep, names.iter().copied()));
+                    match near.flatten() {
+                        Some(s) => format!("; did you mean \"{s}\"?"),
+                        None => format!("; processes: {}", list_some(&names)),
+                    }
+                });
                 report.error(span, format!("{what}: no process named \"{dep}\"{hint}"));
             }
         }
     }
     for cycle in find_cycles(&edges) {
-        let path: Vec<&str> = cycle.iter().map(|&i| names[i]).collect();
-        let (from, to) = (cycle[0], cycle[1]);
+        let path = &cycle.path;
+        let mut shown: Vec<String> = path.iter().map(|&i| names[i].to_string()).collect();
+        if cycle.elided > 0 {
+            shown.insert(Cycle::HEAD, format!("… ({} more)", cycle.elided));
+        }
+        let (from, to) = (path[0], path[1]);
         let span = drafts[from]
             .depends_on_spans
             .iter()
@@ -477,10 +532,20 @@ fn check_dependencies(drafts: &[ProcessDraft], report: &mut Report<'_>) {
             format!(
                 "[processes.{}] depends_on: dependency cycle {}; remove one of these dependencies",
                 names[from],
-                path.join(" -> ")
+                shown.join(" -> ")
             ),
         );
     }
+}
+
+/// The first few names, then how many there are: a hint repeated for
+/// each of many problems must not repeat a list of thousands.
+fn list_some(names: &[&str]) -> String {
+    const SHOWN: usize = 10;
+    if names.len() <= SHOWN {
+        return names.join(", ");
+    }
+    format!("{}, … ({} in all)", names[..SHOWN].join(", "), names.len())
 }
 
 #[cfg(test)]

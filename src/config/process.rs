@@ -6,7 +6,7 @@
 //! their result does not depend on the order the keys were written in.
 //! `health` and `limits` sub-tables have their own modules.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -15,10 +15,10 @@ use nix::sys::signal::Signal;
 use toml::de::{DeTable, DeValue};
 
 use super::command;
-use super::envfile::{parse_env_file, set};
+use super::envfile::{parse_env_file, read_env_file, Vars};
 use super::expand::{expand, is_valid_name};
 use super::kinds::check_combinations;
-use super::parse::{duration, set_bool, whole_number, Key, Report, Value};
+use super::parse::{duration, no_nul, set_bool, whole_number, Key, Report, Value};
 use super::schema::{ProcessSpec, RestartPolicy};
 use super::units::parse_signal;
 use super::users::Accounts;
@@ -191,11 +191,11 @@ pub(super) fn parse_process(
             format!("{label}: missing command; add command = \"program args…\""),
         );
     }
-    let mut env = file_env;
+    let mut env = Vars::from_pairs(file_env);
     for (key, value) in inline_env {
-        set(&mut env, key, value);
+        env.set(key, value);
     }
-    spec.env = env;
+    spec.env = env.into_pairs();
     spec.depends_on = depends_on_spans.iter().map(|(d, _)| d.clone()).collect();
     check_combinations(&mut spec, &seen, &label, report);
     super::machine::check_process(&spec, &seen, &label, ctx, report);
@@ -265,6 +265,7 @@ fn parse_env(
             }
         };
         match expand(&text, ctx.env) {
+            Ok(expanded) if !no_nul(&expanded, &item.span(), &item_what, report) => {}
             Ok(expanded) => env.push((name.to_string(), expanded)),
             Err(e) => report.error(&item.span(), format!("{item_what}: {e}")),
         }
@@ -282,13 +283,10 @@ fn parse_env_file_key(
         return Vec::new();
     };
     let path = resolve(ctx.base_dir, &relative);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match read_env_file(&path) {
         Ok(text) => text,
         Err(e) => {
-            report.error(
-                &value.span(),
-                format!("{what}: cannot read {}: {e}", path.display()),
-            );
+            report.error(&value.span(), format!("{what}: {e}"));
             return Vec::new();
         }
     };
@@ -357,9 +355,10 @@ fn parse_depends_on(
         return Vec::new();
     };
     let mut deps: Vec<(String, Range<usize>)> = Vec::new();
+    let mut listed: HashSet<&str> = HashSet::new();
     for item in items.iter() {
         match item.get_ref() {
-            DeValue::String(s) if deps.iter().any(|(d, _)| d == s.as_ref()) => {
+            DeValue::String(s) if !listed.insert(s.as_ref()) => {
                 report.error(&item.span(), format!("{what}: \"{s}\" is listed twice"));
             }
             DeValue::String(s) => deps.push((s.to_string(), item.span())),
@@ -380,7 +379,7 @@ pub(super) fn expanded_string(
         return None;
     };
     match expand(text, ctx.env) {
-        Ok(expanded) => Some(expanded),
+        Ok(expanded) => no_nul(&expanded, &value.span(), what, report).then_some(expanded),
         Err(e) => {
             report.error(&value.span(), format!("{what}: {e}"));
             None

@@ -28,7 +28,9 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
     let mut out = String::new();
     let init = &config.init;
     let plan = plan(config);
-    let kind = |name: &str| config.process(name).map(ProcessSpec::kind);
+    let indices = config.indices();
+    let by_name = |name: &str| indices.get(name).map(|&i| &config.processes[i]);
+    let kind = |name: &str| by_name(name).map(ProcessSpec::kind);
 
     // `write!` into a String cannot fail.
     let _ = writeln!(out, "config:   {}", config.path.display());
@@ -145,9 +147,10 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
     let fly = budget::read_fly_toml(dir, &mut warnings);
     warnings.extend(budget::platform_warning(&budget, fly.as_ref()));
 
-    for process in &config.processes {
+    let implied = implied_deps(config);
+    for (process, implied) in config.processes.iter().zip(&implied) {
         out.push('\n');
-        render_process(&mut out, config, process, now);
+        render_process(&mut out, process, &by_name, implied, now);
     }
 
     let count = |k: Kind| config.processes.iter().filter(|p| p.kind() == k).count();
@@ -182,7 +185,13 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-fn render_process(out: &mut String, config: &Config, p: &ProcessSpec, now: SystemTime) {
+fn render_process<'c>(
+    out: &mut String,
+    p: &ProcessSpec,
+    by_name: &dyn Fn(&str) -> Option<&'c ProcessSpec>,
+    implied: &[String],
+    now: SystemTime,
+) {
     let _ = writeln!(out, "[{}] {}", p.name, p.kind().as_str());
     let mut line = |label: &str, text: String| {
         let _ = writeln!(out, "  {:<10} {text}", format!("{label}:"));
@@ -263,7 +272,6 @@ fn render_process(out: &mut String, config: &Config, p: &ProcessSpec, now: Syste
             dur(p.stop_timeout)
         ),
     );
-    let implied = implied_deps(config, p);
     if !p.depends_on.is_empty() || !implied.is_empty() {
         let written = p.depends_on.iter().map(|d| (d.as_str(), ""));
         let implied = implied
@@ -271,7 +279,7 @@ fn render_process(out: &mut String, config: &Config, p: &ProcessSpec, now: Syste
             .map(|d| (d.as_str(), "implied by a replicator: "));
         let deps: Vec<String> = written
             .chain(implied)
-            .map(|(d, why)| match config.process(d) {
+            .map(|(d, why)| match by_name(d) {
                 Some(dep) if dep.oneshot => format!("{d} ({why}waits for its success)"),
                 Some(dep) if dep.health.is_some() => {
                     format!("{d} ({why}waits until it is healthy)")
@@ -283,14 +291,15 @@ fn render_process(out: &mut String, config: &Config, p: &ProcessSpec, now: Syste
     }
 }
 
-/// The dependencies of `p` that no `depends_on` wrote: see [`replicator`].
-fn implied_deps(config: &Config, p: &ProcessSpec) -> Vec<String> {
+/// Each process's dependencies that no `depends_on` wrote (see
+/// [`replicator`]), computed once for the whole file.
+fn implied_deps(config: &Config) -> Vec<Vec<String>> {
     let list = &config.processes;
-    replicator::implied(list)
-        .into_iter()
-        .filter(|&(from, _)| list[from].name == p.name)
-        .map(|(_, to)| list[to].name.clone())
-        .collect()
+    let mut out = vec![Vec::new(); list.len()];
+    for (from, to) in replicator::implied(list) {
+        out[from].push(list[to].name.clone());
+    }
+    out
 }
 
 /// One line per replicator that orders something nobody wrote down.

@@ -86,10 +86,21 @@ fn basename(path: &str) -> &str {
 /// names left out), plus the edges replicators imply (see the module doc),
 /// added in file order and only where they close no cycle.
 pub fn dependencies(processes: &[ProcessSpec]) -> Vec<Vec<usize>> {
-    let index = |name: &str| processes.iter().position(|p| p.name == name);
+    // By map, not by scan: 10,000 processes with 50 dependencies each must
+    // stay linear (issue 15).
+    let index: std::collections::HashMap<&str, usize> = processes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.as_str(), i))
+        .collect();
     let mut deps: Vec<Vec<usize>> = processes
         .iter()
-        .map(|p| p.depends_on.iter().filter_map(|d| index(d)).collect())
+        .map(|p| {
+            p.depends_on
+                .iter()
+                .filter_map(|d| index.get(d.as_str()).copied())
+                .collect()
+        })
         .collect();
     let replicators: Vec<usize> = (0..processes.len())
         .filter(|&i| is_replicator(&processes[i]))
@@ -101,18 +112,24 @@ pub fn dependencies(processes: &[ProcessSpec]) -> Vec<Vec<usize>> {
         if !processes[r].depends_on.is_empty() {
             continue;
         }
+        // Edges out of r make no new path *to* r, so one walk per replicator
+        // answers "does this oneshot reach r?" for all of them.
+        let reach_r = reaching(&deps, r);
         for (o, oneshot) in processes.iter().enumerate() {
-            if oneshot.kind() == Kind::Oneshot && !reaches(&deps, o, r) {
+            if oneshot.kind() == Kind::Oneshot && !reach_r[o] {
                 deps[r].push(o);
             }
         }
     }
-    for p in 0..processes.len() {
-        if processes[p].kind() == Kind::Oneshot || replicators.contains(&p) {
-            continue;
-        }
-        for &r in &replicators {
-            if !deps[p].contains(&r) && !reaches(&deps, r, p) {
+    for &r in &replicators {
+        // Edges p → r (where r does not reach p) make r reach nothing new,
+        // so one walk per replicator serves every p.
+        let from_r = reachable(&deps, r);
+        for p in 0..processes.len() {
+            if processes[p].kind() == Kind::Oneshot || replicators.contains(&p) {
+                continue;
+            }
+            if !deps[p].contains(&r) && !from_r[p] {
                 deps[p].push(r);
             }
         }
@@ -133,19 +150,28 @@ pub fn implied(processes: &[ProcessSpec]) -> Vec<(usize, usize)> {
     out
 }
 
-/// Is `to` reachable from `from` (or the same node)?
-fn reaches(deps: &[Vec<usize>], from: usize, to: usize) -> bool {
+/// Which nodes `from` reaches (itself included).
+fn reachable(deps: &[Vec<usize>], from: usize) -> Vec<bool> {
     let mut seen = vec![false; deps.len()];
     let mut stack = vec![from];
     while let Some(node) = stack.pop() {
-        if node == to {
-            return true;
-        }
         if !std::mem::replace(&mut seen[node], true) {
             stack.extend(&deps[node]);
         }
     }
-    false
+    seen
+}
+
+/// Which nodes reach `to` (itself included): [`reachable`] on the reversed
+/// edges.
+fn reaching(deps: &[Vec<usize>], to: usize) -> Vec<bool> {
+    let mut reverse = vec![Vec::new(); deps.len()];
+    for (node, out) in deps.iter().enumerate() {
+        for &d in out {
+            reverse[d].push(node);
+        }
+    }
+    reachable(&reverse, to)
 }
 
 #[cfg(test)]

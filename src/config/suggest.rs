@@ -1,47 +1,60 @@
 //! "Did you mean …?" for misspelt keys and process names.
 
+/// Longer words get no suggestion: nobody misspells a 64-character key,
+/// and the distance costs the product of the two lengths.
+const MAX_WORD: usize = 64;
+
 /// The candidate closest to `word`, if it is close enough to be a plausible
 /// typo: at most one edit for short words, two for longer ones, ignoring case.
+///
+/// A candidate whose length differs by more than that is skipped before
+/// any distance is computed, so a long list costs little per entry.
 pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    let word = word.to_ascii_lowercase();
-    let limit = if word.chars().count() <= 4 { 1 } else { 2 };
+    let len = word.chars().count();
+    if len > MAX_WORD {
+        return None;
+    }
+    let limit = if len <= 4 { 1 } else { 2 };
     candidates
         .into_iter()
-        .map(|c| (edit_distance(&word, &c.to_ascii_lowercase()), c))
+        .filter(|c| c.len() <= MAX_WORD * 4 && c.chars().count().abs_diff(len) <= limit)
+        .map(|c| (edit_distance(word, c), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
 
 /// Levenshtein distance with adjacent transpositions counted as one edit
-/// (`comamnd` → `command`), over characters.
+/// (`comamnd` → `command`), over characters, ignoring ASCII case. Three
+/// rows of the table are kept, not all of it.
 fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    // rows[i][j] = distance between a[..i] and b[..j]
-    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in rows.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in rows[0].iter_mut().enumerate() {
-        *cell = j;
-    }
+    let a: Vec<char> = a.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let b: Vec<char> = b.chars().map(|c| c.to_ascii_lowercase()).collect();
+    // two[j], one[j], row[j] = distance between a[..i-2], a[..i-1], a[..i] and b[..j]
+    let mut two: Vec<usize> = Vec::new();
+    let mut one: Vec<usize> = (0..=b.len()).collect();
+    let mut row = vec![0usize; b.len() + 1];
     for i in 1..=a.len() {
+        row[0] = i;
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (rows[i - 1][j] + 1)
-                .min(rows[i][j - 1] + 1)
-                .min(rows[i - 1][j - 1] + cost);
+            let mut best = (one[j] + 1).min(row[j - 1] + 1).min(one[j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(rows[i - 2][j - 2] + 1);
+                best = best.min(two[j - 2] + 1);
             }
-            rows[i][j] = best;
+            row[j] = best;
+        }
+        // Rotate: the oldest row is overwritten next.
+        std::mem::swap(&mut two, &mut one);
+        std::mem::swap(&mut one, &mut row);
+        if row.len() != b.len() + 1 {
+            row = vec![0; b.len() + 1];
         }
     }
-    rows[a.len()][b.len()]
+    one[b.len()]
 }
 
 #[cfg(test)]
@@ -68,9 +81,20 @@ mod tests {
     }
 
     #[test]
+    fn lengths_too_far_apart_or_too_long_get_nothing() {
+        assert_eq!(did_you_mean("cmd", ["command"]), None);
+        let long = "c".repeat(MAX_WORD + 1);
+        assert_eq!(did_you_mean(&long, [long.as_str()]), None);
+        assert_eq!(did_you_mean("commandd", ["command"]), Some("command"));
+    }
+
+    #[test]
     fn distances() {
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("ab", "ba"), 1);
+        assert_eq!(edit_distance("abc", ""), 3);
+        assert_eq!(edit_distance("comamnd", "command"), 1);
+        assert_eq!(edit_distance("abcd", "badc"), 2);
     }
 }

@@ -596,13 +596,13 @@ fn env_file_problems_name_the_file_and_line() {
     assert_contains(
         &problems[0].2,
         &format!(
-            "[processes.a] env_file: {}:2: expected KEY=VALUE",
+            "[processes.a] env_file: {}:2: expected KEY=VALUE, found a line without \"=\" (not shown",
             bad.display()
         ),
     );
     assert_contains(
         &problems[1].2,
-        &format!("{}:3: \"2X\" is not a valid", bad.display()),
+        &format!("{}:3: not a valid variable name", bad.display()),
     );
 }
 
@@ -621,7 +621,8 @@ fn users_resolve_from_the_fake_etc() {
             gid: 0,
             groups: vec![0],
             name: None,
-            home: None
+            // Not oxinit's own HOME (root's): `/`, as runc gives it.
+            home: Some(PathBuf::from("/"))
         })
     );
     assert_eq!(
@@ -1061,6 +1062,7 @@ fn example_oxfile_parses() {
 
 mod budget;
 mod health;
+mod inputs;
 mod jobs_and_limits;
 mod lookups;
 mod order;

@@ -4,7 +4,8 @@
 //! there is no NSS: we read `{etc_dir}/passwd` and `{etc_dir}/group` directly,
 //! once, at load time. The rules follow Docker's `--user`:
 //! - a name must exist in passwd; a numeric uid need not (then gid 0, no
-//!   name, no home);
+//!   name, and home `/`, as runc gives it: oxinit's own `HOME=/root` is
+//!   root's, not this user's);
 //! - an explicit group (name or gid) replaces the primary gid;
 //! - supplementary groups are the primary gid plus every group that lists the
 //!   user's name as a member (what `initgroups(3)` would give).
@@ -96,10 +97,15 @@ impl Accounts {
             gid,
             groups,
             name: entry.as_ref().map(|e| e.name.clone()),
-            home: entry
-                .as_ref()
-                .filter(|e| !e.home.is_empty())
-                .map(|e| PathBuf::from(&e.home)),
+            // No entry, or one without a home: `/`, as runc and login(1)
+            // do, rather than inheriting oxinit's HOME (root's).
+            home: Some(PathBuf::from(
+                entry
+                    .as_ref()
+                    .map(|e| e.home.as_str())
+                    .filter(|home| !home.is_empty())
+                    .unwrap_or("/"),
+            )),
         })
     }
 
@@ -290,7 +296,7 @@ video:x:44:daemon
     }
 
     #[test]
-    fn numeric_uid_without_entry_gets_gid_zero_like_docker() {
+    fn numeric_uid_without_entry_gets_gid_zero_and_home_slash_like_runc() {
         let dir = etc(Some(PASSWD), Some(GROUP));
         let user = Accounts::new(dir.path()).resolve("4242").unwrap();
         assert_eq!(
@@ -300,9 +306,12 @@ video:x:44:daemon
                 gid: 0,
                 groups: vec![0],
                 name: None,
-                home: None
+                home: Some("/".into())
             }
         );
+        let dir = etc(None, None);
+        let user = Accounts::new(dir.path()).resolve("4242:7").unwrap();
+        assert_eq!(user.home, Some("/".into()));
     }
 
     #[test]
@@ -358,10 +367,10 @@ video:x:44:daemon
     }
 
     #[test]
-    fn empty_home_is_none() {
+    fn empty_home_is_slash() {
         let dir = etc(Some(PASSWD), Some(GROUP));
         let user = Accounts::new(dir.path()).resolve("nohome").unwrap();
-        assert_eq!(user.home, None);
+        assert_eq!(user.home, Some("/".into()));
         assert_eq!(user.groups, vec![1001]);
     }
 }

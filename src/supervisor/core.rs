@@ -188,13 +188,8 @@ pub struct Supervisor {
 
 impl Supervisor {
     pub fn new(config: &Config, now: Instant, wall: SystemTime) -> Supervisor {
-        let index = |name: &str| {
-            config
-                .processes
-                .iter()
-                .position(|p| p.name == name)
-                .expect("plan names a known process")
-        };
+        let indices = config.indices();
+        let index = |name: &str| *indices.get(name).expect("plan names a known process");
         let plan = crate::config::plan::plan(config);
         let start_levels = plan
             .start_levels

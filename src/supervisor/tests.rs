@@ -1132,3 +1132,23 @@ fn an_oom_kill_is_reported_with_reason_oom() {
     );
     assert!(matches!(w.state("api"), State::Backoff { .. }));
 }
+
+/// A numeric user with no passwd entry runs with HOME=/ (as under runc),
+/// not with oxinit's own HOME, which is root's; and no USER/LOGNAME.
+#[test]
+fn numeric_user_without_passwd_entry_gets_home_slash() {
+    let ctx = LoadContext {
+        env: [("HOME".to_string(), "/root".to_string())].into(),
+        etc_dir: "/nonexistent".into(),
+        lookups: crate::config::Lookups::Run,
+    };
+    let toml = "[processes.app]\ncommand = \"app\"\nuser = 4242\nenv = { A = \"1\" }\n";
+    let config = parse_str(toml, Path::new("/srv/oxfile.toml"), &ctx).unwrap();
+    assert_eq!(
+        super::event_loop::child_env(&config.processes[0]),
+        vec![
+            ("HOME".to_string(), "/".to_string()),
+            ("A".to_string(), "1".to_string()),
+        ]
+    );
+}

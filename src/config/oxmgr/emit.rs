@@ -81,7 +81,7 @@ impl Native {
 
     /// `problem`, found in the translation, moved to where its line came
     /// from in the Oxmgr text; unchanged when it has no line.
-    pub fn locate(&self, problem: Problem, report: &Report<'_>) -> Problem {
+    pub fn locate(&self, problem: Problem, report: &mut Report<'_>) -> Problem {
         let origin = problem
             .line
             .checked_sub(1)

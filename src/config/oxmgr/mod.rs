@@ -123,7 +123,8 @@ pub(super) fn parse(
         Ok(mut config) => {
             let warnings = std::mem::take(&mut config.warnings);
             for warning in warnings {
-                report.warnings.push(native.locate(warning, &report));
+                let located = native.locate(warning, &mut report);
+                report.warnings.push(located);
             }
             let warnings = report.into_result(path)?;
             config.warnings = warnings;
@@ -132,7 +133,7 @@ pub(super) fn parse(
         }
         Err(ConfigError::Invalid { problems, .. }) => {
             for problem in problems {
-                let located = native.locate(problem, &report);
+                let located = native.locate(problem, &mut report);
                 report.errors.push(located);
             }
             Err(report.into_result(path).expect_err("errors were recorded"))
