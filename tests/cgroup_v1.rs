@@ -344,6 +344,8 @@ fn the_oom_watch_wakes_on_a_worker_kill_and_the_kernel_log_names_it() {
     assert_eq!(workers.split_whitespace().collect::<Vec<_>>(), pids);
     cg.kill_all().unwrap();
     parent.wait().unwrap();
-    wait_until("an empty cgroup", || cg.members().is_ok_and(|m| m.is_empty()));
+    wait_until("an empty cgroup", || {
+        cg.members().is_ok_and(|m| m.is_empty())
+    });
     cg.remove().unwrap();
 }

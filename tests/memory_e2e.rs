@@ -363,3 +363,91 @@ fn check_prints_the_mode_used_here_and_why() {
     assert!(poll.starts_with("memory limits here: poll ("), "{poll}");
     assert!(poll.contains("memory_enforcement = \"poll\""), "{poll}");
 }
+
+/// Issue 15, cgroup v1: the OOM killer kills the largest task, here a worker,
+/// and the service runs on. Every kill is counted as it happens
+/// (`oxinit_process_oom_kills_total` goes up by the number of kills, not by
+/// at most one when the main process exits), each is logged with the
+/// victim's pid and command, and the main process is never touched.
+#[test]
+fn cgroup_v1_worker_oom_kills_are_counted_while_the_service_runs() {
+    const TEST: &str = "cgroup_v1_worker_oom_kills_are_counted_while_the_service_runs";
+    const KILLS: usize = 3;
+    if own_v1_memory_cgroup(TEST).is_none() {
+        return;
+    }
+    let svc = unique("oomworkers");
+    let setup = Setup::new();
+    let workers = setup.scratch.file("workers");
+    // A small main process starting one hog worker after another, each past
+    // the limit; it records their pids, then runs on.
+    let main = setup.scratch.script(
+        "workers.sh",
+        &format!(
+            "#!/bin/sh\nfor i in $(seq {KILLS}); do\n  {} -c '{}' &\n  echo $! >> {}\n  wait\ndone\n\
+             exec sleep 60\n",
+            python(),
+            holder(200),
+            workers.display()
+        ),
+    );
+    let config = setup.oxfile(
+        "",
+        &format!(
+            "[processes.{svc}]\ncommand = [{}]\nlimits = {{ memory = \"64M\" }}\n",
+            toml_path(&main)
+        ),
+    );
+    // An ordinary child, not PID 1 of a pid namespace: the kernel log's pids
+    // are then the ones the script saw.
+    let mut ox = Oxinit::start(As::Child, &["run", "--config", config.to_str().unwrap()]);
+    setup.wait_scrape(&mut ox, secs(10), "the service up", |s| {
+        s.of("oxinit_process_up", &svc) == Some(1.0)
+    });
+    let status = setup.wait_status(&mut ox, secs(10), "the service running", |s| {
+        process(s, &svc)["state"] == "running"
+    });
+    let main_pid = process(&status, &svc)["pid"].clone();
+
+    let scrape = setup.wait_scrape(&mut ox, secs(30), "every worker OOM kill counted", |s| {
+        s.of("oxinit_process_oom_kills_total", &svc) >= Some(KILLS as f64)
+    });
+    assert_eq!(
+        scrape.of("oxinit_process_oom_kills_total", &svc),
+        Some(KILLS as f64),
+        "one count per kill"
+    );
+    assert_eq!(
+        exits(&scrape, &svc, "oom"),
+        0.0,
+        "the main process never exited"
+    );
+    assert_eq!(scrape.of("oxinit_process_up", &svc), Some(1.0));
+    let status = setup.status();
+    assert_same_run(&status, &svc, &main_pid);
+
+    let pids: Vec<String> = fs::read_to_string(&workers)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(pids.len(), KILLS, "workers started: {pids:?}");
+    let stderr = wait_stderr(&mut ox, secs(5), "a log line per kill", |text| {
+        text.contains(&format!("OOM kill {KILLS} of this run"))
+    });
+    for (nth, pid) in pids.iter().enumerate() {
+        let said = format!("{svc}: the kernel OOM killer killed pid {pid} (python3");
+        let line = stderr
+            .lines()
+            .find(|l| l.contains(&said))
+            .unwrap_or_else(|| panic!("no line naming worker {pid}: {said:?}\n{stderr}"));
+        assert!(
+            line.contains(&format!(
+                "at its 64MiB memory limit (OOM kill {} of this run)",
+                nth + 1
+            )),
+            "{line}"
+        );
+    }
+    shut_down(&mut ox);
+}

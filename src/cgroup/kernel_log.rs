@@ -89,6 +89,11 @@ impl KernelLog {
         }
     }
 
+    /// Why victims cannot be known here, when they cannot.
+    pub fn unavailable_reason(&self) -> Option<&str> {
+        self.file.as_ref().err().map(String::as_str)
+    }
+
     /// Reads what was logged since the last call and returns up to `max`
     /// victims (oldest first) in the cgroup `ours` (its path from the
     /// hierarchy's root, as /proc/self/cgroup shows it) or below it. `Err`
@@ -115,8 +120,7 @@ impl KernelLog {
             match file.read(&mut buf) {
                 Ok(0) => return Ok(()),
                 Ok(n) => {
-                    for victim in parse(&String::from_utf8_lossy(&buf[..n]), self.pids_are_ours)
-                    {
+                    for victim in parse(&String::from_utf8_lossy(&buf[..n]), self.pids_are_ours) {
                         if self.backlog.len() == BACKLOG {
                             self.backlog.pop_front();
                         }
@@ -149,10 +153,7 @@ pub(crate) fn parse(records: &str, pids_are_ours: bool) -> Vec<OomVictim> {
             // The command name may hold ',' and '=': cut at the fixed keys
             // that follow it instead of splitting on ','.
             let cgroup = between(summary, "task_memcg=", ",task=")?;
-            let (comm, rest) = summary
-                .split_once(",task=")?
-                .1
-                .rsplit_once(",pid=")?;
+            let (comm, rest) = summary.split_once(",task=")?.1.rsplit_once(",pid=")?;
             let pid = rest.split(',').next()?.parse().ok()?;
             Some(OomVictim {
                 pid,
@@ -235,8 +236,10 @@ mod tests {
         let other = LINE.replace("oxinit-api", "oxinit-db").replace("4242", "7");
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
         file.write_all(other.as_bytes()).unwrap();
-        file.write_all(LINE.replace("4242", "4343").as_bytes()).unwrap();
-        file.write_all(LINE.replace("4242", "4444").as_bytes()).unwrap();
+        file.write_all(LINE.replace("4242", "4343").as_bytes())
+            .unwrap();
+        file.write_all(LINE.replace("4242", "4444").as_bytes())
+            .unwrap();
         let pids = |v: Vec<OomVictim>| v.iter().map(|v| v.pid).collect::<Vec<_>>();
         assert_eq!(pids(log.claim("/oxinit-api", 1).unwrap()), vec![4343]);
         assert_eq!(pids(log.claim("/oxinit-api", 5).unwrap()), vec![4444]);

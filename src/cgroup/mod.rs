@@ -41,7 +41,7 @@ use std::str::FromStr;
 
 pub use error::CgroupError;
 pub use kernel_log::{KernelLog, OomVictim};
-pub use oom_watch::drain as drain_oom_watch;
+pub use oom_watch::{drain as drain_oom_watch, OomWakeups};
 pub use process::{join_from_child, ProcessCgroup, Usage};
 
 use detect::{V1Target, V2Target};

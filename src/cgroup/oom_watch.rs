@@ -111,3 +111,31 @@ pub fn drain(fd: &OwnedFd) {
         }
     }
 }
+
+/// A watch descriptor registered with the tokio reactor: for the task that
+/// waits on it inside the event loop's runtime.
+pub struct OomWakeups {
+    fd: tokio::io::unix::AsyncFd<OwnedFd>,
+}
+
+impl OomWakeups {
+    /// Registers `fd` (from [`ProcessCgroup::oom_watch`]); needs a running
+    /// tokio runtime.
+    pub fn new(fd: OwnedFd) -> io::Result<OomWakeups> {
+        // SAFETY: the OwnedFd keeps the descriptor open and unchanged until
+        // the AsyncFd, its only owner, drops it (and deregisters first).
+        let fd = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+        }
+        .map_err(|e| e.into_parts().1)?;
+        Ok(OomWakeups { fd })
+    }
+
+    /// Waits until the watch fires, then empties it.
+    pub async fn next(&self) -> io::Result<()> {
+        let mut guard = self.fd.readable().await?;
+        drain(guard.get_inner());
+        guard.clear_ready();
+        Ok(())
+    }
+}

@@ -79,6 +79,15 @@ impl ProcessCgroup {
         }
     }
 
+    /// A cgroup v2 process cgroup at `dir` of a fake cgroupfs, for tests of
+    /// the layers above.
+    #[cfg(test)]
+    pub(crate) fn fake_v2(process: &str, dir: &Path, limit: Option<u64>) -> Self {
+        let name = dir.file_name().unwrap_or_default().to_string_lossy();
+        ProcessCgroup::new(process, Layout::V2 { dir: dir.into() }, vec![], limit)
+            .with_hierarchy_path(format!("/{name}"))
+    }
+
     /// Sets [`hierarchy_path`](Self::hierarchy_path).
     pub(crate) fn with_hierarchy_path(mut self, path: String) -> Self {
         self.hierarchy_path = Some(path);

@@ -129,10 +129,7 @@ pub(crate) fn create(
     configure(target, &leaf, limits)
         .and_then(|()| files::open_procs_fd(&leaf))
         .map(|fd| {
-            let path = format!(
-                "{}/{name}-{process}",
-                target.path.trim_end_matches('/')
-            );
+            let path = format!("{}/{name}-{process}", target.path.trim_end_matches('/'));
             ProcessCgroup::new(
                 process,
                 Layout::V2 { dir: leaf.clone() },

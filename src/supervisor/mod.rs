@@ -6,6 +6,7 @@
 //! - [`backoff`]: restart delays and the crash-loop cutoff.
 //! - [`event_loop`]: signals, reaping, deadlines and spawning around the core.
 //! - [`boot`]: memory enforcement, metrics server, control socket, SQLite checks.
+//! - `oom`: counting OOM kills inside running processes' cgroups.
 //! - [`probing`]: running health probes and notify sockets for the loop.
 //! - [`snapshot`]: the read-only picture for metrics, status and health.
 
@@ -13,6 +14,7 @@ pub mod backoff;
 pub mod boot;
 pub mod core;
 pub mod event_loop;
+mod oom;
 pub mod probing;
 pub mod process;
 pub mod snapshot;

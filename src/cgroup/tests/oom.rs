@@ -38,7 +38,10 @@ fn v2_watch_wakes_when_memory_events_changes_and_counts_every_kill() {
 
     let events = fake.roots.cgroupfs.join("oxinit-api/memory.events");
     fs::write(&events, EVENTS.replace("oom_kill 0", "oom_kill 3")).unwrap();
-    assert!(readable(&watch, 5000), "a change of memory.events wakes the watch");
+    assert!(
+        readable(&watch, 5000),
+        "a change of memory.events wakes the watch"
+    );
     assert_eq!(cg.oom_kills().unwrap(), 3);
     drain_oom_watch(&watch);
     assert!(!readable(&watch, 0), "drained: quiet until the next change");
