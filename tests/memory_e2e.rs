@@ -379,22 +379,26 @@ fn cgroup_v1_worker_oom_kills_are_counted_while_the_service_runs() {
     let svc = unique("oomworkers");
     let setup = Setup::new();
     let workers = setup.scratch.file("workers");
+    let gate = setup.scratch.file("gate");
     // A small main process starting one hog worker after another, each past
-    // the limit; it records their pids, then runs on.
+    // the limit; it records their pids, runs on until the gate opens, then
+    // exits 3.
     let main = setup.scratch.script(
         "workers.sh",
         &format!(
             "#!/bin/sh\nfor i in $(seq {KILLS}); do\n  {} -c '{}' &\n  echo $! >> {}\n  wait\ndone\n\
-             exec sleep 60\n",
+             while [ ! -e {} ]; do sleep 0.05; done\nexit 3\n",
             python(),
             holder(200),
-            workers.display()
+            workers.display(),
+            gate.display()
         ),
     );
     let config = setup.oxfile(
         "",
         &format!(
-            "[processes.{svc}]\ncommand = [{}]\nlimits = {{ memory = \"64M\" }}\n",
+            "[processes.{svc}]\ncommand = [{}]\nrestart = \"never\"\ncritical = false\n\
+             limits = {{ memory = \"64M\" }}\n",
             toml_path(&main)
         ),
     );
@@ -449,5 +453,18 @@ fn cgroup_v1_worker_oom_kills_are_counted_while_the_service_runs() {
             "{line}"
         );
     }
+
+    // The main process's own exit, after its workers' OOM kills, is an exit
+    // (code 3), not an OOM kill; the count stays.
+    fs::write(&gate, "").unwrap();
+    let scrape = setup.wait_scrape(&mut ox, secs(10), "the main process's exit", |s| {
+        exits(s, &svc, "exit") >= 1.0
+    });
+    assert_eq!(exits(&scrape, &svc, "oom"), 0.0);
+    assert_eq!(
+        scrape.of("oxinit_process_oom_kills_total", &svc),
+        Some(KILLS as f64),
+        "the count survives the exit"
+    );
     shut_down(&mut ox);
 }
