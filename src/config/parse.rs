@@ -406,38 +406,6 @@ fn check_dependencies(drafts: &[ProcessDraft], report: &mut Report<'_>) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The reserve lists are empty today; the message they would produce
-    /// must still read well when a key is added to them.
-    #[test]
-    fn reserved_keys_get_a_not_yet_message() {
-        let text = "[processes.api]\nnewthing = 1\n";
-        let (document, errors) = DeTable::parse_recoverable(text);
-        assert!(errors.is_empty());
-        let processes = document.get_ref().get("processes").unwrap();
-        let DeValue::Table(processes) = processes.get_ref() else {
-            panic!("not a table")
-        };
-        let DeValue::Table(api) = processes.get("api").unwrap().get_ref() else {
-            panic!("not a table")
-        };
-        let (key, _) = api.iter().next().unwrap();
-        let mut report = Report::new(text);
-        report.not_yet(key, "[processes.api]", "new things");
-        assert_eq!(
-            report.errors,
-            vec![Problem {
-                line: 2,
-                col: 1,
-                message: "[processes.api] newthing: new things are not supported yet by this version of oxinit; remove \"newthing\" for now".into()
-            }]
-        );
-    }
-}
-
 /// The offset at which `text` nests deepest: brackets open plus the dots
 /// of a dotted key or table header on the line (`[a.b.c…]`), skipping
 /// strings and comments roughly. A hint for an error's position, not a
@@ -477,4 +445,36 @@ fn deepest_nesting(text: &str) -> Option<usize> {
         }
     }
     at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reserve lists are empty today; the message they would produce
+    /// must still read well when a key is added to them.
+    #[test]
+    fn reserved_keys_get_a_not_yet_message() {
+        let text = "[processes.api]\nnewthing = 1\n";
+        let (document, errors) = DeTable::parse_recoverable(text);
+        assert!(errors.is_empty());
+        let processes = document.get_ref().get("processes").unwrap();
+        let DeValue::Table(processes) = processes.get_ref() else {
+            panic!("not a table")
+        };
+        let DeValue::Table(api) = processes.get("api").unwrap().get_ref() else {
+            panic!("not a table")
+        };
+        let (key, _) = api.iter().next().unwrap();
+        let mut report = Report::new(text);
+        report.not_yet(key, "[processes.api]", "new things");
+        assert_eq!(
+            report.errors,
+            vec![Problem {
+                line: 2,
+                col: 1,
+                message: "[processes.api] newthing: new things are not supported yet by this version of oxinit; remove \"newthing\" for now".into()
+            }]
+        );
+    }
 }
