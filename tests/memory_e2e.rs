@@ -403,8 +403,17 @@ fn cgroup_v1_worker_oom_kills_are_counted_while_the_service_runs() {
         ),
     );
     // An ordinary child, not PID 1 of a pid namespace: the kernel log's pids
-    // are then the ones the script saw.
-    let mut ox = Oxinit::start(As::Child, &["run", "--config", config.to_str().unwrap()]);
+    // are then the ones the script saw. It starts in cgroups of its own: at
+    // boot oxinit clears every `oxinit-*` cgroup beside it, which would kill
+    // the processes of the other oxinits the tests run at the same time.
+    let nest = Nest::new(&format!("oxt{}w", std::process::id()));
+    let mut ox = Oxinit::start_prefixed(
+        As::Child,
+        &["sh", "-c", &nest.join_script(), "sh"],
+        &["run", "--config", config.to_str().unwrap()],
+        &[],
+        None,
+    );
     setup.wait_scrape(&mut ox, secs(10), "the service up", |s| {
         s.of("oxinit_process_up", &svc) == Some(1.0)
     });
@@ -467,4 +476,55 @@ fn cgroup_v1_worker_oom_kills_are_counted_while_the_service_runs() {
         "the count survives the exit"
     );
     shut_down(&mut ox);
+}
+
+/// A child cgroup of the test's own in each v1 hierarchy oxinit uses
+/// (memory, pids, cpuacct), removed on drop once empty.
+struct Nest(Vec<PathBuf>);
+
+impl Nest {
+    fn new(name: &str) -> Nest {
+        let table = fs::read_to_string("/proc/self/cgroup").expect("read /proc/self/cgroup");
+        let mut dirs = Vec::new();
+        for line in table.lines() {
+            let mut fields = line.splitn(3, ':');
+            let (_, controllers, path) = (fields.next(), fields.next(), fields.next());
+            let (Some(controllers), Some(path)) = (controllers, path) else {
+                continue;
+            };
+            for c in ["memory", "pids", "cpuacct"] {
+                let root = Path::new("/sys/fs/cgroup").join(c);
+                if controllers.split(',').any(|x| x == c) && root.join("cgroup.procs").exists() {
+                    let dir = root.join(path.trim_start_matches('/')).join(name);
+                    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+                    dirs.push(dir);
+                }
+            }
+        }
+        Nest(dirs)
+    }
+
+    /// `sh -c` text that moves the shell into every nest, then execs "$@".
+    fn join_script(&self) -> String {
+        let moves: Vec<String> = self
+            .0
+            .iter()
+            .map(|d| format!("echo $$ > {}/cgroup.procs", d.display()))
+            .collect();
+        format!("{} && exec \"$@\"", moves.join(" && "))
+    }
+}
+
+impl Drop for Nest {
+    fn drop(&mut self) {
+        for dir in &self.0 {
+            let deadline = std::time::Instant::now() + secs(5);
+            while dir.exists()
+                && fs::remove_dir(dir).is_err()
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
 }
