@@ -31,7 +31,7 @@ const LOOKS: [Duration; 3] = [
     Duration::from_millis(500),
 ];
 
-/// Where the path of the kernel log is.
+/// The kernel log, where the OOM killer names its victims.
 pub(super) const KMSG: &str = "/dev/kmsg";
 
 pub(super) struct OomCounter {
