@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Run the PID 1 benchmark (bench/pid1.py) or the supervisor benchmark
-# (bench/supervisor.py) with everything it needs in place:
+# Run the PID 1 benchmark (bench/pid1.py), the supervisor benchmark
+# (bench/supervisor.py) or the storm bench (bench/storm.py) with everything it
+# needs in place:
 #   - tini, dumb-init (and supervisor for supervisor.py) from Debian, installed
 #     with apt-get when missing;
 #   - oxinit built static (glibc, +crt-static) in release mode, unless
 #     --oxinit PATH names a binary already built.
-# Usage: sudo bench/run.sh [pid1|supervisor] [--oxinit PATH] [options of the script…]
+# Usage: sudo bench/run.sh [pid1|supervisor|storm] [--oxinit PATH] [options of the script…]
 #   e.g. bench/run.sh --quick          bench/run.sh supervisor --rounds 5
 # Needs root: every init runs as PID 1 of a new PID namespace (unshare --pid).
 set -euo pipefail
@@ -16,7 +17,7 @@ target=x86_64-unknown-linux-gnu
 
 script=pid1
 case "${1:-}" in
-  pid1|supervisor) script="$1"; shift ;;
+  pid1|supervisor|storm) script="$1"; shift ;;
 esac
 
 if [[ $EUID -ne 0 ]]; then
@@ -25,8 +26,10 @@ if [[ $EUID -ne 0 ]]; then
 fi
 
 missing=()
-command -v tini >/dev/null || missing+=(tini)
-command -v dumb-init >/dev/null || missing+=(dumb-init)
+if [[ $script != storm ]]; then
+  command -v tini >/dev/null || missing+=(tini)
+  command -v dumb-init >/dev/null || missing+=(dumb-init)
+fi
 if [[ $script == supervisor ]]; then
   command -v supervisord >/dev/null || missing+=(supervisor)
 fi

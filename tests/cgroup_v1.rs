@@ -276,3 +276,76 @@ fn prepare_kills_and_removes_a_previous_runs_cgroups() {
         assert!(!dir.exists(), "{} still exists", dir.display());
     }
 }
+
+/// Issue 15: a worker OOM-killed while its parent runs on wakes the cgroup's
+/// OOM watch (an eventfd on memory.oom_control), the counter says how many,
+/// and the kernel log names each victim by pid and command.
+#[test]
+fn the_oom_watch_wakes_on_a_worker_kill_and_the_kernel_log_names_it() {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use oxinit::cgroup::{drain_oom_watch, KernelLog};
+    use std::os::fd::AsFd;
+
+    let Some(enforcement) = v1("oomwatch", "ow") else {
+        return;
+    };
+    let limits = Limits {
+        memory: Some(64 * MIB),
+        ..Limits::default()
+    };
+    let mut cg = enforcement.create("svc", &limits).unwrap();
+    let _tidy = Tidy::new(&cg);
+    let watch = cg.oom_watch().unwrap();
+    let mut log = KernelLog::open("/dev/kmsg".as_ref(), "/proc".as_ref());
+    let readable = |ms: u16| {
+        let mut fds = [PollFd::new(watch.as_fd(), PollFlags::POLLIN)];
+        poll(&mut fds, PollTimeout::from(ms)).unwrap() == 1
+    };
+    assert!(!readable(0));
+
+    // The parent stays small and runs on; each worker grows past the limit.
+    let mut parent = spawn_in(
+        &cg,
+        Command::new("sh")
+            .args([
+                "-c",
+                "for i in 1 2; do python3 -c 'b = bytearray(200 << 20)' & echo $!; wait; done; \
+                 exec sleep 60",
+            ])
+            .stdout(Stdio::piped()),
+    );
+    let (mut kills, mut wakes) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while kills < 2 {
+        assert!(Instant::now() < deadline, "2 OOM kills; counted {kills}");
+        if readable(100) {
+            wakes += 1;
+            drain_oom_watch(&watch);
+        }
+        kills = cg.oom_kills().unwrap();
+    }
+    assert!(wakes >= 1, "the watch never woke for {kills} kills");
+    assert_eq!(parent.try_wait().unwrap(), None, "the parent runs on");
+    // Each worker's pid, as `$!` gave it (two lines; sleep keeps the pipe open).
+    let mut workers = String::new();
+    let mut stdout = std::io::BufReader::new(parent.stdout.take().unwrap());
+    for _ in 0..2 {
+        std::io::BufRead::read_line(&mut stdout, &mut workers).unwrap();
+    }
+    let victims = log
+        .claim(cg.hierarchy_path().unwrap(), 5)
+        .expect("/dev/kmsg is readable as root");
+    let pids: Vec<String> = victims.iter().map(|v| v.pid.to_string()).collect();
+    assert_eq!(pids.len(), 2, "{victims:?}");
+    for v in &victims {
+        assert!(v.comm.starts_with("python3"), "{v:?}");
+        assert!(v.pid_is_ours, "no pid namespace here: {v:?}");
+    }
+    assert_eq!(workers.split_whitespace().collect::<Vec<_>>(), pids);
+    cg.kill_all().unwrap();
+    parent.wait().unwrap();
+    wait_until("an empty cgroup", || {
+        cg.members().is_ok_and(|m| m.is_empty())
+    });
+    cg.remove().unwrap();
+}

@@ -363,3 +363,168 @@ fn check_prints_the_mode_used_here_and_why() {
     assert!(poll.starts_with("memory limits here: poll ("), "{poll}");
     assert!(poll.contains("memory_enforcement = \"poll\""), "{poll}");
 }
+
+/// Issue 15, cgroup v1: the OOM killer kills the largest task, here a worker,
+/// and the service runs on. Every kill is counted as it happens
+/// (`oxinit_process_oom_kills_total` goes up by the number of kills, not by
+/// at most one when the main process exits), each is logged with the
+/// victim's pid and command, and the main process is never touched.
+#[test]
+fn cgroup_v1_worker_oom_kills_are_counted_while_the_service_runs() {
+    const TEST: &str = "cgroup_v1_worker_oom_kills_are_counted_while_the_service_runs";
+    const KILLS: usize = 3;
+    if own_v1_memory_cgroup(TEST).is_none() {
+        return;
+    }
+    let svc = unique("oomworkers");
+    let setup = Setup::new();
+    let workers = setup.scratch.file("workers");
+    let gate = setup.scratch.file("gate");
+    // A small main process starting one hog worker after another, each past
+    // the limit; it records their pids, runs on until the gate opens, then
+    // exits 3.
+    let main = setup.scratch.script(
+        "workers.sh",
+        &format!(
+            "#!/bin/sh\nfor i in $(seq {KILLS}); do\n  {} -c '{}' &\n  echo $! >> {}\n  wait\ndone\n\
+             while [ ! -e {} ]; do sleep 0.05; done\nexit 3\n",
+            python(),
+            holder(200),
+            workers.display(),
+            gate.display()
+        ),
+    );
+    let config = setup.oxfile(
+        "",
+        &format!(
+            "[processes.{svc}]\ncommand = [{}]\nrestart = \"never\"\ncritical = false\n\
+             limits = {{ memory = \"64M\" }}\n",
+            toml_path(&main)
+        ),
+    );
+    // An ordinary child, not PID 1 of a pid namespace: the kernel log's pids
+    // are then the ones the script saw. It starts in cgroups of its own: at
+    // boot oxinit clears every `oxinit-*` cgroup beside it, which would kill
+    // the processes of the other oxinits the tests run at the same time.
+    let nest = Nest::new(&format!("oxt{}w", std::process::id()));
+    let mut ox = Oxinit::start_prefixed(
+        As::Child,
+        &["sh", "-c", &nest.join_script(), "sh"],
+        &["run", "--config", config.to_str().unwrap()],
+        &[],
+        None,
+    );
+    setup.wait_scrape(&mut ox, secs(10), "the service up", |s| {
+        s.of("oxinit_process_up", &svc) == Some(1.0)
+    });
+    let status = setup.wait_status(&mut ox, secs(10), "the service running", |s| {
+        process(s, &svc)["state"] == "running"
+    });
+    let main_pid = process(&status, &svc)["pid"].clone();
+
+    let scrape = setup.wait_scrape(&mut ox, secs(30), "every worker OOM kill counted", |s| {
+        s.of("oxinit_process_oom_kills_total", &svc) >= Some(KILLS as f64)
+    });
+    assert_eq!(
+        scrape.of("oxinit_process_oom_kills_total", &svc),
+        Some(KILLS as f64),
+        "one count per kill"
+    );
+    assert_eq!(
+        exits(&scrape, &svc, "oom"),
+        0.0,
+        "the main process never exited"
+    );
+    assert_eq!(scrape.of("oxinit_process_up", &svc), Some(1.0));
+    let status = setup.status();
+    assert_same_run(&status, &svc, &main_pid);
+
+    let pids: Vec<String> = fs::read_to_string(&workers)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(pids.len(), KILLS, "workers started: {pids:?}");
+    let stderr = wait_stderr(&mut ox, secs(5), "a log line per kill", |text| {
+        text.contains(&format!("OOM kill {KILLS} of this run"))
+    });
+    for (nth, pid) in pids.iter().enumerate() {
+        let said = format!("{svc}: the kernel OOM killer killed pid {pid} (python3");
+        let line = stderr
+            .lines()
+            .find(|l| l.contains(&said))
+            .unwrap_or_else(|| panic!("no line naming worker {pid}: {said:?}\n{stderr}"));
+        assert!(
+            line.contains(&format!(
+                "at its 64MiB memory limit (OOM kill {} of this run)",
+                nth + 1
+            )),
+            "{line}"
+        );
+    }
+
+    // The main process's own exit, after its workers' OOM kills, is an exit
+    // (code 3), not an OOM kill; the count stays.
+    fs::write(&gate, "").unwrap();
+    let scrape = setup.wait_scrape(&mut ox, secs(10), "the main process's exit", |s| {
+        exits(s, &svc, "exit") >= 1.0
+    });
+    assert_eq!(exits(&scrape, &svc, "oom"), 0.0);
+    assert_eq!(
+        scrape.of("oxinit_process_oom_kills_total", &svc),
+        Some(KILLS as f64),
+        "the count survives the exit"
+    );
+    shut_down(&mut ox);
+}
+
+/// A child cgroup of the test's own in each v1 hierarchy oxinit uses
+/// (memory, pids, cpuacct), removed on drop once empty.
+struct Nest(Vec<PathBuf>);
+
+impl Nest {
+    fn new(name: &str) -> Nest {
+        let table = fs::read_to_string("/proc/self/cgroup").expect("read /proc/self/cgroup");
+        let mut dirs = Vec::new();
+        for line in table.lines() {
+            let mut fields = line.splitn(3, ':');
+            let (_, controllers, path) = (fields.next(), fields.next(), fields.next());
+            let (Some(controllers), Some(path)) = (controllers, path) else {
+                continue;
+            };
+            for c in ["memory", "pids", "cpuacct"] {
+                let root = Path::new("/sys/fs/cgroup").join(c);
+                if controllers.split(',').any(|x| x == c) && root.join("cgroup.procs").exists() {
+                    let dir = root.join(path.trim_start_matches('/')).join(name);
+                    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+                    dirs.push(dir);
+                }
+            }
+        }
+        Nest(dirs)
+    }
+
+    /// `sh -c` text that moves the shell into every nest, then execs "$@".
+    fn join_script(&self) -> String {
+        let moves: Vec<String> = self
+            .0
+            .iter()
+            .map(|d| format!("echo $$ > {}/cgroup.procs", d.display()))
+            .collect();
+        format!("{} && exec \"$@\"", moves.join(" && "))
+    }
+}
+
+impl Drop for Nest {
+    fn drop(&mut self) {
+        for dir in &self.0 {
+            let deadline = std::time::Instant::now() + secs(5);
+            while dir.exists()
+                && fs::remove_dir(dir).is_err()
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}

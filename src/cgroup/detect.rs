@@ -193,6 +193,9 @@ fn under_cgroupfs<'a>(facts: &'a Facts, roots: &'a Roots) -> impl Iterator<Item 
 #[derive(Debug, Clone)]
 pub(crate) struct V2Target {
     pub dir: PathBuf,
+    /// `dir`'s path from the hierarchy's root (the `0::` line of
+    /// /proc/<pid>/cgroup): how the kernel log names it.
+    pub path: String,
     /// The controllers we use that `cgroup.controllers` offers.
     pub controllers: Vec<String>,
 }
@@ -233,7 +236,11 @@ pub(crate) fn probe_v2(facts: &Facts, roots: &Roots) -> Result<V2Target, String>
         .filter(|c| listed.contains(c))
         .map(str::to_owned)
         .collect();
-    Ok(V2Target { dir, controllers })
+    Ok(V2Target {
+        dir,
+        path: path.to_owned(),
+        controllers,
+    })
 }
 
 /// Our writable cgroup v1 directories: memory (required), pids and cpuacct
@@ -241,6 +248,8 @@ pub(crate) fn probe_v2(facts: &Facts, roots: &Roots) -> Result<V2Target, String>
 #[derive(Debug, Clone)]
 pub(crate) struct V1Target {
     pub memory: PathBuf,
+    /// `memory`'s path from the hierarchy's root (/proc/<pid>/cgroup).
+    pub memory_path: String,
     pub pids: Option<PathBuf>,
     pub cpuacct: Option<PathBuf>,
     /// Why pids or cpuacct are not used, for the reason text.
@@ -249,6 +258,11 @@ pub(crate) struct V1Target {
 
 pub(crate) fn probe_v1(facts: &Facts, roots: &Roots) -> Result<V1Target, String> {
     let memory = v1_dir(facts, roots, "memory")?;
+    let memory_path = facts
+        .membership
+        .legacy_path("memory")
+        .unwrap_or_default()
+        .to_owned();
     let mut notes = Vec::new();
     let mut optional = |controller: &str| {
         v1_dir(facts, roots, controller)
@@ -259,6 +273,7 @@ pub(crate) fn probe_v1(facts: &Facts, roots: &Roots) -> Result<V1Target, String>
     let cpuacct = optional("cpuacct");
     Ok(V1Target {
         memory,
+        memory_path,
         pids,
         cpuacct,
         notes,

@@ -13,6 +13,9 @@
 //! - [`Enforcement::create`] makes one process's cgroup with its limits and
 //!   opens its `cgroup.procs`; the child joins it before exec
 //!   ([`join_from_child`]).
+//! - [`ProcessCgroup::oom_watch`] wakes the supervisor when the OOM killer
+//!   struck inside a running process's cgroup; [`KernelLog`] names the
+//!   victims where the kernel log is readable.
 //! - [`poll`] sums RSS and CPU of a process tree from /proc: the limit in
 //!   polling mode, and the figures for processes without a cgroup.
 //!
@@ -23,6 +26,8 @@
 mod detect;
 mod error;
 mod files;
+mod kernel_log;
+mod oom_watch;
 pub mod poll;
 mod process;
 mod v1;
@@ -35,6 +40,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 pub use error::CgroupError;
+pub use kernel_log::{KernelLog, OomVictim};
+pub use oom_watch::{drain as drain_oom_watch, OomWakeups};
 pub use process::{join_from_child, ProcessCgroup, Usage};
 
 use detect::{V1Target, V2Target};

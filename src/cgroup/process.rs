@@ -57,6 +57,9 @@ pub struct ProcessCgroup {
     limit: Option<u64>,
     /// Highest `memory_current` seen, for kernels without a peak file.
     peak_seen: AtomicU64,
+    /// The memory cgroup's path from the hierarchy's root as
+    /// /proc/self/cgroup shows it: how the kernel log names it.
+    hierarchy_path: Option<String>,
 }
 
 impl ProcessCgroup {
@@ -72,7 +75,40 @@ impl ProcessCgroup {
             procs,
             limit,
             peak_seen: AtomicU64::new(0),
+            hierarchy_path: None,
         }
+    }
+
+    /// A cgroup v2 process cgroup at `dir` of a fake cgroupfs, for tests of
+    /// the layers above.
+    #[cfg(test)]
+    pub(crate) fn fake_v2(process: &str, dir: &Path, limit: Option<u64>) -> Self {
+        let name = dir.file_name().unwrap_or_default().to_string_lossy();
+        ProcessCgroup::new(process, Layout::V2 { dir: dir.into() }, vec![], limit)
+            .with_hierarchy_path(format!("/{name}"))
+    }
+
+    /// Sets [`hierarchy_path`](Self::hierarchy_path).
+    pub(crate) fn with_hierarchy_path(mut self, path: String) -> Self {
+        self.hierarchy_path = Some(path);
+        self
+    }
+
+    /// The memory cgroup's path inside its hierarchy (`/oxinit-api`, or
+    /// below oxinit's own cgroup), as the kernel's OOM log lines name it.
+    pub fn hierarchy_path(&self) -> Option<&str> {
+        self.hierarchy_path.as_deref()
+    }
+
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// A descriptor that becomes readable when the OOM counter may have
+    /// moved (see [`super::oom_watch`]); read [`oom_kills`](Self::oom_kills)
+    /// then, and [`drain_oom_watch`](super::drain_oom_watch) it.
+    pub fn oom_watch(&self) -> Result<OwnedFd, CgroupError> {
+        super::oom_watch::open(self)
     }
 
     pub fn process(&self) -> &str {

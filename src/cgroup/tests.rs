@@ -561,6 +561,7 @@ fn real_v2_join_members_cpu_kill_and_remove() {
     }
     let target = detect::V2Target {
         dir: dir.clone(),
+        path: "/".into(),
         controllers: vec![],
     };
     let name = format!("oxt{}v2", std::process::id());
@@ -607,3 +608,5 @@ fn real_v2_join_members_cpu_kill_and_remove() {
     cg.remove().unwrap();
     assert!(!Path::new(&leaf).exists());
 }
+
+mod oom;

@@ -78,7 +78,8 @@ pub(crate) fn create(
             pids,
             cpuacct,
         };
-        Ok(ProcessCgroup::new(process, layout, procs, limits.memory))
+        let path = format!("{}/{leaf_name}", target.memory_path.trim_end_matches('/'));
+        Ok(ProcessCgroup::new(process, layout, procs, limits.memory).with_hierarchy_path(path))
     })();
     if result.is_err() {
         for dir in made.iter().rev() {

@@ -129,12 +129,14 @@ pub(crate) fn create(
     configure(target, &leaf, limits)
         .and_then(|()| files::open_procs_fd(&leaf))
         .map(|fd| {
+            let path = format!("{}/{name}-{process}", target.path.trim_end_matches('/'));
             ProcessCgroup::new(
                 process,
                 Layout::V2 { dir: leaf.clone() },
                 vec![fd],
                 limits.memory,
             )
+            .with_hierarchy_path(path)
         })
         .inspect_err(|_| {
             if fresh {

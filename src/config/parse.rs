@@ -241,7 +241,12 @@ pub fn parse_str(text: &str, path: &Path, ctx: &LoadContext) -> Result<Config, C
         // would add misleading "missing command" errors, so stop here.
         for error in syntax_errors {
             let message = format!("invalid TOML: {}", error.message());
-            match error.span() {
+            // The TOML parser gives its nesting ("recursion") limit no span:
+            // point at the deepest nesting, where it went too deep.
+            match error
+                .span()
+                .or_else(|| deepest_nesting(text).map(|at| at..at))
+            {
                 Some(span) => report.error(&span, message),
                 None => report.error_nowhere(message),
             }
@@ -546,6 +551,47 @@ fn list_some(names: &[&str]) -> String {
         return names.join(", ");
     }
     format!("{}, … ({} in all)", names[..SHOWN].join(", "), names.len())
+}
+
+/// The offset at which `text` nests deepest: brackets open plus the dots
+/// of a dotted key or table header on the line (`[a.b.c…]`), skipping
+/// strings and comments roughly. A hint for an error's position, not a
+/// parser.
+fn deepest_nesting(text: &str) -> Option<usize> {
+    let (mut depth, mut dots, mut peak, mut at) = (0usize, 0usize, 0usize, None);
+    let mut quote: Option<u8> = None;
+    let (mut comment, mut escaped) = (false, false);
+    for (i, b) in text.bytes().enumerate() {
+        if b == b'\n' {
+            (dots, comment, quote) = (0, false, None);
+            continue;
+        }
+        if comment {
+            continue;
+        }
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' && q == b'"' {
+                escaped = true;
+            } else if b == q {
+                quote = None;
+            }
+            continue;
+        }
+        match b {
+            b'#' => comment = true,
+            b'"' | b'\'' => quote = Some(b),
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'.' => dots += 1,
+            _ => continue,
+        }
+        if depth + dots > peak {
+            (peak, at) = (depth + dots, Some(i));
+        }
+    }
+    at
 }
 
 #[cfg(test)]

@@ -807,6 +807,19 @@ fn nothing_to_run() {
     );
 }
 
+/// Found by the mutation test (tests/oxfile_mutations.rs): the TOML
+/// parser's nesting limit on a dotted table header came without a position.
+#[test]
+fn too_deep_nesting_is_reported_at_its_line() {
+    let f = Fixture::new();
+    let header = format!("[processes{}]", ".a".repeat(200));
+    let text = format!("[processes.a]\ncommand = \"x\" # ...\n{header}\ncommand = \"y\"\n");
+    let (line, col, message) = f.problem(&text);
+    assert_contains(&message, "invalid TOML");
+    assert_eq!(line, 3, "{message}");
+    assert!(col > 1, "{col}: {message}");
+}
+
 #[test]
 fn process_names_are_checked() {
     let f = Fixture::new();

@@ -371,8 +371,10 @@ impl Metrics {
         }
     }
 
-    pub fn oom_kill(&self, name: &str) {
-        self.oom_kills.with_label_values(&[name]).inc();
+    /// `n` processes of `name`'s cgroup were OOM-killed (workers included,
+    /// whether or not the main process survived).
+    pub fn oom_kills(&self, name: &str, n: u64) {
+        self.oom_kills.with_label_values(&[name]).inc_by(n);
     }
 
     pub fn zombies_reaped(&self, n: u64) {

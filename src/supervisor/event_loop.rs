@@ -16,6 +16,7 @@
 
 use super::boot::{self, Services};
 use super::core::{Action, Command, Event, Observation, Supervisor};
+use super::oom::OomCounter;
 use super::probing::{Internal, Probes};
 use super::snapshot::Snapshot;
 use crate::cgroup::ProcessCgroup;
@@ -58,6 +59,8 @@ struct Runner {
     replies: HashMap<u64, oneshot::Sender<Result<String, String>>>,
     next_reply: u64,
     next_memory_poll: Option<Instant>,
+    /// OOM kills inside the running processes' cgroups.
+    oom: OomCounter,
 }
 
 /// Runs `config` until shutdown; returns oxinit's exit code.
@@ -102,6 +105,7 @@ pub async fn run(config: Config) -> i32 {
         }
     });
     let (internal_tx, internal_rx) = mpsc::unbounded_channel();
+    let kernel_log = open_kernel_log(services.cgroups.is_some());
     let now = Instant::now();
     let started_at = SystemTime::now();
     let mut runner = Runner {
@@ -122,6 +126,7 @@ pub async fn run(config: Config) -> i32 {
         replies: HashMap::new(),
         next_reply: 0,
         next_memory_poll: None,
+        oom: OomCounter::new(kernel_log),
     };
     let code = runner.run().await;
     let grace = if runner.sup.hurried() {
@@ -178,6 +183,11 @@ impl Runner {
                 Some(msg) = self.internal_rx.recv() => match msg {
                     Internal::Event(event) => pending.push_back(event),
                     Internal::ExecProbeTimeout(pid) => self.exec_probes.time_out(pid),
+                    Internal::OomEvent(idx) => {
+                        if let Some(cg) = self.cgroups.get(&idx) {
+                            self.oom.check(idx, cg, &self.services.metrics);
+                        }
+                    }
                 },
                 Some(request) = recv_control(&mut self.services.control) => {
                     self.next_reply += 1;
@@ -243,10 +253,8 @@ impl Runner {
         let name = |idx: usize| self.sup.processes()[idx].name();
         match observation {
             Observation::Exited { idx, reason, code } => {
+                // OOM kills are counted from the cgroup's counter (oom.rs).
                 m.process_exited(name(idx), reason.as_str(), code);
-                if reason == super::process::ExitReason::Oom {
-                    m.oom_kill(name(idx));
-                }
             }
             Observation::Restarted { idx } => m.process_restarted(name(idx)),
             Observation::Health { idx, result, took } => m.health_check(name(idx), result, took),
@@ -259,7 +267,7 @@ impl Runner {
         let mut orphans = 0;
         for (pid, status) in reap::reap().exited {
             if let Some(idx) = self.sup.owner(pid) {
-                let oom = self.release(idx);
+                let oom = self.release(idx, status);
                 pending.push_back(Event::Exited { pid, status, oom });
             } else if let Some(event) = self.exec_probes.reaped(pid, status) {
                 pending.push_back(event);
@@ -272,17 +280,20 @@ impl Runner {
         self.services.metrics.zombies_reaped(orphans);
     }
 
-    /// After process `idx` ended: reads its cgroup's OOM counter, clears out
-    /// what it left in the cgroup and removes it; closes its notify socket.
-    /// Returns true when the kernel OOM-killed something in it.
-    fn release(&mut self, idx: usize) -> bool {
+    /// After process `idx` ended with `status`: reads its cgroup's OOM
+    /// counter, clears out what it left in the cgroup and removes it; closes
+    /// its notify socket. Returns true when it died of SIGKILL and the kernel
+    /// OOM-killed something in its cgroup during this run: a worker killed
+    /// earlier does not make a clean exit an OOM.
+    fn release(&mut self, idx: usize, status: reap::ExitStatus) -> bool {
         if let Some(task) = self.notify.remove(&idx) {
             task.abort();
         }
         let Some(mut cg) = self.cgroups.remove(&idx) else {
             return false;
         };
-        let oom = cg.oom_kills().map(|n| n > 0).unwrap_or(false);
+        let kills = self.oom.ended(idx, &cg, &self.services.metrics);
+        let oom = kills > 0 && status == reap::ExitStatus::Signal(libc::SIGKILL);
         let _ = cg.kill_all();
         if let Err(e) = cg.remove() {
             // Busy: members still dying. The final cleanup removes it.
@@ -351,6 +362,7 @@ impl Runner {
         if let Some(mut cg) = cgroup {
             cg.close_procs_fds();
             if result.is_ok() {
+                self.oom.started(idx, &cg, &self.internal_tx);
                 self.cgroups.insert(idx, cg);
             } else {
                 let _ = cg.remove();
@@ -388,7 +400,8 @@ impl Runner {
         }
     }
 
-    /// Polling mode: measure every running process that has a memory limit.
+    /// Polling mode: measure every running process that has a memory limit;
+    /// read the OOM counters that have no watch.
     fn poll_memory(&mut self, pending: &mut VecDeque<Event>) {
         let Some(due) = self.next_memory_poll else {
             return;
@@ -397,6 +410,11 @@ impl Runner {
             return;
         }
         self.next_memory_poll = None;
+        for idx in self.oom.polled() {
+            if let Some(cg) = self.cgroups.get(&idx) {
+                self.oom.check(idx, cg, &self.services.metrics);
+            }
+        }
         for (idx, p) in self.sup.processes().iter().enumerate() {
             let (Some(limit), Some(pid)) = (p.spec.limits.memory, p.state.pid()) else {
                 continue;
@@ -416,9 +434,17 @@ impl Runner {
         self.schedule_memory_poll();
     }
 
-    /// Arms the next memory poll when a limited process runs without a cgroup.
+    /// Arms the next memory poll when a limited process runs without a
+    /// cgroup, or a cgroup's OOM counter has no watch.
     fn schedule_memory_poll(&mut self) {
-        if self.next_memory_poll.is_some() || self.services.cgroups.is_some() {
+        if self.next_memory_poll.is_some() {
+            return;
+        }
+        if self.oom.needs_poll() {
+            self.next_memory_poll = Some(Instant::now() + MEMORY_POLL);
+            return;
+        }
+        if self.services.cgroups.is_some() {
             return;
         }
         let limited = self
@@ -471,6 +497,20 @@ impl Runner {
             ),
         }
     }
+}
+
+/// The kernel log, for the names of OOM victims: only with cgroups (without,
+/// the kernel kills nothing of ours for a limit).
+fn open_kernel_log(cgroups: bool) -> crate::cgroup::KernelLog {
+    use crate::cgroup::KernelLog;
+    if !cgroups {
+        return KernelLog::unavailable("no process has a cgroup");
+    }
+    let log = KernelLog::open(Path::new(super::oom::KMSG), Path::new("/proc"));
+    if let Some(why) = log.unavailable_reason() {
+        tracing::info!("OOM kills will be counted and logged without the victim: {why}");
+    }
+    log
 }
 
 async fn recv_control(

@@ -7,6 +7,7 @@
 //! - [`event_loop`]: signals, reaping, deadlines and spawning around the core.
 //! - [`boot`]: memory enforcement, metrics server, control socket, SQLite checks.
 //! - [`cadence`]: when health probes run and which failures count.
+//! - `oom`: counting OOM kills inside running processes' cgroups.
 //! - [`probing`]: running health probes and notify sockets for the loop.
 //! - [`snapshot`]: the read-only picture for metrics, status and health.
 
@@ -15,6 +16,7 @@ pub mod boot;
 pub mod cadence;
 pub mod core;
 pub mod event_loop;
+mod oom;
 pub mod probing;
 pub mod process;
 pub mod snapshot;

@@ -23,6 +23,8 @@ pub enum Internal {
     Event(Event),
     /// The exec probe `pid` outlived its timeout.
     ExecProbeTimeout(i32),
+    /// The OOM watch of process `idx`'s cgroup woke: read its counter.
+    OomEvent(usize),
 }
 
 #[derive(Debug)]

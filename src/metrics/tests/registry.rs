@@ -193,7 +193,7 @@ fn events_are_counted() {
     metrics.process_exited("worker", "signal", 137);
     metrics.process_exited("worker", "oom", 137);
     metrics.process_restarted("worker");
-    metrics.oom_kill("worker");
+    metrics.oom_kills("worker", 1);
     metrics.health_check("api", "ok", Duration::from_millis(20));
     metrics.health_check("api", "timeout", Duration::from_secs(2));
     metrics.oneshot_finished("migrate", Duration::from_millis(1500));
