@@ -247,6 +247,8 @@ fn context(dir: &Path) -> LoadContext {
             ("DB_PATH".to_owned(), "/data/app.db".to_owned()),
         ]),
         etc_dir: dir.to_owned(),
+        // As `oxinit check` runs: what does not resolve here is a warning.
+        lookups: oxinit::config::Lookups::Check,
     }
 }
 

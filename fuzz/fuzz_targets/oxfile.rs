@@ -20,6 +20,7 @@ fuzz_target!(|data: &[u8]| {
         env: BTreeMap::from([("X".to_owned(), "x".to_owned())]),
         // No passwd or group here: user names fail the same way every time.
         etc_dir: "/nonexistent".into(),
+        lookups: oxinit::config::Lookups::Check,
     };
     match parse_str(text, Path::new("/nonexistent/oxfile.toml"), &ctx) {
         Ok(config) => {
