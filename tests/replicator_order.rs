@@ -72,3 +72,58 @@ command = "{bin}/litestream replicate -config /etc/litestream.yml"
     );
     assert_not_after(&rig, ("api", "exit"), ("litestream", "got TERM"));
 }
+
+/// A database that a replicator replicates must be in WAL mode (Litestream
+/// replicates the WAL): when the replicator first starts, a database in
+/// rollback-journal mode gets a warning naming it and the pragma to run; one
+/// in WAL mode gets none. The mode is read from the file header.
+#[test]
+fn a_replicated_database_in_rollback_mode_is_warned_about() {
+    let rig = Rig::new();
+    let bin = rig.file("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let litestream = rig.script("litestream", &graceful("", "", 0));
+    symlink(&litestream, bin.join("litestream")).unwrap();
+    let (rollback, wal) = (rig.file("rollback.db"), rig.file("wal.db"));
+    for (db, mode) in [(&rollback, "DELETE"), (&wal, "WAL")] {
+        let made = std::process::Command::new("python3")
+            .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('PRAGMA journal_mode='+sys.argv[2]); c.execute('create table t(x)'); c.commit(); c.close()"])
+            .arg(db)
+            .arg(mode)
+            .status()
+            .unwrap();
+        assert!(made.success());
+    }
+    let mut ox = rig.run(
+        As::Child,
+        &format!(
+            r#"{INIT}
+[sqlite]
+databases = ["{}", "{}"]
+[processes.litestream]
+command = "{}/litestream replicate"
+"#,
+            rollback.display(),
+            wal.display(),
+            bin.display()
+        ),
+    );
+    rig.wait_event(&ox, "litestream", "start");
+    ox.signal(libc::SIGTERM);
+    rig.expect_exit(&mut ox, 0);
+    let err = ox.stderr();
+    let warned = |db: &std::path::Path| {
+        err.lines().any(|l| {
+            l.contains(&format!(
+                "database {} is in rollback-journal mode",
+                db.display()
+            )) && l.contains("PRAGMA journal_mode=WAL")
+                && l.contains("litestream replicates it")
+        })
+    };
+    assert!(warned(&rollback), "{}", rig.report(&ox));
+    assert!(
+        !err.contains(&format!("database {} is in", wal.display())),
+        "{err}"
+    );
+}

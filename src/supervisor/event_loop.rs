@@ -61,6 +61,9 @@ struct Runner {
     next_memory_poll: Option<Instant>,
     /// OOM kills inside the running processes' cgroups.
     oom: OomCounter,
+    /// `[sqlite] databases`, checked for WAL mode when a replicator first
+    /// starts: by then restore and migrate have made the file.
+    databases: Vec<PathBuf>,
 }
 
 /// Runs `config` until shutdown; returns oxinit's exit code.
@@ -127,6 +130,7 @@ pub async fn run(config: Config) -> i32 {
         next_reply: 0,
         next_memory_poll: None,
         oom: OomCounter::new(kernel_log),
+        databases: config.sqlite.databases.clone(),
     };
     let code = runner.run().await;
     let grace = if runner.sup.hurried() {
@@ -307,6 +311,15 @@ impl Runner {
         let p = &self.sup.processes()[idx];
         let spec = p.spec.clone();
         let run = p.run + 1;
+        if run == 1 && crate::config::replicator::is_replicator(&spec) {
+            for warning in self
+                .databases
+                .iter()
+                .filter_map(|db| crate::sqlite::wal_check(db))
+            {
+                tracing::warn!("{warning} ({} replicates it)", spec.name);
+            }
+        }
         let mut env = child_env(&spec);
         let mut cgroup = None;
         if let (Some(enforcement), true) =
