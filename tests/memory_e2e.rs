@@ -456,7 +456,7 @@ fn cgroup_v1_worker_oom_kills_are_counted_while_the_service_runs() {
             .unwrap_or_else(|| panic!("no line naming worker {pid}: {said:?}\n{stderr}"));
         assert!(
             line.contains(&format!(
-                "at its 64MiB memory limit (OOM kill {} of this run)",
+                "at its 64M memory limit (OOM kill {} of this run)",
                 nth + 1
             )),
             "{line}"

@@ -366,12 +366,15 @@ fn check_warns_about_what_does_not_resolve_here_and_strict_refuses_it() {
         r#"{INIT}
 [processes.api]
 command = "oxinit-test-no-such-program --port 80"
+stop_timeout = "1s"
 [processes.worker]
 command = "{app}"
 cwd = "{nowhere}"
+stop_timeout = "1s"
 [processes.backup]
 command = "{app}"
 user = "oxinit-test-no-such-user"
+stop_timeout = "1s"
 "#,
         nowhere = rig.path("no-such-dir")
     );
@@ -393,6 +396,8 @@ user = "oxinit-test-no-such-user"
             });
         assert_mentions_line(line, what, line_of(&written, needle));
     }
+    // (The stop_timeouts keep the stop budget inside every platform's grace,
+    // so the three lookups are the only warnings.)
     assert_mentions(&out, "the count", "3 warnings");
 
     let mut ox = Oxinit::start(As::Child, &["check", "--strict", "--config", &config]);

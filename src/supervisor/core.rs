@@ -416,7 +416,7 @@ impl Supervisor {
                     "received {} again: killing every process now",
                     signals::name(sig)
                 );
-                self.kill_everything(out);
+                self.kill_everything(now, out);
             }
             (_, true) => {}
             (_, false) if signals::is_forwardable(sig) => {
@@ -443,10 +443,19 @@ impl Supervisor {
         let boot_done = self.boot_done;
         let p = &mut self.procs[idx];
         let name = p.spec.name.clone();
-        let (uptime, cause) = match p.state {
-            State::Running { since, .. } => (now.duration_since(since), None),
-            State::Stopping { since, cause, .. } => (now.duration_since(since), Some(cause)),
-            _ => (Duration::ZERO, None),
+        let (uptime, stop_took, cause) = match p.state {
+            State::Running { since, .. } => (now.duration_since(since), None, None),
+            State::Stopping {
+                since,
+                asked,
+                cause,
+                ..
+            } => (
+                now.duration_since(since),
+                Some(now.duration_since(asked)),
+                Some(cause),
+            ),
+            _ => (Duration::ZERO, None, None),
         };
         let reason = match (oom, cause) {
             (true, _) => ExitReason::Oom,
@@ -483,7 +492,10 @@ impl Supervisor {
         // Requests from the control socket come first.
         match cause {
             Some(StopCause::Restart) if !shutting_down => {
-                tracing::info!("{name} stopped ({status}); starting it again");
+                tracing::info!(
+                    "{name} {}; starting it again",
+                    stopped_how(status, stop_took, uptime)
+                );
                 p.restarts += 1;
                 p.state = State::Starting;
                 out.push(Action::Record(Observation::Restarted { idx }));
@@ -491,7 +503,10 @@ impl Supervisor {
                 return;
             }
             Some(StopCause::Manual) => {
-                tracing::info!("{name} stopped ({status}) on request");
+                tracing::info!(
+                    "{name} {} on request",
+                    stopped_how(status, stop_took, uptime)
+                );
                 p.state = State::Stopped;
                 if let Some(id) = p.pending_reply.take() {
                     out.push(Action::Reply {
@@ -537,7 +552,7 @@ impl Supervisor {
             return;
         }
         if let (Some(StopCause::Shutdown), _) | (_, true) = (cause, shutting_down) {
-            tracing::info!("{name} stopped ({status}) after {}", fmt_duration(uptime));
+            tracing::info!("{name} {}", stopped_how(status, stop_took, uptime));
             p.state = State::Exited { status };
             return;
         }
@@ -908,7 +923,7 @@ impl Supervisor {
                     "shutdown_timeout of {} reached: killing every process",
                     fmt_duration(self.init.shutdown_timeout)
                 );
-                self.kill_everything(out);
+                self.kill_everything(now, out);
             }
         }
     }
@@ -1044,6 +1059,7 @@ impl Supervisor {
         p.state = State::Stopping {
             pid,
             since,
+            asked: now,
             kill_at: now + p.spec.stop_timeout,
             killed: false,
             cause,
@@ -1078,7 +1094,7 @@ impl Supervisor {
     }
 
     /// Second TERM/INT, or shutdown_timeout: SIGKILL every process group now.
-    fn kill_everything(&mut self, out: &mut Vec<Action>) {
+    fn kill_everything(&mut self, now: Instant, out: &mut Vec<Action>) {
         self.hurried = true;
         self.killed_any = true;
         for (idx, p) in self.procs.iter_mut().enumerate() {
@@ -1087,6 +1103,7 @@ impl Supervisor {
                     p.state = State::Stopping {
                         pid,
                         since,
+                        asked: now,
                         kill_at: since,
                         killed: true,
                         cause: StopCause::Shutdown,
@@ -1122,5 +1139,19 @@ pub fn fmt_duration(d: Duration) -> String {
             (h, 0, _) => format!("{h}h"),
             (h, m, _) => format!("{h}h{m}m"),
         }
+    }
+}
+
+/// "stopped (exit 0) in 120ms, after running 9.9s": how long the stop took
+/// and how long the process had run, told apart ("stopped after 9.9s" read
+/// as a slow stop).
+fn stopped_how(status: ExitStatus, stop_took: Option<Duration>, uptime: Duration) -> String {
+    match stop_took {
+        Some(took) => format!(
+            "stopped ({status}) in {}, after running {}",
+            fmt_duration(took),
+            fmt_duration(uptime)
+        ),
+        None => format!("ended ({status}) after running {}", fmt_duration(uptime)),
     }
 }

@@ -50,7 +50,10 @@ pub enum State {
     /// Got its stop signal; SIGKILL at `kill_at` unless it is gone by then.
     Stopping {
         pid: i32,
+        /// When it started (its uptime runs from here).
         since: Instant,
+        /// When it was asked to stop (the stop's own length runs from here).
+        asked: Instant,
         kill_at: Instant,
         killed: bool,
         cause: StopCause,
