@@ -55,3 +55,35 @@ memory = "500MB"
     let plan = String::from_utf8_lossy(&out.stdout);
     assert!(plan.contains("memory 500MB"), "{plan}");
 }
+
+/// With no /dev/null (an empty /dev in a mount namespace), a process's start
+/// fails with a line that says /dev/null is missing, not that the program or
+/// its `#!` interpreter is. (A oneshot, so the boot ends with its 126.)
+#[test]
+fn no_dev_null_is_named_as_such() {
+    if !common::require_root("no_dev_null_is_named_as_such") {
+        return;
+    }
+    let rig = Rig::new();
+    let config = rig.oxfile(&format!(
+        "{INIT}\n[processes.api]\ncommand = \"/bin/true\"\noneshot = true\n"
+    ));
+    // oxinit's own fds 0-2 are open (files), so only the child's stdin
+    // needs /dev/null.
+    let script = format!(
+        "mount -t tmpfs none /dev && exec {} run --config {config}",
+        common::bin().display()
+    );
+    let out = common::run(
+        std::process::Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg(script),
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(out.code, common::ExitCode::Code(126), "{out:?}");
+    assert!(
+        out.stderr.contains("has no /dev/null") && !out.stderr.contains("interpreter"),
+        "{}",
+        out.stderr
+    );
+}

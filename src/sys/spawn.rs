@@ -179,9 +179,18 @@ pub fn spawn<S: AsRef<OsStr>>(spec: &SpawnSpec<S>) -> Result<Spawned, SpawnError
         errno,
     };
     let prepare = |what: &str, e: io::Error| {
+        // Without this, an image with no /dev/null (a bare chroot, an empty
+        // /dev) reads like a problem of the program itself.
+        let hint = match (what, e.kind()) {
+            ("open /dev/null", io::ErrorKind::NotFound) => {
+                ": this image or root has no /dev/null; give it one (Docker and Kubernetes \
+                 always mount /dev; elsewhere `mknod -m 666 /dev/null c 1 3`)"
+            }
+            _ => "",
+        };
         fail(
             Stage::Prepare,
-            format!("cannot {what}: {e}"),
+            format!("cannot {what}: {e}{hint}"),
             126,
             e.raw_os_error(),
         )
