@@ -181,3 +181,202 @@ fn docker_run_t_hands_the_terminal_to_the_command() {
     assert_eq!(field("pgrp="), field("tpgid="), "the command is in the foreground: {line}");
     assert_eq!(out.code, ExitCode::Code(3), "its exit code passes through: {text}");
 }
+
+/// The HEALTHCHECK an image gets: oxinit's own client, no curl needed. Docker
+/// probes every second; failures in the first minute do not count, so the
+/// state stays "starting" until oxinit is ready.
+const HEALTHCHECK: &str = "HEALTHCHECK --interval=1s --timeout=5s --start-period=60s --retries=1 \
+                           CMD [\"oxinit\", \"healthcheck\"]";
+
+#[test]
+fn docker_healthcheck_follows_oxinit_from_starting_to_healthy_to_unhealthy_and_back() {
+    if !available("docker_healthcheck_follows_oxinit_from_starting_to_healthy_to_unhealthy_and_back") {
+        return;
+    }
+    // Ready once /tmp/ready exists; crashes when /tmp/crash appears and is
+    // down for restart_delay (4 s), long enough for Docker to see it.
+    let oxfile = r#"
+[processes.web]
+command = ["/bin/sh", "/t/crashy.sh"]
+restart_delay = "4s"
+
+[processes.web.health]
+type = "exec"
+command = ["test", "-e", "/tmp/ready"]
+interval = "1s"
+timeout = "1s"
+retries = 1
+start_period = "5m"
+"#;
+    let image = image("health", oxfile, HEALTHCHECK);
+    let c = Container::start("health", &["--network", "none", &image.tag]);
+    c.wait_log("crashy: started", BOOT);
+    // Not ready yet: oxinit answers "not healthy", Docker keeps "starting".
+    c.wait_health("starting", BOOT);
+    let probes = c.inspect("{{len .State.Health.Log}}");
+    eventually(BOOT, "Docker to probe a not-ready oxinit twice", || {
+        c.inspect("{{len .State.Health.Log}}").parse::<u32>().unwrap_or(0) >= 2
+    });
+    assert_eq!(c.inspect("{{.State.Health.Status}}"), "starting", "after {probes}+ probes");
+    c.exec_ok(&["touch", "/tmp/ready"]);
+    c.wait_health("healthy", BOOT);
+    c.exec_ok(&["touch", "/tmp/crash"]);
+    c.wait_log("crashy: crashing", BOOT);
+    c.wait_health("unhealthy", BOOT);
+    // The restart brings it back, and Docker sees it.
+    c.wait_health("healthy", BOOT);
+    let logs = c.logs();
+    assert_eq!(logs.matches("crashy: started").count(), 2, "restarted once:\n{logs}");
+}
+
+/// A service that holds 256 MiB (dd's buffer, filled from /dev/zero) under a
+/// 64M limit, beside one that keeps the container up.
+const HOG: &str = r#"
+[metrics]
+listen = "127.0.0.1:9091"
+
+[processes.hog]
+command = ["dd", "if=/dev/zero", "of=/dev/null", "bs=256M"]
+restart = "never"
+critical = false
+
+[processes.hog.limits]
+memory = "64M"
+
+[processes.idle]
+command = ["/bin/sh", "/t/service.sh", "idle"]
+"#;
+
+fn assert_hog_stopped(c: &Container, mode: &str, reason: &str) {
+    eventually(
+        Duration::from_secs(60),
+        &format!("hog to be stopped with reason {reason}"),
+        || {
+            metrics(c)
+                .value("oxinit_process_exits_total", &[("process", "hog"), ("reason", reason)])
+                .unwrap_or(0.0)
+                >= 1.0
+        },
+    );
+    let m = metrics(c);
+    assert_eq!(
+        m.value("oxinit_memory_enforcement", &[("mode", mode)]),
+        Some(1.0),
+        "enforcement mode {mode}:\n{}",
+        c.logs()
+    );
+    assert!(c.running(), "idle keeps running:\n{}", c.logs());
+}
+
+#[test]
+fn docker_default_cgroupfs_is_read_only_so_limits_poll_and_stop_with_reason_memory() {
+    if !available("docker_default_cgroupfs_is_read_only_so_limits_poll_and_stop_with_reason_memory") {
+        return;
+    }
+    let image = image("poll", HOG, "");
+    let c = Container::start("poll", &["--network", "none", &image.tag]);
+    c.wait_log("idle: started", BOOT);
+    assert_hog_stopped(&c, "poll", "memory");
+}
+
+#[test]
+fn docker_with_the_hosts_cgroupfs_enforces_limits_and_reports_the_oom_kill() {
+    if !available("docker_with_the_hosts_cgroupfs_enforces_limits_and_reports_the_oom_kill") {
+        return;
+    }
+    // --privileged would do, but this engine's daemon cannot start privileged
+    // containers; the host's memory hierarchy mounted read-write over Docker's
+    // read-only one is the same for oxinit (cgroup v1 here, as on Fly.io).
+    let memory = "/sys/fs/cgroup/memory";
+    if !std::path::Path::new(memory).join("memory.limit_in_bytes").exists() {
+        docker::skip(
+            "docker_with_the_hosts_cgroupfs_enforces_limits_and_reports_the_oom_kill",
+            "needs a cgroup v1 memory hierarchy at /sys/fs/cgroup/memory",
+        );
+        return;
+    }
+    let image = image("oom", HOG, "");
+    let bind = format!("{memory}:{memory}:rw");
+    let c = Container::start("oom", &["--network", "none", "-v", &bind, &image.tag]);
+    c.wait_log("idle: started", BOOT);
+    assert_hog_stopped(&c, "cgroup1", "oom");
+    let logs = c.wait_log("OOM", BOOT);
+    assert!(logs.contains("64M"), "the OOM kill names the limit:\n{logs}");
+}
+
+const DATABASE: &str = r#"
+[sqlite]
+databases = ["/data/app.db"]
+
+[processes.idle]
+command = ["/bin/sh", "/t/service.sh", "idle"]
+"#;
+
+#[test]
+fn docker_sqlite_on_the_containers_layer_warns_on_a_volume_does_not_and_require_volume_refuses() {
+    let test = "docker_sqlite_on_the_containers_layer_warns_on_a_volume_does_not_and_require_volume_refuses";
+    if !available(test) {
+        return;
+    }
+    let lenient = image("sqlite", DATABASE, "");
+    let warning = "writable layer";
+
+    let layer = Container::start("sqlite-layer", &["--network", "none", &lenient.tag]);
+    let logs = layer.wait_log("idle: started", BOOT);
+    assert!(logs.contains(warning) && logs.contains("/data"), "the overlay warning:\n{logs}");
+
+    let volume = Volume::create("sqlite");
+    let mount = format!("{}:/data", volume.name);
+    let on_volume = Container::start("sqlite-vol", &["--network", "none", "-v", &mount, &lenient.tag]);
+    let logs = on_volume.wait_log("idle: started", BOOT);
+    assert!(!logs.contains(warning), "no warning on a volume:\n{logs}");
+
+    let strict = image(
+        "sqlite-strict",
+        &DATABASE.replace("[sqlite]", "[sqlite]\nrequire_volume = true"),
+        "",
+    );
+    let refused = Container::start("sqlite-strict", &["--network", "none", &strict.tag]);
+    let code = refused.wait_exit(BOOT);
+    let logs = refused.logs();
+    assert_eq!(code, 78, "require_volume refuses the boot:\n{logs}");
+    assert!(logs.contains(warning) && !logs.contains("idle: started"), "{logs}");
+    drop((layer, on_volume, refused));
+}
+
+#[test]
+fn docker_read_only_root_and_user_1000_boot_serve_the_socket_pass_healthchecks_and_stop() {
+    let test = "docker_read_only_root_and_user_1000_boot_serve_the_socket_pass_healthchecks_and_stop";
+    if !available(test) {
+        return;
+    }
+    // Docker's `--tmpfs /run` is root's and mode 755: user 1000 cannot bind
+    // /run/oxinit.sock there. Until oxinit falls back by itself, the socket
+    // goes to a second tmpfs, /tmp (1777), and the clients are told where.
+    let oxfile = format!(
+        "[init]\ncontrol_socket = \"/tmp/oxinit.sock\"\n\n[metrics]\nlisten = \"127.0.0.1:9091\"\n{TWO_SERVICES}"
+    );
+    let image = image(
+        "readonly",
+        &oxfile,
+        &format!("ENV OXINIT_SOCKET=/tmp/oxinit.sock\n{HEALTHCHECK}"),
+    );
+    let c = Container::start(
+        "readonly",
+        &[
+            "--read-only", "--tmpfs", "/run", "--tmpfs", "/tmp", "--user", "1000:1000",
+            "--network", "none", &image.tag,
+        ],
+    );
+    c.wait_log("app: started", BOOT);
+    c.wait_health("healthy", BOOT);
+    let status = c.exec_ok(&["oxinit", "status"]);
+    assert!(status.contains("app") && status.contains("db"), "oxinit status:\n{status}");
+    let ids = c.exec_ok(&["sh", "-c", "for p in $(pidof oxinit); do awk '/^Uid/ {print $2}' /proc/$p/status; done"]);
+    assert_eq!(ids.trim(), "1000", "oxinit runs as --user 1000");
+    let took = c.stop();
+    let logs = c.logs();
+    assert!(took < DOCKER_GRACE, "docker stop took {took:?}:\n{logs}");
+    assert_eq!(c.exit_code(), 0, "{logs}");
+    assert_stopped_in_order(&logs);
+}

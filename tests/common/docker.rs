@@ -89,38 +89,37 @@ fn target_triple() -> &'static str {
 }
 
 /// The static release builds that go into images: oxinit and the SQLite test
-/// app. `.ci/run` builds them before the tests; a developer's missing binary
-/// is built here (the same command), and the test says which file it uses.
+/// app, built here with the command `.ci/run` uses (a no-op when they are up
+/// to date, so a developer's edit is never tested through a stale binary).
 pub fn static_binaries() -> &'static (PathBuf, PathBuf) {
     static BINS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     BINS.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let dir = root.join("target").join(target_triple()).join("release");
-        let oxinit = dir.join("oxinit");
-        let app = dir.join("examples/sqlite_app");
-        if !oxinit.exists() || !app.exists() {
-            eprintln!(
-                "docker tests: building the static binaries: RUSTFLAGS=\"-C target-feature=+crt-static\" \
-                 cargo build --release --target {} --bin oxinit --example sqlite_app",
-                target_triple()
-            );
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let out = run(
-                Command::new(cargo)
-                    .current_dir(root)
-                    .env("RUSTFLAGS", "-C target-feature=+crt-static")
-                    .args(["build", "--release", "--locked", "--target"])
-                    .args([target_triple(), "--bin", "oxinit", "--example", "sqlite_app"]),
-                Duration::from_secs(1200),
-            );
-            assert_eq!(out.code, ExitCode::Code(0), "static build failed:\n{}", out.stderr);
-        }
+        eprintln!(
+            "docker tests: RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release \
+             --target {} --bin oxinit --example sqlite_app",
+            target_triple()
+        );
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        // Its own target directory lock (target/<triple>/release), not the one
+        // of the `cargo test` that runs us: no deadlock.
+        let out = run(
+            Command::new(cargo)
+                .current_dir(root)
+                .env("RUSTFLAGS", "-C target-feature=+crt-static")
+                .args(["build", "--release", "--locked", "--target"])
+                .args([target_triple(), "--bin", "oxinit", "--example", "sqlite_app"]),
+            Duration::from_secs(1800),
+        );
+        assert_eq!(out.code, ExitCode::Code(0), "static build failed:\n{}", out.stderr);
+        let bins = (dir.join("oxinit"), dir.join("examples/sqlite_app"));
         eprintln!(
             "docker tests: images hold {} and {}",
-            oxinit.display(),
-            app.display()
+            bins.0.display(),
+            bins.1.display()
         );
-        (oxinit, app)
+        bins
     })
 }
 
