@@ -367,17 +367,27 @@ mod tests {
         let visible: Vec<&str> = under_cgroupfs(&facts, &roots)
             .map(|m| m.root.as_str())
             .collect();
-        assert_eq!(visible, ["/", "/docker/c1", "/"], "tmpfs, pids, the host's memory");
+        assert_eq!(
+            visible,
+            ["/", "/docker/c1", "/"],
+            "tmpfs, pids, the host's memory"
+        );
         let memory = under_cgroupfs(&facts, &roots)
             .find(|m| m.super_options.iter().any(|o| o == "memory"))
             .unwrap();
-        assert!(!memory.read_only, "the writable mount on top is the one used");
+        assert!(
+            !memory.read_only,
+            "the writable mount on top is the one used"
+        );
         // A later mount above them hides everything below it.
         let mut all = facts.mounts.clone();
         all.extend(parse_mountinfo(
             "101 84 0:50 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n",
         ));
-        let facts = Facts { mounts: all, ..facts };
+        let facts = Facts {
+            mounts: all,
+            ..facts
+        };
         assert_eq!(under_cgroupfs(&facts, &roots).count(), 1);
     }
 

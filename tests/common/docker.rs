@@ -109,10 +109,21 @@ pub fn static_binaries() -> &'static (PathBuf, PathBuf) {
                 .current_dir(root)
                 .env("RUSTFLAGS", "-C target-feature=+crt-static")
                 .args(["build", "--release", "--locked", "--target"])
-                .args([target_triple(), "--bin", "oxinit", "--example", "sqlite_app"]),
+                .args([
+                    target_triple(),
+                    "--bin",
+                    "oxinit",
+                    "--example",
+                    "sqlite_app",
+                ]),
             Duration::from_secs(1800),
         );
-        assert_eq!(out.code, ExitCode::Code(0), "static build failed:\n{}", out.stderr);
+        assert_eq!(
+            out.code,
+            ExitCode::Code(0),
+            "static build failed:\n{}",
+            out.stderr
+        );
         let bins = (dir.join("oxinit"), dir.join("examples/sqlite_app"));
         eprintln!(
             "docker tests: images hold {} and {}",
@@ -253,7 +264,9 @@ pub fn final_stage(dockerfile: &str) -> Option<String> {
     let lines: Vec<&str> = dockerfile.lines().collect();
     let start = lines.iter().rposition(|l| {
         let words: Vec<&str> = l.split_whitespace().collect();
-        words.first().is_some_and(|w| w.eq_ignore_ascii_case("FROM"))
+        words
+            .first()
+            .is_some_and(|w| w.eq_ignore_ascii_case("FROM"))
             && words.get(1) == Some(&"scratch")
     })?;
     Some(lines[start..].join("\n"))
@@ -371,9 +384,7 @@ pub struct Container {
 impl Container {
     /// `docker run -d --name NAME ARGS…` (ARGS ends with the image and its arguments).
     pub fn start(what: &str, args: &[&str]) -> Container {
-        let container = Container {
-            name: unique(what),
-        };
+        let container = Container { name: unique(what) };
         let mut full = vec!["run", "-d", "--name", &container.name];
         full.extend_from_slice(args);
         docker_ok(&full, Duration::from_secs(60));
@@ -382,9 +393,7 @@ impl Container {
 
     /// `docker create --name NAME ARGS…`: for `docker start -a`.
     pub fn create(what: &str, args: &[&str]) -> Container {
-        let container = Container {
-            name: unique(what),
-        };
+        let container = Container { name: unique(what) };
         let mut full = vec!["create", "--name", &container.name];
         full.extend_from_slice(args);
         docker_ok(&full, Duration::from_secs(60));
@@ -509,7 +518,11 @@ impl Container {
 impl Drop for Container {
     fn drop(&mut self) {
         if thread::panicking() {
-            eprintln!("=== docker logs {} ===\n{}=== end ===", self.name, self.logs());
+            eprintln!(
+                "=== docker logs {} ===\n{}=== end ===",
+                self.name,
+                self.logs()
+            );
         }
         let _ = docker(&["rm", "-f", "-v", &self.name], Duration::from_secs(60));
     }
