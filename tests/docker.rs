@@ -755,3 +755,40 @@ fn docker_final_stage_image_holds_only_oxinit_and_runs() {
         "the layer holds only oxinit: {listing:?}"
     );
 }
+
+#[test]
+fn docker_build_context_of_the_repository_leaves_out_target_and_git() {
+    if !available("docker_build_context_of_the_repository_leaves_out_target_and_git") {
+        return;
+    }
+    // What `docker build -f docker/Dockerfile .` sends and `COPY . .` copies:
+    // the repository after .dockerignore. Without it, target/ alone is
+    // gigabytes after `cargo test`.
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dockerfile = Context::new();
+    dockerfile.file("Dockerfile", "FROM scratch\nCOPY . /src\n", false);
+    let tag = docker::unique("context");
+    let file = dockerfile.path().join("Dockerfile");
+    let out = common::run(
+        std::process::Command::new("docker")
+            .env("DOCKER_BUILDKIT", "0")
+            .args(["build", "-q", "-t", &tag, "-f"])
+            .arg(&file)
+            .arg(root),
+        Duration::from_secs(300),
+    );
+    let _image = Image { tag: tag.clone() };
+    assert_eq!(out.code, ExitCode::Code(0), "{}{}", out.stdout, out.stderr);
+    let size: u64 = docker::docker_ok(
+        &["image", "inspect", "-f", "{{.Size}}", &tag],
+        Duration::from_secs(60),
+    )
+    .trim()
+    .parse()
+    .expect("an image size");
+    assert!(
+        size < 50 << 20,
+        "the build context is {size} bytes: .dockerignore must leave out target/ and .git"
+    );
+    assert!(size > 100 << 10, "the sources are in it: {size} bytes");
+}
