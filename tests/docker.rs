@@ -418,6 +418,45 @@ fn docker_sqlite_on_the_containers_layer_warns_on_a_volume_does_not_and_require_
     drop((layer, on_volume, refused));
 }
 
+/// Boot `image` with `args`, then: healthy by Docker's HEALTHCHECK, `oxinit
+/// status` answers, oxinit runs as `uid`, and `docker stop` is clean and ordered.
+fn boot_query_and_stop(what: &str, image: &Image, args: &[&str], uid: &str) {
+    let mut all = args.to_vec();
+    all.extend(["--network", "none", &image.tag]);
+    let c = Container::start(what, &all);
+    c.wait_log("app: started", BOOT);
+    c.wait_health("healthy", BOOT);
+    let status = c.exec_ok(&["oxinit", "status"]);
+    assert!(
+        status.contains("app") && status.contains("db"),
+        "oxinit status:\n{status}"
+    );
+    let ids = c.exec_ok(&[
+        "sh",
+        "-c",
+        "for p in $(pidof oxinit); do awk '/^Uid/ {print $2}' /proc/$p/status; done",
+    ]);
+    assert_eq!(ids.trim(), uid, "oxinit's uid");
+    let took = c.stop();
+    let logs = c.logs();
+    assert!(took < DOCKER_GRACE, "docker stop took {took:?}:\n{logs}");
+    assert_eq!(c.exit_code(), 0, "{logs}");
+    assert_stopped_in_order(&logs);
+}
+
+#[test]
+fn docker_read_only_root_with_a_tmpfs_run_boots_serves_the_socket_passes_healthchecks_and_stops() {
+    let test =
+        "docker_read_only_root_with_a_tmpfs_run_boots_serves_the_socket_passes_healthchecks_and_stops";
+    if !available(test) {
+        return;
+    }
+    // The defaults: the control socket at /run/oxinit.sock, on the tmpfs.
+    let oxfile = format!("[metrics]\nlisten = \"127.0.0.1:9091\"\n{TWO_SERVICES}");
+    let image = image("readonly", &oxfile, HEALTHCHECK);
+    boot_query_and_stop("readonly", &image, &["--read-only", "--tmpfs", "/run"], "0");
+}
+
 #[test]
 fn docker_read_only_root_and_user_1000_boot_serve_the_socket_pass_healthchecks_and_stop() {
     let test =
@@ -432,43 +471,20 @@ fn docker_read_only_root_and_user_1000_boot_serve_the_socket_pass_healthchecks_a
         "[init]\ncontrol_socket = \"/tmp/oxinit.sock\"\n\n[metrics]\nlisten = \"127.0.0.1:9091\"\n{TWO_SERVICES}"
     );
     let image = image(
-        "readonly",
+        "readonly-user",
         &oxfile,
         &format!("ENV OXINIT_SOCKET=/tmp/oxinit.sock\n{HEALTHCHECK}"),
     );
-    let c = Container::start(
-        "readonly",
-        &[
-            "--read-only",
-            "--tmpfs",
-            "/run",
-            "--tmpfs",
-            "/tmp",
-            "--user",
-            "1000:1000",
-            "--network",
-            "none",
-            &image.tag,
-        ],
-    );
-    c.wait_log("app: started", BOOT);
-    c.wait_health("healthy", BOOT);
-    let status = c.exec_ok(&["oxinit", "status"]);
-    assert!(
-        status.contains("app") && status.contains("db"),
-        "oxinit status:\n{status}"
-    );
-    let ids = c.exec_ok(&[
-        "sh",
-        "-c",
-        "for p in $(pidof oxinit); do awk '/^Uid/ {print $2}' /proc/$p/status; done",
-    ]);
-    assert_eq!(ids.trim(), "1000", "oxinit runs as --user 1000");
-    let took = c.stop();
-    let logs = c.logs();
-    assert!(took < DOCKER_GRACE, "docker stop took {took:?}:\n{logs}");
-    assert_eq!(c.exit_code(), 0, "{logs}");
-    assert_stopped_in_order(&logs);
+    let args = [
+        "--read-only",
+        "--tmpfs",
+        "/run",
+        "--tmpfs",
+        "/tmp",
+        "--user",
+        "1000:1000",
+    ];
+    boot_query_and_stop("readonly-user", &image, &args, "1000");
 }
 
 const LITESTREAM_YML: &str = "\
@@ -566,6 +582,10 @@ fn docker_litestream_replicates_acknowledged_writes_and_a_new_container_restores
     assert!(took < DOCKER_GRACE, "docker stop took {took:?}:\n{logs}");
     assert_eq!(first.exit_code(), 0, "{logs}");
     assert!(logs.contains("writer: stopped cleanly"), "{logs}");
+    // The replicator is stopped after the app, for its last sync.
+    let app = line_index(&logs, "stopping app").expect("oxinit stops app");
+    let replicator = line_index(&logs, "stopping litestream").expect("oxinit stops litestream");
+    assert!(app < replicator, "app stops before litestream:\n{logs}");
     let acked = acknowledged(&logs);
     assert!(acked.len() >= 200, "{logs}");
     docker::docker_ok(&["rm", &first.name], Duration::from_secs(60));
@@ -683,6 +703,19 @@ fn dockerfile_builds_a_static_oxinit_per_architecture_into_a_scratch_stage_holdi
         "HEALTHCHECK CMD [\"oxinit\", \"healthcheck\"]",
     ] {
         assert!(readme.contains(line), "README.md shows `{line}`");
+    }
+    // The other images in docker/ take oxinit from that image, at that path.
+    for entry in std::fs::read_dir(root.join("docker")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        if path.file_name().unwrap() != "Dockerfile" {
+            assert!(
+                text.contains("COPY --from=oxinit /oxinit /usr/local/bin/oxinit")
+                    && text.contains("docker build -f docker/Dockerfile -t oxinit ."),
+                "{} copies oxinit from the oxinit image and says how to build it",
+                path.display()
+            );
+        }
     }
     let ignore = std::fs::read_to_string(root.join(".dockerignore")).expect(".dockerignore");
     let ignored: Vec<&str> = ignore.lines().map(str::trim).collect();
