@@ -391,15 +391,6 @@ impl Container {
         container
     }
 
-    /// `docker create --name NAME ARGS…`: for `docker start -a`.
-    pub fn create(what: &str, args: &[&str]) -> Container {
-        let container = Container { name: unique(what) };
-        let mut full = vec!["create", "--name", &container.name];
-        full.extend_from_slice(args);
-        docker_ok(&full, Duration::from_secs(60));
-        container
-    }
-
     /// stdout and stderr of the container so far (`docker logs`), one text.
     pub fn logs(&self) -> String {
         let out = docker(&["logs", &self.name], Duration::from_secs(30));
@@ -528,7 +519,7 @@ impl Drop for Container {
     }
 }
 
-/// Lines of `text` (docker logs), in order, that contain `needle`; their indexes.
+/// The index of the first line of `text` (docker logs) that contains `needle`.
 pub fn line_index(text: &str, needle: &str) -> Option<usize> {
     text.lines().position(|l| l.contains(needle))
 }
