@@ -182,11 +182,19 @@ pub(crate) fn read_facts(roots: &Roots, pid: u32) -> Result<Facts, String> {
     })
 }
 
+/// The visible mounts under the cgroupfs root. A mount is hidden by any later
+/// one at its point or above it: `docker run -v
+/// /sys/fs/cgroup/memory:/sys/fs/cgroup/memory:rw` stacks the host's writable
+/// hierarchy on Docker's read-only one, and mountinfo lists both, the visible
+/// one last.
 fn under_cgroupfs<'a>(facts: &'a Facts, roots: &'a Roots) -> impl Iterator<Item = &'a Mount> + 'a {
-    facts
-        .mounts
-        .iter()
-        .filter(move |m| m.point.starts_with(&roots.cgroupfs))
+    let mounts = &facts.mounts;
+    mounts.iter().enumerate().filter_map(move |(i, m)| {
+        let hidden = mounts[i + 1..]
+            .iter()
+            .any(|later| m.point.starts_with(&later.point));
+        (m.point.starts_with(&roots.cgroupfs) && !hidden).then_some(m)
+    })
 }
 
 /// A writable cgroup2 directory of ours with the memory controller.
@@ -351,6 +359,51 @@ mod tests {
         );
         assert!(ro[0].read_only);
         assert_eq!(ro[0].root, "/docker/abc");
+    }
+
+    #[test]
+    fn a_mount_stacked_on_another_hides_it() {
+        // `docker run -v /sys/fs/cgroup/memory:/sys/fs/cgroup/memory:rw` on a
+        // v1 host: Docker's read-only mount of the container's own cgroup,
+        // then the host's whole writable hierarchy on top of it.
+        let facts = Facts {
+            mounts: parse_mountinfo(
+                "85 84 0:47 / /sys/fs/cgroup rw,nosuid - tmpfs tmpfs rw,mode=755\n\
+                 89 85 0:32 /docker/c1 /sys/fs/cgroup/memory ro,nosuid - cgroup cgroup rw,memory\n\
+                 93 85 0:36 /docker/c1 /sys/fs/cgroup/pids ro,nosuid - cgroup cgroup rw,pids\n\
+                 100 89 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n",
+            ),
+            membership: parse_proc_cgroup("8:pids:/docker/c1\n4:memory:/docker/c1\n"),
+        };
+        let roots = Roots {
+            proc: "/proc".into(),
+            cgroupfs: "/sys/fs/cgroup".into(),
+        };
+        let visible: Vec<&str> = under_cgroupfs(&facts, &roots)
+            .map(|m| m.root.as_str())
+            .collect();
+        assert_eq!(
+            visible,
+            ["/", "/docker/c1", "/"],
+            "tmpfs, pids, the host's memory"
+        );
+        let memory = under_cgroupfs(&facts, &roots)
+            .find(|m| m.super_options.iter().any(|o| o == "memory"))
+            .unwrap();
+        assert!(
+            !memory.read_only,
+            "the writable mount on top is the one used"
+        );
+        // A later mount above them hides everything below it.
+        let mut all = facts.mounts.clone();
+        all.extend(parse_mountinfo(
+            "101 84 0:50 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n",
+        ));
+        let facts = Facts {
+            mounts: all,
+            ..facts
+        };
+        assert_eq!(under_cgroupfs(&facts, &roots).count(), 1);
     }
 
     #[test]
