@@ -105,6 +105,19 @@ stop_timeout = "20s"
 depends_on = ["db"]
 "#;
     let image = image("longstop", oxfile, "");
+    // What `oxinit check` (here: in the image, as `RUN ["oxinit", "check"]`
+    // would) warns about is what then happens.
+    let check = docker(
+        &["run", "--rm", "--network", "none", &image.tag, "check"],
+        BOOT,
+    );
+    assert!(
+        check.stdout.contains("stop budget: a shutdown can take")
+            && check.stdout.contains("longer than Docker's 10s"),
+        "check does not warn about Docker's grace:\n{}{}",
+        check.stdout,
+        check.stderr
+    );
     let c = Container::start("longstop", &["--network", "none", &image.tag]);
     c.wait_log("app: started", BOOT);
     let took = c.stop();
@@ -465,16 +478,12 @@ fn docker_read_only_root_and_user_1000_boot_serve_the_socket_pass_healthchecks_a
         return;
     }
     // Docker's `--tmpfs /run` is root's and mode 755: user 1000 cannot bind
-    // /run/oxinit.sock there. Until oxinit falls back by itself, the socket
-    // goes to a second tmpfs, /tmp (1777), and the clients are told where.
-    let oxfile = format!(
-        "[init]\ncontrol_socket = \"/tmp/oxinit.sock\"\n\n[metrics]\nlisten = \"127.0.0.1:9091\"\n{TWO_SERVICES}"
-    );
-    let image = image(
-        "readonly-user",
-        &oxfile,
-        &format!("ENV OXINIT_SOCKET=/tmp/oxinit.sock\n{HEALTHCHECK}"),
-    );
+    // /run/oxinit.sock there, so oxinit falls back to /tmp/oxinit-1000/ (a
+    // second tmpfs: the root is read-only) and the clients (HEALTHCHECK,
+    // `docker exec … status`, run as the same user) look there too. Nothing
+    // in the oxfile or the image says where.
+    let oxfile = format!("[metrics]\nlisten = \"127.0.0.1:9091\"\n{TWO_SERVICES}");
+    let image = image("readonly-user", &oxfile, HEALTHCHECK);
     let args = [
         "--read-only",
         "--tmpfs",
@@ -496,8 +505,8 @@ dbs:
 ";
 
 /// The SQLite stack of the README: restore → migrate → litestream → app.
-/// The order is explicit (`depends_on`) until oxinit orders a replicator by
-/// itself.
+/// The app has no `depends_on`: Litestream is a replicator, so the app starts
+/// after it and stops before it.
 const LITESTREAM_OXFILE: &str = r#"
 [init]
 shutdown_timeout = "60s"
@@ -518,7 +527,6 @@ stop_timeout = "8s"
 
 [processes.app]
 command = ["/usr/local/bin/sqlite_app", "write", "/data/app.db"]
-depends_on = ["migrate", "litestream"]
 stop_timeout = "5s"
 "#;
 
