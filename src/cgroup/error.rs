@@ -36,6 +36,15 @@ pub enum CgroupError {
     #[error("failed to remove cgroup {path}: {source}")]
     RemoveDir { path: PathBuf, source: io::Error },
 
+    /// A cgroup of our name that holds the processes of another running
+    /// oxinit in the same cgroup: neither removed nor joined.
+    #[error(
+        "cgroup {path} belongs to another running oxinit (pid {owner}) in the same cgroup; \
+         left alone. Run each oxinit in a cgroup of its own (a container does that), or \
+         give this process another name"
+    )]
+    InUse { path: PathBuf, owner: i32 },
+
     /// The cgroup still holds processes after SIGKILL: they have not exited
     /// yet. Removing it again later (after the reaper ran) usually works.
     #[error(

@@ -369,6 +369,10 @@ fn cleanup_leftovers(dirs: &[PathBuf], name: &str) -> Cleanup {
                 continue;
             }
             let path = entry.path();
+            if let process::Owner::Another(owner) = process::owner(&path, Path::new("/proc")) {
+                cleanup.failed.push(CgroupError::InUse { path, owner });
+                continue;
+            }
             match process::kill_members(&path) {
                 Ok(killed) => cleanup.killed += killed,
                 Err(err) => cleanup.failed.push(err),

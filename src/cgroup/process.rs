@@ -275,6 +275,56 @@ const KILL_ROUNDS: usize = 16;
 /// SIGKILLs every process in `dir` and below. Uses `cgroup.kill` (v2, Linux
 /// 5.14+), which the kernel applies atomically to the whole subtree, when
 /// the file exists; otherwise signals pid by pid.
+/// Whose processes a cgroup of our name holds, judged by their ancestry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Owner {
+    /// Empty, or its processes descend from this oxinit, or from no oxinit
+    /// at all (a previous run's, reparented when it died): ours to empty.
+    Ours,
+    /// A process of it descends from another live oxinit and not from this
+    /// one: two oxinits share a cgroup (parallel tests, a second instance
+    /// started by hand). Killing those processes would break the other.
+    Another(i32),
+}
+
+/// [`Owner`] of `dir`, from the members' parent chains in `proc_root`. An
+/// oxinit is a process with this process's own `comm`; a chain that
+/// passes through this oxinit is ours (a nested oxinit's children too).
+pub(crate) fn owner(dir: &Path, proc_root: &Path) -> Owner {
+    let own = std::process::id() as i32;
+    let comm =
+        |pid: i32| std::fs::read_to_string(proc_root.join(pid.to_string()).join("comm")).ok();
+    let Some(own_comm) = std::fs::read_to_string(proc_root.join("self/comm")).ok() else {
+        return Owner::Ours;
+    };
+    let members = files::read_pids_recursive(dir).unwrap_or_default();
+    for pid in members.into_iter().filter(|&pid| pid > 1 && pid != own) {
+        let mut other = None;
+        let mut at = pid;
+        // Bounded: a pid chain is at most as long as the process table.
+        for _ in 0..4096 {
+            let Some(stat) = crate::proc_stat::read(proc_root, &at.to_string()) else {
+                break;
+            };
+            if stat.ppid == own {
+                other = None;
+                break;
+            }
+            if stat.ppid <= 1 {
+                break;
+            }
+            if other.is_none() && comm(stat.ppid).as_deref() == Some(own_comm.as_str()) {
+                other = Some(stat.ppid);
+            }
+            at = stat.ppid;
+        }
+        if let Some(owner) = other {
+            return Owner::Another(owner);
+        }
+    }
+    Owner::Ours
+}
+
 pub(crate) fn kill_members(dir: &Path) -> Result<usize, CgroupError> {
     let kill_file = dir.join("cgroup.kill");
     if kill_file.is_file() {

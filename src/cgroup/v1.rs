@@ -96,6 +96,9 @@ fn leaf(parent: &Path, leaf_name: &str, made: &mut Vec<PathBuf>) -> Result<PathB
     if make_dir(&dir)? {
         made.push(dir.clone());
     } else {
+        if let process::Owner::Another(owner) = process::owner(&dir, Path::new("/proc")) {
+            return Err(CgroupError::InUse { path: dir, owner });
+        }
         let killed = process::kill_members(&dir)?;
         tracing::warn!(
             "reusing cgroup {} left by an earlier run ({killed} process(es) killed)",

@@ -119,7 +119,10 @@ pub(crate) fn create(
     let fresh = make_dir(&leaf)?;
     if !fresh {
         // Left by an earlier start of this process whose removal failed:
-        // reuse it, without the stragglers.
+        // reuse it, without the stragglers. Unless another oxinit runs there.
+        if let process::Owner::Another(owner) = process::owner(&leaf, Path::new("/proc")) {
+            return Err(CgroupError::InUse { path: leaf, owner });
+        }
         let killed = process::kill_members(&leaf)?;
         tracing::warn!(
             "reusing cgroup {} left by an earlier run ({killed} process(es) killed)",
