@@ -229,13 +229,7 @@ stop_timeout = "5s"
         ),
     );
     rig.wait_event(&ox, "app", "start");
-    let oxinit = ox.pid();
-    rig.wait_for(&ox, "app to be stopped (state T)", || {
-        descendant_states(oxinit)
-            .iter()
-            .any(|&(_, state)| state == 'T')
-            .then_some(())
-    });
+    wait_for_a_stopped_descendant(&rig, &ox, "app to be stopped (state T)");
     let asked = now_ms();
     ox.signal(libc::SIGTERM);
     // Without SIGCONT the TERM stays pending until SIGKILL at 5 s (exit 137).
@@ -681,13 +675,7 @@ stop_timeout = "5s"
         ),
     );
     rig.wait_event(&ox, "app", "start");
-    let oxinit = ox.pid();
-    rig.wait_for(&ox, "the leftover to be stopped (state T)", || {
-        descendant_states(oxinit)
-            .iter()
-            .any(|&(_, state)| state == 'T')
-            .then_some(())
-    });
+    wait_for_a_stopped_descendant(&rig, &ox, "the leftover to be stopped (state T)");
     let asked = now_ms();
     ox.signal(libc::SIGTERM);
     rig.expect_exit(&mut ox, 0);
@@ -715,4 +703,15 @@ fn a_stopped_leftover_is_continued_and_ends_on_its_term_as_pid1() {
 #[test]
 fn a_stopped_leftover_is_continued_and_ends_on_its_term_as_subreaper() {
     a_stopped_leftover_is_continued_and_ends_on_its_term(As::Child);
+}
+
+/// Waits until a process under oxinit is stopped (state T in /proc).
+fn wait_for_a_stopped_descendant(rig: &Rig, ox: &common::Oxinit, what: &str) {
+    let oxinit = ox.pid();
+    rig.wait_for(ox, what, || {
+        descendant_states(oxinit)
+            .iter()
+            .any(|&(_, state)| state == 'T')
+            .then_some(())
+    });
 }

@@ -137,7 +137,10 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
             "  (no services and no jobs: oxinit exits once the oneshots are done)"
         );
     }
-    render_replicators(&mut out, config);
+    // The edges replicators add to `depends_on`, worked out once for both
+    // the reasons under the stop order and each process's "after:" line.
+    let implied = replicator::implied(&config.processes);
+    render_replicators(&mut out, config, &implied);
     let budget = budget::stop_budget(&config.processes, init, &plan);
     let _ = writeln!(out, "\nstop budget: {}", budget.describe());
     // What the platform allows is not part of the file: these warnings are
@@ -147,7 +150,7 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
     let fly = budget::read_fly_toml(dir, &mut warnings);
     warnings.extend(budget::platform_warning(&budget, fly.as_ref()));
 
-    let implied = implied_deps(config);
+    let implied = implied_by_process(config, &implied);
     for (process, implied) in config.processes.iter().zip(&implied) {
         out.push('\n');
         render_process(&mut out, process, &by_name, implied, now);
@@ -292,20 +295,19 @@ fn render_process<'c>(
 }
 
 /// Each process's dependencies that no `depends_on` wrote (see
-/// [`replicator`]), computed once for the whole file.
-fn implied_deps(config: &Config) -> Vec<Vec<String>> {
+/// [`replicator`]), from the edges of [`replicator::implied`].
+fn implied_by_process(config: &Config, implied: &[(usize, usize)]) -> Vec<Vec<String>> {
     let list = &config.processes;
     let mut out = vec![Vec::new(); list.len()];
-    for (from, to) in replicator::implied(list) {
+    for &(from, to) in implied {
         out[from].push(list[to].name.clone());
     }
     out
 }
 
 /// One line per replicator that orders something nobody wrote down.
-fn render_replicators(out: &mut String, config: &Config) {
+fn render_replicators(out: &mut String, config: &Config, implied: &[(usize, usize)]) {
     let list = &config.processes;
-    let implied = replicator::implied(list);
     for (r, spec) in list.iter().enumerate() {
         let Some(why) = replicator::reason(spec) else {
             continue;

@@ -11,14 +11,15 @@ use super::*;
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nnode:x:1000:1000::/home/node:/bin/sh\n";
 const GROUP: &str = "root:x:0:\nnode:x:1000:\nstaff:x:50:node\n";
 
-/// A temp dir holding the oxfile's directory and a fake /etc.
-struct Fixture {
+/// A temp dir holding the oxfile's directory and a fake /etc (also used by
+/// the Oxmgr-format tests).
+pub(super) struct Fixture {
     dir: tempfile::TempDir,
     ctx: LoadContext,
 }
 
 impl Fixture {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let etc = dir.path().join("etc");
         std::fs::create_dir(&etc).unwrap();
@@ -50,11 +51,11 @@ impl Fixture {
         std::fs::write(self.dir.path().join(name), text).unwrap();
     }
 
-    fn parse(&self, text: &str) -> Result<Config, ConfigError> {
+    pub(super) fn parse(&self, text: &str) -> Result<Config, ConfigError> {
         parse_str(text, &self.oxfile(), &self.ctx)
     }
 
-    fn ok(&self, text: &str) -> Config {
+    pub(super) fn ok(&self, text: &str) -> Config {
         match self.parse(text) {
             Ok(config) => config,
             Err(e) => panic!("expected a valid config, got:\n{e}"),
@@ -62,7 +63,7 @@ impl Fixture {
     }
 
     /// The problems as (line, col, message).
-    fn problems(&self, text: &str) -> Vec<(usize, usize, String)> {
+    pub(super) fn problems(&self, text: &str) -> Vec<(usize, usize, String)> {
         match self.parse(text) {
             Ok(config) => panic!("expected problems, got {config:#?}"),
             Err(ConfigError::Invalid { problems, .. }) => problems

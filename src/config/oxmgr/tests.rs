@@ -2,62 +2,13 @@
 //! native oxfile meaning the same, and that every problem is reported at
 //! the Oxmgr key the user wrote.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
 use crate::config::schema::{HealthCheck, RestartPolicy};
-use crate::config::{parse_str, Config, ConfigError, LoadContext};
-
-struct Fixture {
-    dir: tempfile::TempDir,
-    ctx: LoadContext,
-}
-
-impl Fixture {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let etc = dir.path().join("etc");
-        std::fs::create_dir(&etc).unwrap();
-        std::fs::write(etc.join("passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
-        std::fs::write(etc.join("group"), "root:x:0:\n").unwrap();
-        let env = BTreeMap::from([("PORT".to_string(), "8080".to_string())]);
-        Fixture {
-            ctx: LoadContext {
-                env,
-                etc_dir: etc,
-                lookups: crate::config::Lookups::Run,
-            },
-            dir,
-        }
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.path().join("oxfile.toml")
-    }
-
-    fn parse(&self, text: &str) -> Result<Config, ConfigError> {
-        parse_str(text, &self.path(), &self.ctx)
-    }
-
-    fn ok(&self, text: &str) -> Config {
-        self.parse(text)
-            .unwrap_or_else(|e| panic!("expected a valid config, got:\n{e}"))
-    }
-
-    fn problems(&self, text: &str) -> Vec<(usize, usize, String)> {
-        match self.parse(text) {
-            Ok(config) => panic!("expected problems, got {config:#?}"),
-            Err(ConfigError::Invalid { problems, .. }) => problems
-                .into_iter()
-                .map(|p| (p.line, p.col, p.message))
-                .collect(),
-            Err(other) => panic!("expected Invalid, got {other:?}"),
-        }
-    }
-}
+use crate::config::tests::Fixture;
 
 const STACK: &str = r#"version = 1
 
