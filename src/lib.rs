@@ -16,6 +16,7 @@
 //! - [`cli`]: the command line, parsed by hand (one pass, tables for --help).
 //! - [`diag`]: oxinit's own log lines: its `tracing` subscriber, text or JSON,
 //!   and the bounded queue that keeps PID 1 from waiting on its stderr.
+//! - [`units`]: durations, sizes and dates, parsed and formatted once.
 //! - [`proc_stat`]: the process table from /proc, for every part that needs it.
 
 pub mod cgroup;
@@ -34,3 +35,4 @@ pub mod sqlite;
 pub mod supervisor;
 pub mod sweep;
 pub mod sys;
+pub mod units;

@@ -24,7 +24,8 @@ use toml::de::{DeTable, DeValue};
 use super::parse::Report;
 use super::plan::Plan;
 use super::schema::{InitSettings, Kind, Problem, ProcessSpec};
-use super::units::{format_duration as dur, parse_duration, parse_signal};
+use super::signal::parse_signal;
+use crate::units::{format_duration as dur, parse_duration};
 
 /// One stop level as the budget sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use super::command;
 use super::parse::{duration, whole_number, Key, Report, Value};
 use super::process::{expanded_string, Context};
 use super::schema::{HealthCheck, HealthSpec};
-use super::units::format_duration;
+use crate::units::format_duration;
 
 /// Keys every type accepts.
 pub(super) const COMMON_KEYS: &[&str] = &["type", "interval", "timeout", "retries", "start_period"];

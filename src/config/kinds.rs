@@ -7,7 +7,7 @@
 use super::parse::Report;
 use super::process::Seen;
 use super::schema::{Kind, ProcessSpec, RestartPolicy};
-use super::units::format_duration;
+use crate::units::format_duration;
 
 /// Keys that only make sense for a restarted service.
 const SERVICE_ONLY: &[&str] = &[

@@ -7,8 +7,8 @@
 use toml::de::DeValue;
 
 use super::parse::{whole_number, Report, Value};
-use super::units::{format_size, parse_size};
 use crate::cgroup::Limits;
+use crate::units::{format_size, parse_size};
 
 pub(super) const LIMIT_KEYS: &[&str] = &["memory", "memory_high", "pids"];
 

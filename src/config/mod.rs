@@ -11,7 +11,8 @@
 //!   [`Problem`] with its line and column;
 //! - [`plan::plan`]: start and stop order; [`render_check`]: what `oxinit
 //!   check` prints;
-//! - [`units`]: durations, sizes and signals in human notation.
+//! - durations and sizes are [`crate::units`]'s; signals as the file names
+//!   them are `signal.rs`'s.
 //! - `oxmgr`: Oxmgr's format (`version`, `[defaults]`, `[[apps]]`),
 //!   translated into this one and parsed by the same parser;
 //!   [`reference_keys`]: every key accepted, for the README's reference.
@@ -35,8 +36,8 @@ mod render;
 pub mod replicator;
 mod schema;
 mod settings;
+mod signal;
 pub(crate) mod suggest;
-pub mod units;
 mod users;
 
 #[cfg(test)]

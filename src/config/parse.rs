@@ -23,7 +23,8 @@ use super::schema::{
 use super::settings::{parse_init, parse_metrics, parse_sqlite};
 use super::suggest::did_you_mean;
 use super::users::Accounts;
-use super::{units, ConfigError, LoadContext, Lookups};
+use super::{ConfigError, LoadContext, Lookups};
+use crate::units;
 
 pub(super) type Key<'i> = Spanned<std::borrow::Cow<'i, str>>;
 pub(super) type Value<'i> = Spanned<DeValue<'i>>;

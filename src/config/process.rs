@@ -20,7 +20,7 @@ use super::expand::{expand, is_valid_name};
 use super::kinds::check_combinations;
 use super::parse::{duration, no_nul, set_bool, whole_number, Key, Report, Value};
 use super::schema::{ProcessSpec, RestartPolicy};
-use super::units::parse_signal;
+use super::signal::parse_signal;
 use super::users::Accounts;
 use super::{health, limits};
 use crate::schedule::Schedule;

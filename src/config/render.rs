@@ -14,8 +14,8 @@ use super::budget;
 use super::plan::plan;
 use super::replicator;
 use super::schema::{Config, HealthCheck, HealthSpec, Kind, ProcessSpec, RestartPolicy};
-use super::units::{format_duration as dur, format_size};
 use crate::cgroup::{Limits, Requested};
+use crate::units::{format_duration as dur, format_size};
 
 /// The report `oxinit check` prints on success; next runs of jobs are
 /// computed from the current time.
@@ -405,7 +405,7 @@ fn limits_text(limits: &Limits) -> String {
 /// from a broken clock) prints as the epoch.
 fn format_utc(time: SystemTime) -> String {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let stamp = crate::logs::timestamp::format(std::time::Duration::from_secs(since.as_secs()));
+    let stamp = crate::units::civil::timestamp(std::time::Duration::from_secs(since.as_secs()));
     let text = String::from_utf8_lossy(&stamp);
     format!("{}Z", &text[..19])
 }
