@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use toml::de::{DeTable, DeValue};
 
-use super::parse::Report;
 use super::plan::Plan;
+use super::report::Report;
 use super::schema::{InitSettings, Kind, Problem, ProcessSpec};
 use super::signal::parse_signal;
 use crate::units::{format_duration as dur, parse_duration};

@@ -7,9 +7,10 @@
 
 use toml::de::DeValue;
 
+use super::context::Context;
 use super::expand::expand;
-use super::parse::{no_nul, Report, Value};
-use super::process::Context;
+use super::report::{Report, Value};
+use super::value::no_nul;
 
 /// Reads a `command` value (string or array) into argv, reporting every
 /// problem; returns an empty argv when there were errors.

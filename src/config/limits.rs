@@ -6,11 +6,22 @@
 
 use toml::de::DeValue;
 
-use super::parse::{whole_number, Report, Value};
+use super::report::{Report, Value};
+use super::table::{key, walk, Item, KeyDef};
 use crate::cgroup::Limits;
 use crate::units::{format_size, parse_size};
 
-pub(super) const LIMIT_KEYS: &[&str] = &["memory", "memory_high", "pids"];
+pub(super) const LIMITS: &[KeyDef<Limits>] = &[
+    key("memory", |l, item, r| {
+        l.memory = size(item.value, &item.what, r)
+    }),
+    key("memory_high", |l, item, r| {
+        l.memory_high = size(item.value, &item.what, r)
+    }),
+    key("pids", |l, item, r| {
+        l.pids = super::value::whole_number(item.value, &item.what, (1, MAX_PIDS), "64", r)
+    }),
+];
 
 /// The kernel's PID_MAX_LIMIT on 64-bit: no pids.max above it can matter.
 const MAX_PIDS: u64 = 4_194_304;
@@ -19,37 +30,21 @@ const MAX_PIDS: u64 = 4_194_304;
 /// (`memory = 512` is 512 bytes).
 const SUSPICIOUSLY_SMALL: u64 = 4 << 20;
 
-/// Parses the `limits` value of process `name`; limits with errors are left
+/// Reads the `limits` item of process `name`; limits with errors are left
 /// unset (the whole file is rejected anyway).
-pub(super) fn parse(name: &str, value: &Value<'_>, report: &mut Report<'_>) -> Limits {
+pub(super) fn parse(name: &str, item: &Item<'_, '_>, report: &mut Report<'_>) -> Limits {
     let label = format!("[processes.{name}.limits]");
     let mut limits = Limits::default();
-    let DeValue::Table(table) = value.get_ref() else {
-        report.wrong_type(
-            value,
-            &format!("[processes.{name}] limits"),
-            &format!("a {label} table"),
-        );
+    let Some(table) = item.table(&format!("a {label} table"), report) else {
         return limits;
     };
-    let mut high_span = None;
-    for (key, value) in table.iter() {
-        let key_name = key.get_ref().as_ref();
-        let what = format!("{label} {key_name}");
-        match key_name {
-            "memory" => limits.memory = size(value, &what, report),
-            "memory_high" => {
-                high_span = Some(value.span());
-                limits.memory_high = size(value, &what, report);
-            }
-            "pids" => limits.pids = whole_number(value, &what, (1, MAX_PIDS), "64", report),
-            _ => report.unknown_key(key, &label, LIMIT_KEYS, &[]),
-        }
-    }
-    if let (Some(memory), Some(high), Some(span)) = (limits.memory, limits.memory_high, high_span) {
+    let seen = walk(table, &label, LIMITS, &mut limits, item.ctx, report);
+    if let (Some(memory), Some(high), Some(span)) =
+        (limits.memory, limits.memory_high, seen.get("memory_high"))
+    {
         if high >= memory {
             report.error(
-                &span,
+                span,
                 format!(
                     "{label} memory_high: memory_high ({}) must be below memory ({}): memory_high is where the kernel starts to reclaim and throttle, memory is where it kills; lower memory_high or remove it",
                     format_size(high),

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use toml::de::DeValue;
 
-use super::super::parse::{Key, Report, Value};
+use super::super::report::{Key, Report, Value};
 use super::super::schema::Problem;
 
 /// One key of an entry: written in the entry, or inherited from `[defaults]`.

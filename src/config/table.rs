@@ -1,0 +1,218 @@
+//! A table of oxfile.toml declared once, as ripgrep declares its flags: a
+//! list of [`KeyDef`]s, each a key's name and the function that reads its
+//! value. [`walk`] reads a TOML table with that list, in file order,
+//! reporting every problem instead of stopping at the first; a key not in
+//! the list gets "unknown key … did you mean …? valid keys: …" from the
+//! same list, and `reference_keys` (the README's reference) lists it too,
+//! so none of them can fall out of date.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use toml::de::DeTable;
+
+use super::context::Context;
+use super::report::{Key, Report, Value};
+use super::value;
+use super::variants::Variants;
+
+/// One key of a table whose values are read into a `T`.
+pub(super) struct KeyDef<T: 'static> {
+    pub name: &'static str,
+    pub read: Read<T>,
+}
+
+pub(super) enum Read<T: 'static> {
+    /// Reads the value into the table's `T`, reporting what is wrong with it.
+    Value(fn(&mut T, &Item<'_, '_>, &mut Report<'_>)),
+    /// Reserved for a later version, with what it will be: refused with a
+    /// clear message instead of being ignored, and suggested for typos. To
+    /// reserve a key, add `KeyDef { name, read: Read::NotYet("…") }` to its
+    /// table; none is reserved today (the tests reserve one).
+    #[cfg_attr(not(test), allow(dead_code))]
+    NotYet(&'static str),
+}
+
+/// A key read by `read`.
+pub(super) const fn key<T>(
+    name: &'static str,
+    read: fn(&mut T, &Item<'_, '_>, &mut Report<'_>),
+) -> KeyDef<T> {
+    KeyDef {
+        name,
+        read: Read::Value(read),
+    }
+}
+
+/// The names of the keys of `keys` that are read (not reserved).
+pub(super) fn names<T>(keys: &[KeyDef<T>]) -> Vec<&'static str> {
+    keys.iter()
+        .filter(|k| matches!(k.read, Read::Value(_)))
+        .map(|k| k.name)
+        .collect()
+}
+
+/// One `key = value` of a table being read.
+pub(super) struct Item<'a, 'i> {
+    pub key: &'a Key<'i>,
+    pub value: &'a Value<'i>,
+    /// How messages name it: `[processes.api] restart`.
+    pub what: String,
+    pub ctx: &'a Context<'a>,
+}
+
+/// The getters of [`value`], for the item at hand.
+impl Item<'_, '_> {
+    pub fn duration(&self, report: &mut Report<'_>) -> Option<Duration> {
+        value::duration(self.value, &self.what, report)
+    }
+
+    pub fn positive_duration(&self, report: &mut Report<'_>) -> Option<Duration> {
+        value::positive_duration(self.value, &self.what, report)
+    }
+
+    pub fn boolean(&self, report: &mut Report<'_>) -> Option<bool> {
+        value::boolean(self.value, &self.what, report)
+    }
+
+    pub fn count(&self, min: u64, example: &str, report: &mut Report<'_>) -> Option<u32> {
+        value::count(self.value, &self.what, min, example, report)
+    }
+
+    pub fn choice<T: Copy + PartialEq>(
+        &self,
+        variants: &Variants<T>,
+        report: &mut Report<'_>,
+    ) -> Option<T> {
+        value::choice(self.value, &self.what, variants, report)
+    }
+
+    pub fn string(&self, report: &mut Report<'_>) -> Option<String> {
+        value::expanded_string(self.value, &self.what, self.ctx, report)
+    }
+
+    pub fn path(&self, report: &mut Report<'_>) -> Option<PathBuf> {
+        value::path(self.value, &self.what, self.ctx, report)
+    }
+
+    /// A sub-table; `expected` names it in the type error.
+    pub fn table(&self, expected: &str, report: &mut Report<'_>) -> Option<&DeTable<'_>> {
+        value::table(self.value, &self.what, expected, report)
+    }
+}
+
+/// Where each key of a table was written, for the rules that tie keys
+/// together once the whole table is read.
+pub(super) type Seen = BTreeMap<&'static str, Range<usize>>;
+
+/// Reads `table` (`label` in messages: `[init]`) into `target` with `keys`.
+pub(super) fn walk<T>(
+    table: &DeTable<'_>,
+    label: &str,
+    keys: &[KeyDef<T>],
+    target: &mut T,
+    ctx: &Context<'_>,
+    report: &mut Report<'_>,
+) -> Seen {
+    let valid = names(keys);
+    let reserved: Vec<&str> = keys
+        .iter()
+        .filter(|k| matches!(k.read, Read::NotYet(_)))
+        .map(|k| k.name)
+        .collect();
+    let unknown = |_: &mut T, key: &Key<'_>, _: &Value<'_>, report: &mut Report<'_>| {
+        report.unknown_key(key, label, &valid, &reserved)
+    };
+    walk_with(table, label, keys, target, ctx, report, unknown)
+}
+
+/// [`walk`], with `other` for the keys that `keys` does not hold (a health
+/// check tells the keys of its other types from typos).
+pub(super) fn walk_with<T>(
+    table: &DeTable<'_>,
+    label: &str,
+    keys: &[KeyDef<T>],
+    target: &mut T,
+    ctx: &Context<'_>,
+    report: &mut Report<'_>,
+    mut other: impl FnMut(&mut T, &Key<'_>, &Value<'_>, &mut Report<'_>),
+) -> Seen {
+    let mut seen = Seen::new();
+    for (key, value) in table.iter() {
+        let name = key.get_ref().as_ref();
+        let Some(def) = keys.iter().find(|k| k.name == name) else {
+            other(target, key, value, report);
+            continue;
+        };
+        match def.read {
+            Read::Value(read) => {
+                seen.insert(def.name, value.span());
+                let item = Item {
+                    key,
+                    value,
+                    what: format!("{label} {name}"),
+                    ctx,
+                };
+                read(target, &item, report);
+            }
+            Read::NotYet(feature) => report.not_yet(key, label, feature),
+        }
+    }
+    seen
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::schema::Problem;
+    use crate::config::users::Accounts;
+
+    /// The message a reserved key gets must read well when one is added.
+    #[test]
+    fn reserved_keys_get_a_not_yet_message() {
+        const KEYS: &[KeyDef<()>] = &[
+            key("command", |_, _, _| {}),
+            KeyDef {
+                name: "newthing",
+                read: Read::NotYet("new things"),
+            },
+        ];
+        let text = "[processes.api]\nnewthing = 1\nnewthign = 2\n";
+        let (document, errors) = DeTable::parse_recoverable(text);
+        assert!(errors.is_empty());
+        let processes = document.get_ref().get("processes").unwrap();
+        let api = value::table(processes, "", "", &mut Report::new(text)).unwrap();
+        let api = api.get("api").unwrap();
+        let api = value::table(api, "", "", &mut Report::new(text)).unwrap();
+        let env = BTreeMap::new();
+        let accounts = Accounts::new(Path::new("/nonexistent"));
+        let ctx = Context {
+            env: &env,
+            base_dir: Path::new("/"),
+            lookups: Default::default(),
+            accounts: &accounts,
+        };
+        let mut report = Report::new(text);
+        walk(api, "[processes.api]", KEYS, &mut (), &ctx, &mut report);
+        assert_eq!(
+            report.errors,
+            vec![
+                Problem {
+                    line: 2,
+                    col: 1,
+                    message: "[processes.api] newthing: new things are not supported yet by this version of oxinit; remove \"newthing\" for now".into()
+                },
+                Problem {
+                    line: 3,
+                    col: 1,
+                    message: "unknown key \"newthign\" in [processes.api]; did you mean \"newthing\"? valid keys: command".into()
+                }
+            ]
+        );
+    }
+}
