@@ -12,7 +12,7 @@ use super::command;
 use super::context::Context;
 use super::report::{Key, Report, Value};
 use super::schema::{HealthCheck, HealthSpec};
-use super::table::{key, walk_with, Item, KeyDef};
+use super::table::{duration, key, walk_with, Item, KeyDef};
 use super::value::{expanded_string, positive_duration, set};
 use super::variants::either;
 use crate::units::format_duration;
@@ -30,9 +30,7 @@ pub(super) const COMMON: &[KeyDef<HealthSpec>] = &[
     key("retries", |h, item, r| {
         set(&mut h.retries, item.count(1, "3", r))
     }),
-    key("start_period", |h, item, r| {
-        set(&mut h.start_period, item.duration(r))
-    }),
+    duration("start_period", |h| &mut h.start_period),
 ];
 
 /// One type of check, declared once: its name, its own key, and how the

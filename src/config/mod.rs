@@ -16,6 +16,44 @@
 //! - `oxmgr`: Oxmgr's format (`version`, `[defaults]`, `[[apps]]`),
 //!   translated into this one and parsed by the same parser;
 //!   [`reference_keys`]: every key accepted, for the README's reference.
+//!
+//! # How the file is read
+//!
+//! TOML is parsed into toml's spanned document and walked by hand, so every
+//! problem is reported at once with its line and column (serde would stop
+//! at the first). Each table is declared once, as a list of keys with the
+//! function that reads each one (`table::KeyDef`); `table::walk` reads a
+//! table with its list, and the unknown-key message, its "did you mean",
+//! and [`reference_keys`] come from the same list. Each string enum is
+//! declared once too, as a [`Variants`] list that gives its parser, its
+//! names and its "use \"a\", \"b\" or \"c\"" message.
+//!
+//! The files import downward only, leaves first: `schema` (the resolved
+//! types), `variants`, `report` (problems, positions, `ConfigError`),
+//! `context`, `value` (typed getters), `table` (key lists and the walk);
+//! then one file per table (`settings`, `limits`, `health`, `process`,
+//! with `command`, `kinds` and `machine` under `process`); then `parse`
+//! (the top level, `depends_on` across processes, Oxmgr files). This
+//! `mod.rs` only re-exports and loads: no child imports it.
+//!
+//! # Adding a key
+//!
+//! 1. Add its field, with its default, to the type in `schema.rs`
+//!    (`InitSettings`, `MetricsSettings`, `ProcessSpec`, `HealthSpec`…).
+//! 2. Add one line to its table's list: `INIT`, `METRICS` or `SQLITE` in
+//!    `settings.rs`, `PROCESS` in `process.rs`, `COMMON` (or a `TYPES`
+//!    entry, for a new check type) in `health.rs`, `LIMITS` in `limits.rs`,
+//!    `TOP` in `parse.rs` for a new table. Use `duration(…)`, `flag(…)`, or
+//!    `key(name, |target, item, report| …)` with a getter of `Item` (or of
+//!    `value.rs`) for anything else; a new string enum is a `Variants`
+//!    list read with `item.choice(&LIST, report)`. That one line is the
+//!    parser, the valid-keys list, the did-you-mean candidate and the
+//!    reference entry.
+//! 3. Rules that tie keys together run after the walk (for a process:
+//!    `kinds.rs`, on the `Seen` positions `walk` returns).
+//! 4. Add its row to README.md's oxfile reference (tests/readme_reference.rs
+//!    checks both ways) and, if `check` should show it, a line in
+//!    `render.rs`.
 
 mod address;
 pub mod budget;

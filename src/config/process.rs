@@ -20,7 +20,7 @@ use super::kinds::check_combinations;
 use super::report::{Key, Report};
 use super::schema::{ProcessSpec, RestartPolicy};
 use super::signal::parse_signal;
-use super::table::{key, walk, Item, KeyDef};
+use super::table::{duration, flag, key, walk, Item, KeyDef};
 use super::value::{no_nul, resolve, set};
 use super::{health, limits, machine};
 use crate::schedule::Schedule;
@@ -44,36 +44,22 @@ pub(super) const PROCESS: &[KeyDef<Draft>] = &[
             item.choice(&RestartPolicy::VARIANTS, r),
         )
     }),
-    key("restart_delay", |d, item, r| {
-        set(&mut d.spec.restart_delay, item.duration(r))
-    }),
-    key("restart_delay_max", |d, item, r| {
-        set(&mut d.spec.restart_delay_max, item.duration(r))
-    }),
-    key("restart_reset", |d, item, r| {
-        set(&mut d.spec.restart_reset, item.duration(r))
-    }),
+    duration("restart_delay", |d| &mut d.spec.restart_delay),
+    duration("restart_delay_max", |d| &mut d.spec.restart_delay_max),
+    duration("restart_reset", |d| &mut d.spec.restart_reset),
     key("max_restarts", |d, item, r| {
         set(&mut d.spec.max_restarts, item.count(0, "10", r))
     }),
-    key("restart_window", |d, item, r| {
-        set(&mut d.spec.restart_window, item.duration(r))
-    }),
-    key("critical", |d, item, r| {
-        set(&mut d.spec.critical, item.boolean(r))
-    }),
+    duration("restart_window", |d| &mut d.spec.restart_window),
+    flag("critical", |d| &mut d.spec.critical),
     key("stop_signal", |d, item, r| {
         set(&mut d.spec.stop_signal, stop_signal(item, r))
     }),
-    key("stop_timeout", |d, item, r| {
-        set(&mut d.spec.stop_timeout, item.duration(r))
-    }),
+    duration("stop_timeout", |d| &mut d.spec.stop_timeout),
     key("depends_on", |d, item, r| {
         d.depends_on_spans = depends_on(item, r)
     }),
-    key("oneshot", |d, item, r| {
-        set(&mut d.spec.oneshot, item.boolean(r))
-    }),
+    flag("oneshot", |d| &mut d.spec.oneshot),
     key("timeout", |d, item, r| d.spec.timeout = item.duration(r)),
     key("schedule", |d, item, r| d.spec.schedule = schedule(item, r)),
     key("health", |d, item, r| {

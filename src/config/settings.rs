@@ -9,18 +9,14 @@ use super::address::{parse_host_port, Port};
 use super::context::Context;
 use super::report::{Report, Value};
 use super::schema::{InitSettings, LogFormat, MetricsSettings, SqliteSettings};
-use super::table::{key, Item, KeyDef};
+use super::table::{duration, flag, key, Item, KeyDef};
 use super::value::{path, set};
 use super::variants::Variants;
 use crate::cgroup::Requested;
 
 pub(super) const INIT: &[KeyDef<InitSettings>] = &[
-    key("shutdown_timeout", |init, item, r| {
-        set(&mut init.shutdown_timeout, item.duration(r))
-    }),
-    key("orphan_grace", |init, item, r| {
-        set(&mut init.orphan_grace, item.duration(r))
-    }),
+    duration("shutdown_timeout", |init| &mut init.shutdown_timeout),
+    duration("orphan_grace", |init| &mut init.orphan_grace),
     key("log_format", |init, item, r| {
         set(&mut init.log_format, item.choice(&LogFormat::VARIANTS, r))
     }),
@@ -37,15 +33,13 @@ pub(super) const INIT: &[KeyDef<InitSettings>] = &[
 ];
 
 pub(super) const METRICS: &[KeyDef<MetricsSettings>] = &[
-    key("enabled", |m, item, r| set(&mut m.enabled, item.boolean(r))),
+    flag("enabled", |m| &mut m.enabled),
     key("listen", |m, item, r| set(&mut m.listen, listen(item, r))),
 ];
 
 pub(super) const SQLITE: &[KeyDef<SqliteSettings>] = &[
     key("databases", |s, item, r| s.databases = databases(item, r)),
-    key("require_volume", |s, item, r| {
-        set(&mut s.require_volume, item.boolean(r))
-    }),
+    flag("require_volume", |s| &mut s.require_volume),
 ];
 
 /// `[init] memory_enforcement`.

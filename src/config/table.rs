@@ -15,7 +15,7 @@ use toml::de::DeTable;
 
 use super::context::Context;
 use super::report::{Key, Report, Value};
-use super::value;
+use super::value::{self, set};
 use super::variants::Variants;
 
 /// One key of a table whose values are read into a `T`.
@@ -24,9 +24,15 @@ pub(super) struct KeyDef<T: 'static> {
     pub read: Read<T>,
 }
 
+/// How a key's value is read.
 pub(super) enum Read<T: 'static> {
-    /// Reads the value into the table's `T`, reporting what is wrong with it.
-    Value(fn(&mut T, &Item<'_, '_>, &mut Report<'_>)),
+    /// A duration such as `"15s"`, into the field.
+    Duration(fn(&mut T) -> &mut Duration),
+    /// `true` or `false`, into the field.
+    Flag(fn(&mut T) -> &mut bool),
+    /// Anything else: the function reads the value into the table's `T`,
+    /// reporting what is wrong with it.
+    With(fn(&mut T, &Item<'_, '_>, &mut Report<'_>)),
     /// Reserved for a later version, with what it will be: refused with a
     /// clear message instead of being ignored, and suggested for typos. To
     /// reserve a key, add `KeyDef { name, read: Read::NotYet("…") }` to its
@@ -42,14 +48,33 @@ pub(super) const fn key<T>(
 ) -> KeyDef<T> {
     KeyDef {
         name,
-        read: Read::Value(read),
+        read: Read::With(read),
+    }
+}
+
+/// A duration key, read into `field`.
+pub(super) const fn duration<T>(
+    name: &'static str,
+    field: fn(&mut T) -> &mut Duration,
+) -> KeyDef<T> {
+    KeyDef {
+        name,
+        read: Read::Duration(field),
+    }
+}
+
+/// A `true`/`false` key, read into `field`.
+pub(super) const fn flag<T>(name: &'static str, field: fn(&mut T) -> &mut bool) -> KeyDef<T> {
+    KeyDef {
+        name,
+        read: Read::Flag(field),
     }
 }
 
 /// The names of the keys of `keys` that are read (not reserved).
 pub(super) fn names<T>(keys: &[KeyDef<T>]) -> Vec<&'static str> {
     keys.iter()
-        .filter(|k| matches!(k.read, Read::Value(_)))
+        .filter(|k| !matches!(k.read, Read::NotYet(_)))
         .map(|k| k.name)
         .collect()
 }
@@ -146,18 +171,22 @@ pub(super) fn walk_with<T>(
             other(target, key, value, report);
             continue;
         };
+        if let Read::NotYet(feature) = def.read {
+            report.not_yet(key, label, feature);
+            continue;
+        }
+        seen.insert(def.name, value.span());
+        let item = Item {
+            key,
+            value,
+            what: format!("{label} {name}"),
+            ctx,
+        };
         match def.read {
-            Read::Value(read) => {
-                seen.insert(def.name, value.span());
-                let item = Item {
-                    key,
-                    value,
-                    what: format!("{label} {name}"),
-                    ctx,
-                };
-                read(target, &item, report);
-            }
-            Read::NotYet(feature) => report.not_yet(key, label, feature),
+            Read::Duration(field) => set(field(target), item.duration(report)),
+            Read::Flag(field) => set(field(target), item.boolean(report)),
+            Read::With(read) => read(target, &item, report),
+            Read::NotYet(_) => {}
         }
     }
     seen
