@@ -10,7 +10,7 @@ use super::table::Seen;
 use crate::units::format_duration;
 
 /// Keys that only make sense for a restarted service.
-const SERVICE_ONLY: &[&str] = &[
+pub(super) const SERVICE_ONLY: &[&str] = &[
     "restart",
     "restart_delay",
     "restart_delay_max",

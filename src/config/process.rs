@@ -318,3 +318,18 @@ fn depends_on(item: &Item<'_, '_>, report: &mut Report<'_>) -> Vec<(String, Rang
     }
     deps
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::table::names;
+
+    /// The rules of `kinds.rs` name keys of this table.
+    #[test]
+    fn service_only_keys_are_process_keys() {
+        let keys = names(PROCESS);
+        for key in super::super::kinds::SERVICE_ONLY {
+            assert!(keys.contains(key), "{key}");
+        }
+    }
+}

@@ -14,6 +14,7 @@ use super::budget;
 use super::plan::plan;
 use super::replicator;
 use super::schema::{Config, HealthCheck, HealthSpec, Kind, ProcessSpec, RestartPolicy};
+use super::settings::MEMORY_ENFORCEMENT;
 use crate::cgroup::{Limits, Requested};
 use crate::units::{format_duration as dur, format_size};
 
@@ -84,7 +85,7 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
     let _ = writeln!(
         out,
         "memory:   enforcement \"{}\" requested ({})",
-        requested_name(init.memory_enforcement),
+        MEMORY_ENFORCEMENT.name(init.memory_enforcement),
         match init.memory_enforcement {
             Requested::Auto => "cgroups where usable, else polling",
             Requested::Cgroup => "cgroups, or refuse to boot",
@@ -338,14 +339,6 @@ fn render_replicators(out: &mut String, config: &Config, implied: &[(usize, usiz
             "set replicator = false"
         };
         let _ = writeln!(out, "{text}; {opt_out} to opt out");
-    }
-}
-
-fn requested_name(requested: Requested) -> &'static str {
-    match requested {
-        Requested::Auto => "auto",
-        Requested::Cgroup => "cgroup",
-        Requested::Poll => "poll",
     }
 }
 
