@@ -95,7 +95,7 @@ pub(super) fn parse(
     // The check is built once the whole table is read.
     let mut spec = HealthSpec::new(HealthCheck::Notify { watchdog: None });
     let before = report.errors.len();
-    let other = |_: &mut HealthSpec, key: &Key<'_>, _: &Value<'_>, report: &mut Report<'_>| {
+    let other = |key: &Key<'_>, report: &mut Report<'_>| {
         let name = key.get_ref().as_ref();
         match (TYPES.iter().find(|t| t.key == name), kind) {
             (Some(owner), Some(kind)) if owner.name != kind.name => report.error(

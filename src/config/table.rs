@@ -147,9 +147,8 @@ pub(super) fn walk<T>(
         .filter(|k| matches!(k.read, Read::NotYet(_)))
         .map(|k| k.name)
         .collect();
-    let unknown = |_: &mut T, key: &Key<'_>, _: &Value<'_>, report: &mut Report<'_>| {
-        report.unknown_key(key, label, &valid, &reserved)
-    };
+    let unknown =
+        |key: &Key<'_>, report: &mut Report<'_>| report.unknown_key(key, label, &valid, &reserved);
     walk_with(table, label, keys, target, ctx, report, unknown)
 }
 
@@ -162,13 +161,13 @@ pub(super) fn walk_with<T>(
     target: &mut T,
     ctx: &Context<'_>,
     report: &mut Report<'_>,
-    mut other: impl FnMut(&mut T, &Key<'_>, &Value<'_>, &mut Report<'_>),
+    mut other: impl FnMut(&Key<'_>, &mut Report<'_>),
 ) -> Seen {
     let mut seen = Seen::new();
     for (key, value) in table.iter() {
         let name = key.get_ref().as_ref();
         let Some(def) = keys.iter().find(|k| k.name == name) else {
-            other(target, key, value, report);
+            other(key, report);
             continue;
         };
         if let Read::NotYet(feature) = def.read {
