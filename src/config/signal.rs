@@ -3,6 +3,10 @@
 
 use nix::sys::signal::Signal;
 
+/// The signals that make oxinit shut down in order (the others are
+/// forwarded to the services): what a platform's kill signal must be.
+pub(super) const SHUTDOWN_SIGNALS: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT];
+
 /// Parses a signal: `"SIGTERM"`, `"TERM"`, `"term"` or a number such as `"15"`.
 pub fn parse_signal(text: &str) -> Result<Signal, String> {
     let trimmed = text.trim();
