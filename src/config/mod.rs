@@ -111,18 +111,17 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// written), resolved as `run` resolves it: what the clients need, without
 /// validating the rest (env files, users) that they may not be able to read.
 pub fn load_control_socket(path: &Path) -> Result<Option<PathBuf>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source: Arc::new(source),
-    })?;
-    control_socket_in(&text, path, &LoadContext::from_process().env)
+    control_socket_in(&read(path)?, path, &LoadContext::from_process().env)
 }
 
 /// [`load`] with the environment and /etc injected.
 pub fn load_with(path: &Path, ctx: &LoadContext) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+    parse_str(&read(path)?, path, ctx)
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
         path: path.to_path_buf(),
         source: Arc::new(source),
-    })?;
-    parse_str(&text, path, ctx)
+    })
 }

@@ -22,7 +22,7 @@ use super::report::{ConfigError, Lookups, Report};
 use super::schema::{Config, InitSettings, Kind, MetricsSettings, ProcessSpec, SqliteSettings};
 use super::settings::{socket_path, INIT, METRICS, SQLITE};
 use super::suggest::did_you_mean;
-use super::table::{key, names, walk, KeyDef};
+use super::table::{key, names, walk, Item, KeyDef};
 use super::users::Accounts;
 use super::value::table;
 
@@ -43,19 +43,13 @@ pub(super) struct Document {
 /// The top-level tables.
 pub(super) const TOP: &[KeyDef<Document>] = &[
     key("init", |doc, item, r| {
-        if let Some(t) = table(item.value, "[init]", "a table", r) {
-            walk(t, "[init]", INIT, &mut doc.init, item.ctx, r);
-        }
+        settings(item, "[init]", INIT, &mut doc.init, r)
     }),
     key("metrics", |doc, item, r| {
-        if let Some(t) = table(item.value, "[metrics]", "a table", r) {
-            walk(t, "[metrics]", METRICS, &mut doc.metrics, item.ctx, r);
-        }
+        settings(item, "[metrics]", METRICS, &mut doc.metrics, r)
     }),
     key("sqlite", |doc, item, r| {
-        if let Some(t) = table(item.value, "[sqlite]", "a table", r) {
-            walk(t, "[sqlite]", SQLITE, &mut doc.sqlite, item.ctx, r);
-        }
+        settings(item, "[sqlite]", SQLITE, &mut doc.sqlite, r)
     }),
     key("processes", |doc, item, r| {
         doc.processes_span = Some(item.key.span());
@@ -73,6 +67,19 @@ pub(super) const TOP: &[KeyDef<Document>] = &[
         }
     }),
 ];
+
+/// `[init]`, `[metrics]` or `[sqlite]`, read with its list of keys.
+fn settings<T>(
+    item: &Item<'_, '_>,
+    label: &str,
+    keys: &[KeyDef<T>],
+    target: &mut T,
+    report: &mut Report<'_>,
+) {
+    if let Some(t) = table(item.value, label, "a table", report) {
+        walk(t, label, keys, target, item.ctx, report);
+    }
+}
 
 /// Parses the text of an oxfile. `path` names it in messages and anchors
 /// relative paths (cwd, env_file).
