@@ -9,11 +9,10 @@ use toml::de::{DeTable, DeValue};
 
 use super::address::{parse_host_port, parse_http_url, Port};
 use super::command;
-use super::context::Context;
-use super::report::{Key, Report, Value};
+use super::report::{Key, Report};
 use super::schema::{HealthCheck, HealthSpec};
 use super::table::{duration, key, walk_with, Item, KeyDef};
-use super::value::{expanded_string, positive_duration, set};
+use super::value::set;
 use super::variants::either;
 use crate::units::format_duration;
 
@@ -40,7 +39,8 @@ pub(super) struct CheckType {
     pub key: &'static str,
     /// What to add when the own key is missing; None: it is optional.
     pub example: Option<&'static str>,
-    build: fn(Option<&Value<'_>>, &str, &Context<'_>, &mut Report<'_>) -> Option<HealthCheck>,
+    /// Builds the check from its own key, when written.
+    build: fn(Option<&Item<'_, '_>>, &mut Report<'_>) -> Option<HealthCheck>,
 }
 
 pub(super) const TYPES: &[CheckType] = &[
@@ -120,7 +120,13 @@ pub(super) fn parse(
     // in the same run. A timeout longer than interval is fine (as in Docker
     // and Kubernetes): probes never overlap, see supervisor::cadence.
     let kind = kind?;
-    let check = match (table.get(kind.key), kind.example) {
+    let own = table.get_key_value(kind.key).map(|(key, value)| Item {
+        key,
+        value,
+        what: format!("{label} {}", kind.key),
+        ctx: item.ctx,
+    });
+    let check = match (&own, kind.example) {
         (None, Some(example)) => {
             let key = kind.key;
             report.error(
@@ -132,7 +138,7 @@ pub(super) fn parse(
             );
             None
         }
-        (own, _) => (kind.build)(own, &format!("{label} {}", kind.key), item.ctx, report),
+        (own, _) => (kind.build)(own.as_ref(), report),
     };
     let check = check.filter(|_| report.errors.len() == before)?;
     Some(HealthSpec { check, ..spec })
@@ -175,52 +181,30 @@ fn read_type(
     found
 }
 
-fn http(
-    value: Option<&Value<'_>>,
-    what: &str,
-    ctx: &Context<'_>,
-    report: &mut Report<'_>,
-) -> Option<HealthCheck> {
-    let value = value?;
-    let url = expanded_string(value, what, ctx, report)?;
-    match parse_http_url(&url) {
-        Ok(parsed) => Some(HealthCheck::Http {
-            url,
-            addr: parsed.addr,
-            host: parsed.host,
-            path: parsed.path,
-        }),
-        Err(e) => {
-            report.error(&value.span(), format!("{what}: {e}"));
-            None
-        }
-    }
+fn http(own: Option<&Item<'_, '_>>, report: &mut Report<'_>) -> Option<HealthCheck> {
+    let own = own?;
+    let url = own.string(report)?;
+    let parsed = parse_http_url(&url)
+        .map_err(|e| own.error(e, report))
+        .ok()?;
+    Some(HealthCheck::Http {
+        url,
+        addr: parsed.addr,
+        host: parsed.host,
+        path: parsed.path,
+    })
 }
 
-fn tcp(
-    value: Option<&Value<'_>>,
-    what: &str,
-    ctx: &Context<'_>,
-    report: &mut Report<'_>,
-) -> Option<HealthCheck> {
-    let value = value?;
-    let text = expanded_string(value, what, ctx, report)?;
-    match parse_host_port(&text, Port::Required) {
-        Ok(addr) => Some(HealthCheck::Tcp { addr }),
-        Err(e) => {
-            report.error(&value.span(), format!("{what}: {e}"));
-            None
-        }
-    }
+fn tcp(own: Option<&Item<'_, '_>>, report: &mut Report<'_>) -> Option<HealthCheck> {
+    let own = own?;
+    let text = own.string(report)?;
+    let addr = parse_host_port(&text, Port::Required).map_err(|e| own.error(e, report));
+    Some(HealthCheck::Tcp { addr: addr.ok()? })
 }
 
-fn exec(
-    value: Option<&Value<'_>>,
-    what: &str,
-    ctx: &Context<'_>,
-    report: &mut Report<'_>,
-) -> Option<HealthCheck> {
-    let argv = command::parse(value?, what, ctx, report);
+fn exec(own: Option<&Item<'_, '_>>, report: &mut Report<'_>) -> Option<HealthCheck> {
+    let own = own?;
+    let argv = command::parse(own.value, &own.what, own.ctx, report);
     (!argv.is_empty()).then_some(HealthCheck::Exec { argv })
 }
 
@@ -233,24 +217,14 @@ fn exec(
 /// far past any use of it, and every client handles it.
 pub(super) const MAX_WATCHDOG: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
-fn notify(
-    value: Option<&Value<'_>>,
-    what: &str,
-    _: &Context<'_>,
-    report: &mut Report<'_>,
-) -> Option<HealthCheck> {
-    let Some(value) = value else {
+fn notify(own: Option<&Item<'_, '_>>, report: &mut Report<'_>) -> Option<HealthCheck> {
+    let Some(own) = own else {
         return Some(HealthCheck::Notify { watchdog: None });
     };
-    let d = positive_duration(value, what, report)?;
+    let d = own.positive_duration(report)?;
     if d > MAX_WATCHDOG {
-        report.error(
-            &value.span(),
-            format!(
-                "{what}: must be at most {} (the app is told it as WATCHDOG_USEC and pings at least that often; a watchdog notices a hang within minutes): lower it, or remove watchdog to go without one",
-                format_duration(MAX_WATCHDOG)
-            ),
-        );
+        let max = format_duration(MAX_WATCHDOG);
+        own.error(format!("must be at most {max} (the app is told it as WATCHDOG_USEC and pings at least that often; a watchdog notices a hang within minutes): lower it, or remove watchdog to go without one"), report);
         return None;
     }
     Some(HealthCheck::Notify { watchdog: Some(d) })

@@ -6,20 +6,17 @@
 
 use toml::de::DeValue;
 
-use super::report::{Report, Value};
+use super::report::Report;
 use super::table::{key, walk, Item, KeyDef};
+use super::value::whole_number;
 use crate::cgroup::Limits;
 use crate::units::{format_size, parse_size};
 
 pub(super) const LIMITS: &[KeyDef<Limits>] = &[
-    key("memory", |l, item, r| {
-        l.memory = size(item.value, &item.what, r)
-    }),
-    key("memory_high", |l, item, r| {
-        l.memory_high = size(item.value, &item.what, r)
-    }),
+    key("memory", |l, item, r| l.memory = size(item, r)),
+    key("memory_high", |l, item, r| l.memory_high = size(item, r)),
     key("pids", |l, item, r| {
-        l.pids = super::value::whole_number(item.value, &item.what, (1, MAX_PIDS), "64", r)
+        l.pids = whole_number(item.value, &item.what, (1, MAX_PIDS), "64", r)
     }),
 ];
 
@@ -58,48 +55,37 @@ pub(super) fn parse(name: &str, item: &Item<'_, '_>, report: &mut Report<'_>) ->
 
 /// A size: `"512M"`, `"64MiB"`, `"1G"` or bytes as an integer. Zero is
 /// refused, a tiny value warned about.
-fn size(value: &Value<'_>, what: &str, report: &mut Report<'_>) -> Option<u64> {
-    let bytes = match value.get_ref() {
-        DeValue::String(s) => match parse_size(s) {
-            Ok(n) => n,
-            Err(e) => {
-                report.error(&value.span(), format!("{what}: {e}"));
-                return None;
-            }
-        },
-        DeValue::Integer(i) => {
-            match u64::from_str_radix(i.as_str(), i.radix()) {
-                Ok(n) => n,
-                Err(_) => {
-                    report.error(
-                    &value.span(),
-                    format!("{what}: must be a number of bytes, 0 or more, or a size such as \"512M\""),
-                );
-                    return None;
-                }
-            }
-        }
+fn size(item: &Item<'_, '_>, report: &mut Report<'_>) -> Option<u64> {
+    let bytes = match item.value.get_ref() {
+        DeValue::String(s) => parse_size(s).map_err(|e| item.error(e, report)).ok()?,
+        DeValue::Integer(i) => u64::from_str_radix(i.as_str(), i.radix())
+            .map_err(|_| {
+                let hint = "must be a number of bytes, 0 or more, or a size such as \"512M\"";
+                item.error(hint, report)
+            })
+            .ok()?,
         _ => {
-            report.wrong_type(value, what, "a size such as \"512M\"");
+            report.wrong_type(item.value, &item.what, "a size such as \"512M\"");
             return None;
         }
     };
     if bytes == 0 {
-        report.error(
-            &value.span(),
-            format!("{what}: 0 leaves no memory at all; remove the key for no limit"),
+        item.error(
+            "0 leaves no memory at all; remove the key for no limit",
+            report,
         );
         return None;
     }
     if bytes < SUSPICIOUSLY_SMALL {
-        let hint = match value.get_ref() {
+        let hint = match item.value.get_ref() {
             DeValue::Integer(_) => format!(" A bare number is bytes: did you mean \"{bytes}M\"?"),
             _ => String::new(),
         };
         report.warn(
-            &value.span(),
+            &item.value.span(),
             format!(
-                "{what}: {} is too little for almost any program to start.{hint}",
+                "{}: {} is too little for almost any program to start.{hint}",
+                item.what,
                 format_size(bytes)
             ),
         );

@@ -166,16 +166,11 @@ fn user(item: &Item<'_, '_>, report: &mut Report<'_>) -> Option<super::schema::U
         }
     };
     match item.ctx.accounts.resolve(&text) {
-        Ok(user) => Some(user),
-        Err(e) if super::users::is_malformed(&text) => {
-            report.error(&value.span(), format!("{what}: {e}"));
-            None
-        }
-        Err(e) => {
-            report.not_here(&value.span(), format!("{what}: {e}"));
-            None
-        }
+        Ok(user) => return Some(user),
+        Err(e) if super::users::is_malformed(&text) => item.error(e, report),
+        Err(e) => report.not_here(&value.span(), format!("{what}: {e}")),
     }
+    None
 }
 
 fn schedule(item: &Item<'_, '_>, report: &mut Report<'_>) -> Option<Schedule> {
@@ -183,9 +178,7 @@ fn schedule(item: &Item<'_, '_>, report: &mut Report<'_>) -> Option<Schedule> {
         report.wrong_type(item.value, &item.what, "a schedule such as \"0 3 * * *\"");
         return None;
     };
-    Schedule::parse(s)
-        .map_err(|e| report.error(&item.value.span(), format!("{}: {e}", item.what)))
-        .ok()
+    Schedule::parse(s).map_err(|e| item.error(e, report)).ok()
 }
 
 /// `env = { PORT = "3000" }`; numbers and booleans are written as they
@@ -235,7 +228,6 @@ fn env(item: &Item<'_, '_>, report: &mut Report<'_>) -> Vec<(String, String)> {
 }
 
 fn env_file(item: &Item<'_, '_>, report: &mut Report<'_>) -> Vec<(String, String)> {
-    let (value, what) = (item.value, &item.what);
     let Some(relative) = item.string(report) else {
         return Vec::new();
     };
@@ -243,27 +235,19 @@ fn env_file(item: &Item<'_, '_>, report: &mut Report<'_>) -> Vec<(String, String
     let text = match read_env_file(&path) {
         Ok(text) => text,
         Err(e) => {
-            report.error(&value.span(), format!("{what}: {e}"));
+            item.error(e, report);
             return Vec::new();
         }
     };
-    match parse_env_file(&text) {
-        Ok(pairs) => pairs,
-        Err(errors) => {
-            for error in errors {
-                report.error(
-                    &value.span(),
-                    format!(
-                        "{what}: {}:{}: {}",
-                        path.display(),
-                        error.line,
-                        error.message
-                    ),
-                );
-            }
-            Vec::new()
+    parse_env_file(&text).unwrap_or_else(|errors| {
+        for e in errors {
+            item.error(
+                format_args!("{}:{}: {}", path.display(), e.line, e.message),
+                report,
+            );
         }
-    }
+        Vec::new()
+    })
 }
 
 fn stop_signal(item: &Item<'_, '_>, report: &mut Report<'_>) -> Option<Signal> {
@@ -277,9 +261,9 @@ fn stop_signal(item: &Item<'_, '_>, report: &mut Report<'_>) -> Option<Signal> {
         }
     };
     match parse_signal(&text) {
-        Ok(Signal::SIGSTOP) => report.error(
-            &value.span(),
-            format!("{what}: SIGSTOP pauses a process instead of stopping it; use SIGTERM, SIGINT or SIGQUIT"),
+        Ok(Signal::SIGSTOP) => item.error(
+            "SIGSTOP pauses a process instead of stopping it; use SIGTERM, SIGINT or SIGQUIT",
+            report,
         ),
         Ok(signal) => {
             if signal == Signal::SIGKILL {
@@ -290,7 +274,7 @@ fn stop_signal(item: &Item<'_, '_>, report: &mut Report<'_>) -> Option<Signal> {
             }
             return Some(signal);
         }
-        Err(e) => report.error(&value.span(), format!("{what}: {e}")),
+        Err(e) => item.error(e, report),
     }
     None
 }

@@ -78,28 +78,20 @@ pub(super) fn socket_path(
 }
 
 fn listen(item: &Item<'_, '_>, report: &mut Report<'_>) -> Option<std::net::SocketAddr> {
-    let what = &item.what;
     if let DeValue::Integer(port) = item.value.get_ref() {
-        report.error(
-            &item.value.span(),
-            format!(
-                "{what}: write the address and the port as a string: listen = \"0.0.0.0:{}\"",
-                port.as_str()
-            ),
+        let port = port.as_str();
+        let hint = format!("listen = \"0.0.0.0:{port}\"");
+        item.error(
+            format_args!("write the address and the port as a string: {hint}"),
+            report,
         );
         return None;
     }
     let text = item.string(report)?;
-    match parse_host_port(&text, Port::Listen) {
-        Ok(addr) => Some(addr),
-        Err(e) => {
-            report.error(
-                &item.value.span(),
-                format!("{what}: {e} (e.g. \"0.0.0.0:9091\", \"[::]:9091\" or \"localhost:9091\")"),
-            );
-            None
-        }
-    }
+    let examples = "(e.g. \"0.0.0.0:9091\", \"[::]:9091\" or \"localhost:9091\")";
+    parse_host_port(&text, Port::Listen)
+        .map_err(|e| item.error(format_args!("{e} {examples}"), report))
+        .ok()
 }
 
 fn databases(item: &Item<'_, '_>, report: &mut Report<'_>) -> Vec<PathBuf> {

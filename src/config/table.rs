@@ -122,6 +122,11 @@ impl Item<'_, '_> {
         value::path(self.value, &self.what, self.ctx, report)
     }
 
+    /// Reports `problem` with the value: `[processes.api] cwd: problem`.
+    pub fn error(&self, problem: impl std::fmt::Display, report: &mut Report<'_>) {
+        report.error(&self.value.span(), format!("{}: {problem}", self.what));
+    }
+
     /// A sub-table; `expected` names it in the type error.
     pub fn table(&self, expected: &str, report: &mut Report<'_>) -> Option<&DeTable<'_>> {
         value::table(self.value, &self.what, expected, report)
