@@ -5,11 +5,12 @@
 //! have a file in its schema. Rather than a second model, the file is
 //! translated into oxinit's own text — `[processes.NAME]` tables, defaults
 //! merged in, seconds turned into durations — and that text goes through the
-//! one native parser (the caller runs it between [`translate`] and
-//! [`Translation::finish`], so this module needs nothing above it). So both forms mean exactly the same thing, `oxinit
+//! one native parser. So both forms mean exactly the same thing, `oxinit
 //! check` can print the translation for the user to keep, and every problem
 //! the native parser finds is moved back to the line and column of the
-//! Oxmgr key it came from (each translated line remembers its origin).
+//! Oxmgr key it came from (each translated line remembers its origin). The
+//! caller runs the native parser between [`translate`] and
+//! [`Translation::finish`], so this module needs nothing above it.
 //!
 //! Oxmgr keys oxinit cannot honour (`watch`, `cluster_mode`, `git_repo`…)
 //! are errors that name the key and say why: ignoring them would run
