@@ -120,3 +120,23 @@ fn databases(item: &Item<'_, '_>, report: &mut Report<'_>) -> Vec<PathBuf> {
     }
     databases
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The match makes a new mode a compile error here, so it cannot be
+    /// left out of the list.
+    #[test]
+    fn every_memory_enforcement_mode_is_listed() {
+        let all = [Requested::Auto, Requested::Cgroup, Requested::Poll];
+        for mode in all {
+            match mode {
+                Requested::Auto | Requested::Cgroup | Requested::Poll => {}
+            }
+            let name = MEMORY_ENFORCEMENT.name(mode);
+            assert_eq!(MEMORY_ENFORCEMENT.parse(name), Some(mode), "{mode:?}");
+        }
+        assert_eq!(MEMORY_ENFORCEMENT.list.len(), all.len());
+    }
+}
