@@ -38,7 +38,7 @@ pub(super) struct CheckType {
     pub name: &'static str,
     pub key: &'static str,
     /// What to add when the own key is missing; None: it is optional.
-    pub example: Option<&'static str>,
+    example: Option<&'static str>,
     /// Builds the check from its own key, when written.
     build: fn(Option<&Item<'_, '_>>, &mut Report<'_>) -> Option<HealthCheck>,
 }
