@@ -8,7 +8,6 @@ use toml::de::DeValue;
 
 use super::report::Report;
 use super::table::{key, walk, Item, KeyDef};
-use super::value::whole_number;
 use crate::cgroup::Limits;
 use crate::units::{format_size, parse_size};
 
@@ -16,7 +15,7 @@ pub(super) const LIMITS: &[KeyDef<Limits>] = &[
     key("memory", |l, item, r| l.memory = size(item, r)),
     key("memory_high", |l, item, r| l.memory_high = size(item, r)),
     key("pids", |l, item, r| {
-        l.pids = whole_number(item.value, &item.what, (1, MAX_PIDS), "64", r)
+        l.pids = item.whole_number((1, MAX_PIDS), "64", r)
     }),
 ];
 

@@ -30,11 +30,12 @@
 //!
 //! The files import downward only, leaves first: `schema` (the resolved
 //! types), `variants`, `report` (problems, positions, `ConfigError`),
-//! `context`, `value` (typed getters), `table` (key lists and the walk);
-//! then one file per table (`settings`, `limits`, `health`, `process`,
-//! with `command`, `kinds` and `machine` under `process`); then `parse`
-//! (the top level, `depends_on` across processes, Oxmgr files). This
-//! `mod.rs` only re-exports and loads: no child imports it.
+//! `context`, `value` (`Item`: one `key = value` and its typed getters),
+//! `table` (key lists and the walk); then one file per table (`settings`,
+//! `limits`, `health`, `process`, with `command`, `kinds` and `machine`
+//! under `process`); then `parse` (the top level, `depends_on` across
+//! processes, Oxmgr files). This `mod.rs` only re-exports and loads: no
+//! child imports it.
 //!
 //! # Adding a key
 //!
@@ -44,8 +45,8 @@
 //!    `settings.rs`, `PROCESS` in `process.rs`, `COMMON` (or a `TYPES`
 //!    entry, for a new check type) in `health.rs`, `LIMITS` in `limits.rs`,
 //!    `TOP` in `parse.rs` for a new table. Use `duration(…)`, `flag(…)`, or
-//!    `key(name, |target, item, report| …)` with a getter of `Item` (or of
-//!    `value.rs`) for anything else; a new string enum is a `Variants`
+//!    `key(name, |target, item, report| …)` with a getter of `Item`
+//!    (`value.rs`) for anything else; a new string enum is a `Variants`
 //!    list read with `item.choice(&LIST, report)`. That one line is the
 //!    parser, the valid-keys list, the did-you-mean candidate and the
 //!    reference entry.

@@ -24,7 +24,6 @@ use super::settings::{socket_path, INIT, METRICS, SQLITE};
 use super::suggest::did_you_mean;
 use super::table::{key, names, walk, Item, KeyDef};
 use super::users::Accounts;
-use super::value::table;
 
 /// The top level of the file, as its tables are read.
 #[derive(Default)]
@@ -53,15 +52,15 @@ pub(super) const TOP: &[KeyDef<Document>] = &[
     }),
     key("processes", |doc, item, r| {
         doc.processes_span = Some(item.key.span());
-        let expected = "[processes.NAME] tables";
-        let Some(processes) = table(item.value, "processes", expected, r) else {
+        let processes = item.named(item.value, "processes".into());
+        let Some(processes) = processes.table("[processes.NAME] tables", r) else {
             doc.processes_written = true;
             return;
         };
         for (name, body) in processes.iter() {
             doc.processes_written = true;
-            let what = format!("processes.{}", name.get_ref());
-            if let Some(body) = table(body, &what, "a [processes.NAME] table", r) {
+            let body = item.named(body, format!("processes.{}", name.get_ref()));
+            if let Some(body) = body.table("a [processes.NAME] table", r) {
                 doc.drafts.push(parse_process(name, body, item.ctx, r));
             }
         }
@@ -76,7 +75,10 @@ fn settings<T>(
     target: &mut T,
     report: &mut Report<'_>,
 ) {
-    if let Some(t) = table(item.value, label, "a table", report) {
+    if let Some(t) = item
+        .named(item.value, label.into())
+        .table("a table", report)
+    {
         walk(t, label, keys, target, item.ctx, report);
     }
 }
@@ -192,8 +194,14 @@ pub fn control_socket_in(
     if let Some(init) = document.get_ref().get("init") {
         match init.get_ref() {
             DeValue::Table(table) => {
-                if let Some(value) = table.get("control_socket") {
-                    socket = socket_path(value, "[init] control_socket", &context, &mut report);
+                if let Some((key, value)) = table.get_key_value("control_socket") {
+                    let item = Item {
+                        key,
+                        value,
+                        what: "[init] control_socket".into(),
+                        ctx: &context,
+                    };
+                    socket = socket_path(&item, &mut report);
                 }
             }
             _ => report.wrong_type(init, "[init]", "a table"),

@@ -6,11 +6,10 @@ use std::path::PathBuf;
 use toml::de::DeValue;
 
 use super::address::{parse_host_port, Port};
-use super::context::Context;
-use super::report::{Report, Value};
+use super::report::Report;
 use super::schema::{InitSettings, LogFormat, MetricsSettings, SqliteSettings};
 use super::table::{duration, flag, key, Item, KeyDef};
-use super::value::{path, set};
+use super::value::set;
 use super::variants::Variants;
 use crate::cgroup::Requested;
 
@@ -21,8 +20,7 @@ pub(super) const INIT: &[KeyDef<InitSettings>] = &[
         set(&mut init.log_format, item.choice(&LogFormat::VARIANTS, r))
     }),
     key("control_socket", |init, item, r| {
-        let socket = socket_path(item.value, &item.what, item.ctx, r);
-        set(&mut init.control_socket, socket.map(Some))
+        set(&mut init.control_socket, socket_path(item, r).map(Some))
     }),
     key("memory_enforcement", |init, item, r| {
         set(
@@ -56,22 +54,12 @@ pub(super) const MEMORY_ENFORCEMENT: Variants<Requested> = Variants {
 /// cannot be bound, and the error at boot would be an opaque EINVAL.
 const MAX_SOCKET_PATH: usize = 107;
 
-pub(super) fn socket_path(
-    value: &Value<'_>,
-    what: &str,
-    ctx: &Context<'_>,
-    report: &mut Report<'_>,
-) -> Option<PathBuf> {
-    let path = path(value, what, ctx, report)?;
+pub(super) fn socket_path(item: &Item<'_, '_>, report: &mut Report<'_>) -> Option<PathBuf> {
+    let path = item.path(report)?;
     let len = path.as_os_str().len();
     if len > MAX_SOCKET_PATH {
-        report.error(
-            &value.span(),
-            format!(
-                "{what}: {} is {len} bytes long, but a Unix socket path holds at most {MAX_SOCKET_PATH}; choose a shorter path such as \"/run/oxinit.sock\"",
-                path.display()
-            ),
-        );
+        let path = path.display();
+        item.error(format_args!("{path} is {len} bytes long, but a Unix socket path holds at most {MAX_SOCKET_PATH}; choose a shorter path such as \"/run/oxinit.sock\""), report);
         return None;
     }
     Some(path)
@@ -106,7 +94,7 @@ fn databases(item: &Item<'_, '_>, report: &mut Report<'_>) -> Vec<PathBuf> {
     };
     let mut databases: Vec<PathBuf> = Vec::new();
     for entry in items.iter() {
-        let Some(path) = path(entry, what, item.ctx, report) else {
+        let Some(path) = item.entry(entry).path(report) else {
             continue;
         };
         if databases.contains(&path) {

@@ -8,15 +8,14 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use toml::de::DeTable;
 
 use super::context::Context;
-use super::report::{Key, Report, Value};
-use super::value::{self, set};
-use super::variants::Variants;
+use super::report::{Key, Report};
+use super::value::set;
+pub(super) use super::value::Item;
 
 /// One key of a table whose values are read into a `T`.
 pub(super) struct KeyDef<T: 'static> {
@@ -77,60 +76,6 @@ pub(super) fn names<T>(keys: &[KeyDef<T>]) -> Vec<&'static str> {
         .filter(|k| !matches!(k.read, Read::NotYet(_)))
         .map(|k| k.name)
         .collect()
-}
-
-/// One `key = value` of a table being read.
-pub(super) struct Item<'a, 'i> {
-    pub key: &'a Key<'i>,
-    pub value: &'a Value<'i>,
-    /// How messages name it: `[processes.api] restart`.
-    pub what: String,
-    pub ctx: &'a Context<'a>,
-}
-
-/// The getters of [`value`], for the item at hand.
-impl Item<'_, '_> {
-    pub fn duration(&self, report: &mut Report<'_>) -> Option<Duration> {
-        value::duration(self.value, &self.what, report)
-    }
-
-    pub fn positive_duration(&self, report: &mut Report<'_>) -> Option<Duration> {
-        value::positive_duration(self.value, &self.what, report)
-    }
-
-    pub fn boolean(&self, report: &mut Report<'_>) -> Option<bool> {
-        value::boolean(self.value, &self.what, report)
-    }
-
-    pub fn count(&self, min: u64, example: &str, report: &mut Report<'_>) -> Option<u32> {
-        value::count(self.value, &self.what, min, example, report)
-    }
-
-    pub fn choice<T: Copy + PartialEq>(
-        &self,
-        variants: &Variants<T>,
-        report: &mut Report<'_>,
-    ) -> Option<T> {
-        value::choice(self.value, &self.what, variants, report)
-    }
-
-    pub fn string(&self, report: &mut Report<'_>) -> Option<String> {
-        value::expanded_string(self.value, &self.what, self.ctx, report)
-    }
-
-    pub fn path(&self, report: &mut Report<'_>) -> Option<PathBuf> {
-        value::path(self.value, &self.what, self.ctx, report)
-    }
-
-    /// Reports `problem` with the value: `[processes.api] cwd: problem`.
-    pub fn error(&self, problem: impl std::fmt::Display, report: &mut Report<'_>) {
-        report.error(&self.value.span(), format!("{}: {problem}", self.what));
-    }
-
-    /// A sub-table; `expected` names it in the type error.
-    pub fn table(&self, expected: &str, report: &mut Report<'_>) -> Option<&DeTable<'_>> {
-        value::table(self.value, &self.what, expected, report)
-    }
 }
 
 /// Where each key of a table was written, for the rules that tie keys
@@ -201,7 +146,10 @@ mod tests {
     use std::collections::BTreeMap;
     use std::path::Path;
 
+    use toml::de::DeValue;
+
     use super::*;
+    use crate::config::report::Value;
     use crate::config::schema::Problem;
     use crate::config::users::Accounts;
 
@@ -218,10 +166,14 @@ mod tests {
         let text = "[processes.api]\nnewthing = 1\nnewthign = 2\n";
         let (document, errors) = DeTable::parse_recoverable(text);
         assert!(errors.is_empty());
-        let processes = document.get_ref().get("processes").unwrap();
-        let api = value::table(processes, "", "", &mut Report::new(text)).unwrap();
-        let api = api.get("api").unwrap();
-        let api = value::table(api, "", "", &mut Report::new(text)).unwrap();
+        fn table<'i>(value: &Value<'i>) -> DeTable<'i> {
+            match value.get_ref() {
+                DeValue::Table(table) => table.clone(),
+                _ => panic!("not a table"),
+            }
+        }
+        let processes = table(document.get_ref().get("processes").unwrap());
+        let api = table(processes.get("api").unwrap());
         let env = BTreeMap::new();
         let accounts = Accounts::new(Path::new("/nonexistent"));
         let ctx = Context {
@@ -231,7 +183,7 @@ mod tests {
             accounts: &accounts,
         };
         let mut report = Report::new(text);
-        walk(api, "[processes.api]", KEYS, &mut (), &ctx, &mut report);
+        walk(&api, "[processes.api]", KEYS, &mut (), &ctx, &mut report);
         assert_eq!(
             report.errors,
             vec![

@@ -1,7 +1,8 @@
-//! Typed getters over the TOML tree: each reads one value as a duration, a
-//! number, a flag, a string, a path or one of an enum's names, and reports
-//! what is wrong with it at its position (`what` names the table and key).
-//! None means "reported": the caller leaves its default in place.
+//! Typed getters over the TOML tree: an [`Item`] (one `key = value` with
+//! the name messages give it) is read as a duration, a number, a flag, a
+//! string, a path, a sub-table or one of an enum's names, and what is wrong
+//! with it is reported at its position. None means "reported": the caller
+//! leaves its default in place.
 
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
@@ -11,9 +12,153 @@ use toml::de::{DeTable, DeValue};
 
 use super::context::Context;
 use super::expand::expand;
-use super::report::{Report, Value};
+use super::report::{Key, Report, Value};
 use super::variants::Variants;
 use crate::units::parse_duration;
+
+/// One `key = value` being read.
+pub(super) struct Item<'a, 'i> {
+    pub key: &'a Key<'i>,
+    pub value: &'a Value<'i>,
+    /// How messages name it: `[processes.api] restart`.
+    pub what: String,
+    pub ctx: &'a Context<'a>,
+}
+
+impl<'a, 'i> Item<'a, 'i> {
+    /// `value` (an entry of this item's array) under the same name.
+    pub fn entry(&self, value: &'a Value<'i>) -> Item<'a, 'i> {
+        self.named(value, self.what.clone())
+    }
+
+    /// `value` under the name `what`, resolved as this item is.
+    pub fn named(&self, value: &'a Value<'i>, what: String) -> Item<'a, 'i> {
+        Item {
+            key: self.key,
+            value,
+            what,
+            ctx: self.ctx,
+        }
+    }
+
+    /// Reports `problem` with the value: `[processes.api] cwd: problem`.
+    pub fn error(&self, problem: impl std::fmt::Display, report: &mut Report<'_>) {
+        report.error(&self.value.span(), format!("{}: {problem}", self.what));
+    }
+
+    /// A sub-table (`[processes.api.health]`); `expected` names it.
+    pub fn table(&self, expected: &str, report: &mut Report<'_>) -> Option<&'a DeTable<'i>> {
+        match self.value.get_ref() {
+            DeValue::Table(table) => Some(table),
+            _ => {
+                report.wrong_type(self.value, &self.what, expected);
+                None
+            }
+        }
+    }
+
+    /// A duration (`"15s"`).
+    pub fn duration(&self, report: &mut Report<'_>) -> Option<Duration> {
+        match self.value.get_ref() {
+            DeValue::String(s) => parse_duration(s).map_err(|e| self.error(e, report)).ok(),
+            DeValue::Integer(i) => {
+                let hint = format!(
+                    "a duration needs a unit and quotes: write \"{}s\"",
+                    i.as_str()
+                );
+                self.error(hint, report);
+                None
+            }
+            _ => {
+                report.wrong_type(self.value, &self.what, "a duration such as \"15s\"");
+                None
+            }
+        }
+    }
+
+    /// A duration that must not be zero (a zero interval would spin).
+    pub fn positive_duration(&self, report: &mut Report<'_>) -> Option<Duration> {
+        let d = self.duration(report)?;
+        if d.is_zero() {
+            self.error("must be longer than 0s", report);
+            return None;
+        }
+        Some(d)
+    }
+
+    pub fn boolean(&self, report: &mut Report<'_>) -> Option<bool> {
+        match self.value.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            _ => {
+                report.wrong_type(self.value, &self.what, "true or false");
+                None
+            }
+        }
+    }
+
+    /// A whole number from `min` to `max`; `example` shows one in the type
+    /// error.
+    pub fn whole_number(
+        &self,
+        (min, max): (u64, u64),
+        example: &str,
+        report: &mut Report<'_>,
+    ) -> Option<u64> {
+        let DeValue::Integer(i) = self.value.get_ref() else {
+            let expected = format!("a whole number such as {example}");
+            report.wrong_type(self.value, &self.what, &expected);
+            return None;
+        };
+        match u64::from_str_radix(i.as_str(), i.radix()) {
+            Ok(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                self.error(
+                    format_args!("must be a whole number from {min} to {max}"),
+                    report,
+                );
+                None
+            }
+        }
+    }
+
+    /// A count from `min` to `u32::MAX`.
+    pub fn count(&self, min: u64, example: &str, report: &mut Report<'_>) -> Option<u32> {
+        let n = self.whole_number((min, u64::from(u32::MAX)), example, report)?;
+        Some(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// One of the names of `variants`.
+    pub fn choice<T: Copy + PartialEq>(
+        &self,
+        variants: &Variants<T>,
+        report: &mut Report<'_>,
+    ) -> Option<T> {
+        choice(self.value, &self.what, variants, report)
+    }
+
+    /// A string with `${VAR}` expanded.
+    pub fn string(&self, report: &mut Report<'_>) -> Option<String> {
+        let DeValue::String(text) = self.value.get_ref() else {
+            report.wrong_type(self.value, &self.what, "a string");
+            return None;
+        };
+        let expanded = expand(text, self.ctx.env)
+            .map_err(|e| self.error(e, report))
+            .ok()?;
+        no_nul(&expanded, &self.value.span(), &self.what, report).then_some(expanded)
+    }
+
+    /// A path: an expanded string, not empty, made absolute against the
+    /// oxfile's directory.
+    pub fn path(&self, report: &mut Report<'_>) -> Option<PathBuf> {
+        let text = self.string(report)?;
+        if text.is_empty() {
+            self.error("empty path", report);
+            return None;
+        }
+        Some(resolve(self.ctx.base_dir, &text))
+    }
+}
 
 /// Puts a value that was read into its slot; a reported one leaves the
 /// default.
@@ -23,110 +168,8 @@ pub(super) fn set<T>(slot: &mut T, read: Option<T>) {
     }
 }
 
-/// A sub-table (`[processes.api.health]`); `expected` names it.
-pub(super) fn table<'a, 'i>(
-    value: &'a Value<'i>,
-    what: &str,
-    expected: &str,
-    report: &mut Report<'_>,
-) -> Option<&'a DeTable<'i>> {
-    match value.get_ref() {
-        DeValue::Table(table) => Some(table),
-        _ => {
-            report.wrong_type(value, what, expected);
-            None
-        }
-    }
-}
-
-/// A duration value (`"15s"`).
-pub(super) fn duration(value: &Value<'_>, what: &str, report: &mut Report<'_>) -> Option<Duration> {
-    match value.get_ref() {
-        DeValue::String(s) => match parse_duration(s) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                report.error(&value.span(), format!("{what}: {e}"));
-                None
-            }
-        },
-        DeValue::Integer(i) => {
-            report.error(
-                &value.span(),
-                format!(
-                    "{what}: a duration needs a unit and quotes: write \"{}s\"",
-                    i.as_str()
-                ),
-            );
-            None
-        }
-        _ => {
-            report.wrong_type(value, what, "a duration such as \"15s\"");
-            None
-        }
-    }
-}
-
-/// A duration that must not be zero (a zero interval would spin).
-pub(super) fn positive_duration(
-    value: &Value<'_>,
-    what: &str,
-    report: &mut Report<'_>,
-) -> Option<Duration> {
-    let d = duration(value, what, report)?;
-    if d.is_zero() {
-        report.error(&value.span(), format!("{what}: must be longer than 0s"));
-        return None;
-    }
-    Some(d)
-}
-
-pub(super) fn boolean(value: &Value<'_>, what: &str, report: &mut Report<'_>) -> Option<bool> {
-    match value.get_ref() {
-        DeValue::Boolean(b) => Some(*b),
-        _ => {
-            report.wrong_type(value, what, "true or false");
-            None
-        }
-    }
-}
-
-/// A whole number from `min` to `max`; `example` shows one in the type error.
-pub(super) fn whole_number(
-    value: &Value<'_>,
-    what: &str,
-    (min, max): (u64, u64),
-    example: &str,
-    report: &mut Report<'_>,
-) -> Option<u64> {
-    let DeValue::Integer(i) = value.get_ref() else {
-        report.wrong_type(value, what, &format!("a whole number such as {example}"));
-        return None;
-    };
-    match u64::from_str_radix(i.as_str(), i.radix()) {
-        Ok(n) if (min..=max).contains(&n) => Some(n),
-        _ => {
-            report.error(
-                &value.span(),
-                format!("{what}: must be a whole number from {min} to {max}"),
-            );
-            None
-        }
-    }
-}
-
-/// A count from `min` to `u32::MAX`.
-pub(super) fn count(
-    value: &Value<'_>,
-    what: &str,
-    min: u64,
-    example: &str,
-    report: &mut Report<'_>,
-) -> Option<u32> {
-    let n = whole_number(value, what, (min, u64::from(u32::MAX)), example, report)?;
-    Some(u32::try_from(n).unwrap_or(u32::MAX))
-}
-
-/// One of the names of `variants`.
+/// One of the names of `variants` (also for Oxmgr's keys, which are read
+/// without a [`Context`]).
 pub(super) fn choice<T: Copy + PartialEq>(
     value: &Value<'_>,
     what: &str,
@@ -142,42 +185,6 @@ pub(super) fn choice<T: Copy + PartialEq>(
         report.error(&value.span(), format!("{what}: {}", variants.refusal(text)));
     }
     found
-}
-
-/// A string with `${VAR}` expanded.
-pub(super) fn expanded_string(
-    value: &Value<'_>,
-    what: &str,
-    ctx: &Context<'_>,
-    report: &mut Report<'_>,
-) -> Option<String> {
-    let DeValue::String(text) = value.get_ref() else {
-        report.wrong_type(value, what, "a string");
-        return None;
-    };
-    match expand(text, ctx.env) {
-        Ok(expanded) => no_nul(&expanded, &value.span(), what, report).then_some(expanded),
-        Err(e) => {
-            report.error(&value.span(), format!("{what}: {e}"));
-            None
-        }
-    }
-}
-
-/// A path: an expanded string, not empty, made absolute against the
-/// oxfile's directory.
-pub(super) fn path(
-    value: &Value<'_>,
-    what: &str,
-    ctx: &Context<'_>,
-    report: &mut Report<'_>,
-) -> Option<PathBuf> {
-    let text = expanded_string(value, what, ctx, report)?;
-    if text.is_empty() {
-        report.error(&value.span(), format!("{what}: empty path"));
-        return None;
-    }
-    Some(resolve(ctx.base_dir, &text))
 }
 
 /// `path` made absolute against `base`, without `.` components. `..` is
