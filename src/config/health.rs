@@ -204,7 +204,7 @@ fn tcp(own: Option<&Item<'_, '_>>, report: &mut Report<'_>) -> Option<HealthChec
 
 fn exec(own: Option<&Item<'_, '_>>, report: &mut Report<'_>) -> Option<HealthCheck> {
     let own = own?;
-    let argv = command::parse(own.value, &own.what, own.ctx, report);
+    let argv = command::parse(own, report);
     (!argv.is_empty()).then_some(HealthCheck::Exec { argv })
 }
 

@@ -28,7 +28,7 @@ use crate::schedule::Schedule;
 /// The keys of a `[processes.NAME]` table, in the order messages list them.
 pub(super) const PROCESS: &[KeyDef<Draft>] = &[
     key("command", |d, item, r| {
-        d.spec.argv = command::parse(item.value, &item.what, item.ctx, r)
+        d.spec.argv = command::parse(item, r)
     }),
     key("cwd", |d, item, r| {
         set(&mut d.spec.cwd, item.path(r).map(Some))
