@@ -4,6 +4,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::kill;
+use crate::proc_stat::{self, ProcStat};
+
 /// True when oxinit is the init of its PID namespace (a container's PID 1).
 pub fn is_pid1() -> bool {
     std::process::id() == 1
@@ -94,11 +97,26 @@ pub fn descendants(root: i32) -> Vec<i32> {
 }
 
 pub(crate) fn descendants_in(proc_root: &Path, root: i32) -> Vec<i32> {
-    let procs = crate::proc_stat::scan(proc_root);
-    crate::proc_stat::with_descendants(&procs, |p| p.ppid == root)
+    let procs = proc_stat::scan(proc_root);
+    proc_stat::with_descendants(&procs, |p| p.ppid == root)
         .iter()
         .map(|p| p.pid)
         .collect()
+}
+
+/// SIGCONT to every leftover that is stopped: as PID 1 every other process in
+/// the namespace (what kill(-1) reaches), else every descendant of oxinit.
+pub fn continue_stopped_leftovers() -> usize {
+    let me = std::process::id() as i32;
+    let leftovers: Vec<ProcStat> = if is_pid1() {
+        proc_stat::scan(Path::new("/proc"))
+            .into_iter()
+            .filter(|p| p.pid != me)
+            .collect()
+    } else {
+        kill::descendants_of_us()
+    };
+    kill::continue_stopped(&leftovers)
 }
 
 /// Ends oxinit now, with `code`, skipping libc's exit handlers: for the end of
@@ -116,10 +134,10 @@ pub fn exit_now(code: i32) -> ! {
 pub fn emergency_stop(grace: std::time::Duration) {
     let everyone = |sig| {
         if is_pid1() {
-            super::kill::everyone(sig);
+            kill::everyone(sig);
         } else {
             for pid in descendants(std::process::id() as i32) {
-                super::kill::process(pid, sig);
+                kill::process(pid, sig);
             }
         }
     };
@@ -134,7 +152,7 @@ pub fn emergency_stop(grace: std::time::Duration) {
         false
     };
     everyone(libc::SIGTERM);
-    super::kill::continue_stopped_leftovers();
+    continue_stopped_leftovers();
     if !wait_until_gone(grace) {
         everyone(libc::SIGKILL);
         wait_until_gone(std::time::Duration::from_secs(5));
