@@ -27,6 +27,8 @@ mod detect;
 mod error;
 mod files;
 mod kernel_log;
+mod layout;
+mod members;
 mod oom_watch;
 pub mod poll;
 mod process;
@@ -369,15 +371,15 @@ fn cleanup_leftovers(dirs: &[PathBuf], name: &str) -> Cleanup {
                 continue;
             }
             let path = entry.path();
-            if let process::Owner::Another(owner) = process::owner(&path, Path::new("/proc")) {
+            if let members::Owner::Another(owner) = members::owner(&path, Path::new("/proc")) {
                 cleanup.failed.push(CgroupError::InUse { path, owner });
                 continue;
             }
-            match process::kill_members(&path) {
+            match members::kill_members(&path) {
                 Ok(killed) => cleanup.killed += killed,
                 Err(err) => cleanup.failed.push(err),
             }
-            match process::remove_tree(&path) {
+            match members::remove_tree(&path) {
                 Ok(()) => cleanup.removed.push(path),
                 Err(err) => cleanup.failed.push(err),
             }

@@ -24,12 +24,15 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::files;
-use super::process::{Layout, ProcessCgroup};
+use super::layout::Layout;
 use super::CgroupError;
+#[cfg(doc)]
+use super::ProcessCgroup;
 
-/// Opens the OOM notification descriptor of `cg` (non-blocking, close-on-exec).
-pub(crate) fn open(cg: &ProcessCgroup) -> Result<OwnedFd, CgroupError> {
-    match cg.layout() {
+/// Opens the OOM notification descriptor of the cgroup at `layout`
+/// (non-blocking, close-on-exec).
+pub(crate) fn open(layout: &Layout) -> Result<OwnedFd, CgroupError> {
+    match layout {
         Layout::V1 { memory, .. } => v1_eventfd(memory),
         Layout::V2 { dir } => v2_inotify(&dir.join("memory.events")),
     }

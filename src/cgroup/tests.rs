@@ -571,7 +571,7 @@ fn real_v2_join_members_cpu_kill_and_remove() {
     struct Tidy(PathBuf);
     impl Drop for Tidy {
         fn drop(&mut self) {
-            let _ = process::remove_tree(&self.0);
+            let _ = members::remove_tree(&self.0);
         }
     }
     let _tidy = Tidy(leaf.clone());
