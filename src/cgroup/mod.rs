@@ -12,7 +12,8 @@
 //!   leaf, enable controllers) and removes cgroups a previous run left.
 //! - [`Enforcement::create`] makes one process's cgroup with its limits and
 //!   opens its `cgroup.procs`; the child joins it before exec
-//!   ([`join_from_child`]).
+//!   ([`join_from_child`](crate::sys::spawn::join_from_child), a step of
+//!   the spawn).
 //! - [`ProcessCgroup::oom_watch`] wakes the supervisor when the OOM killer
 //!   struck inside a running process's cgroup; [`KernelLog`] names the
 //!   victims where the kernel log is readable.
@@ -44,7 +45,7 @@ use std::str::FromStr;
 pub use error::CgroupError;
 pub use kernel_log::{KernelLog, OomVictim};
 pub use oom_watch::{drain as drain_oom_watch, OomWakeups};
-pub use process::{join_from_child, ProcessCgroup, Usage};
+pub use process::{ProcessCgroup, Usage};
 
 use detect::{V1Target, V2Target};
 

@@ -7,8 +7,10 @@
 //! join after exec would let a fast allocator escape the limit; after the
 //! exit, read `oom_kills()` (the OOM verdict lives in the cgroup) and only
 //! then `remove()`.
+//!
+//! [`join_from_child`]: crate::sys::spawn::join_from_child
 
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -122,7 +124,7 @@ impl ProcessCgroup {
     }
 
     /// The descriptors the child writes "0" to before exec (see
-    /// [`join_from_child`]). Collect them before fork: the child must not
+    /// [`join_from_child`](crate::sys::spawn::join_from_child)). Collect them before fork: the child must not
     /// allocate. Empty after [`close_procs_fds`](Self::close_procs_fds).
     pub fn procs_fds(&self) -> Vec<RawFd> {
         self.procs.iter().map(AsRawFd::as_raw_fd).collect()
@@ -229,20 +231,6 @@ impl ProcessCgroup {
         }
         Ok(())
     }
-}
-
-/// Called in the child between fork and exec: joins the cgroup(s) by
-/// writing "0" (the writer itself) to each descriptor of
-/// [`ProcessCgroup::procs_fds`]. Async-signal-safe: no allocation, no lock,
-/// only write(2).
-pub fn join_from_child(procs_fds: &[RawFd]) -> Result<(), Errno> {
-    for &fd in procs_fds {
-        // SAFETY: the parent opened these descriptors and keeps them open
-        // across the fork; the child only borrows them for one write.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        nix::unistd::write(fd, b"0")?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -374,22 +362,5 @@ mod tests {
         cg.remove().unwrap();
         assert!(!dir.exists());
         cg.remove().unwrap();
-    }
-
-    #[test]
-    fn join_from_child_writes_zero_to_every_fd() {
-        let tmp = tempfile::tempdir().unwrap();
-        let a = tmp.path().join("a");
-        let b = tmp.path().join("b");
-        fixture(&a, &[("cgroup.procs", "")]);
-        fixture(&b, &[("cgroup.procs", "")]);
-        let fds = [
-            files::open_procs_fd(&a).unwrap(),
-            files::open_procs_fd(&b).unwrap(),
-        ];
-        let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
-        join_from_child(&raw).unwrap();
-        assert_eq!(fs::read_to_string(a.join("cgroup.procs")).unwrap(), "0");
-        assert_eq!(fs::read_to_string(b.join("cgroup.procs")).unwrap(), "0");
     }
 }

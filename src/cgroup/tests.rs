@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::*;
+use crate::sys::spawn::join_from_child;
 
 const PID: u32 = 4242;
 

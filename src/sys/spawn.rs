@@ -19,8 +19,9 @@
 //! 3. a new session (`setsid`), so stop signals reach its whole process group —
 //!    or, under someone else's terminal session, a new foreground process group;
 //! 4. the controlling terminal, when oxinit handed it over;
-//! 5. its cgroup, by writing "0" to `cgroup.procs` fds the parent opened (so it
-//!    is limited from its first instruction, and before privileges are dropped);
+//! 5. its cgroup, by writing "0" to `cgroup.procs` fds the parent opened
+//!    ([`join`]; so it is limited from its first instruction, and before
+//!    privileges are dropped);
 //! 6. supplementary groups, gid, uid;
 //! 7. its working directory (as the user it runs as);
 //! 8. an empty signal mask (oxinit blocks everything; children must not);
@@ -428,5 +429,8 @@ fn ignored_signals() -> &'static [i32] {
 }
 
 mod child;
+mod join;
+
+pub use join::join_from_child;
 #[cfg(test)]
 mod tests;

@@ -68,7 +68,7 @@ impl ChildSetup<'_> {
                     }
                 }
             }
-            if crate::cgroup::join_from_child(self.cgroup_procs).is_err() {
+            if super::join_from_child(self.cgroup_procs).is_err() {
                 return Err(Stage::Cgroup); // errno is still write(2)'s
             }
             if let Some((uid, gid, groups)) = &self.creds {
