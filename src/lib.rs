@@ -25,6 +25,7 @@ pub mod control;
 pub mod diag;
 pub mod exit;
 pub mod health;
+pub mod launch;
 pub mod logs;
 pub mod metrics;
 pub mod proc_stat;
