@@ -53,12 +53,14 @@ pub enum TtyHandover {
 /// send SIGHUP and SIGCONT to our foreground group, which we discard here.
 pub fn prepare_tty() -> TtyHandover {
     let stdin = 0;
-    // SAFETY: plain queries on fd 0.
+    // SAFETY: isatty takes a descriptor number and no pointer: an fd that is
+    // not open is an error return, not undefined behaviour.
     if unsafe { libc::isatty(stdin) } != 1 {
         return TtyHandover::None;
     }
-    // SAFETY: getsid(0)/tcgetsid take no pointers.
+    // SAFETY: getsid(0) asks about the calling process; no pointer.
     let our_sid = unsafe { libc::getsid(0) };
+    // SAFETY: tcgetsid takes a descriptor number and no pointer.
     let tty_sid = unsafe { libc::tcgetsid(stdin) };
     if tty_sid == -1 {
         // Nobody's controlling terminal yet: the child can take it.
@@ -70,7 +72,7 @@ pub fn prepare_tty() -> TtyHandover {
     if our_sid as u32 != std::process::id() {
         return TtyHandover::Foreground;
     }
-    // SAFETY: TIOCNOTTY takes no argument.
+    // SAFETY: TIOCNOTTY takes no argument, so no memory is passed.
     if unsafe { libc::ioctl(stdin, libc::TIOCNOTTY) } == -1 {
         tracing::debug!(
             "cannot detach from the terminal: {}",
@@ -81,7 +83,8 @@ pub fn prepare_tty() -> TtyHandover {
     // Setting a disposition to SIG_IGN discards the pending, blocked signal
     // (POSIX): this drops the SIGHUP/SIGCONT that TIOCNOTTY just queued.
     for sig in [libc::SIGHUP, libc::SIGCONT] {
-        // SAFETY: SIG_IGN then SIG_DFL; no handler function involved.
+        // SAFETY: SIG_IGN then SIG_DFL are the kernel's own dispositions: no
+        // handler function of ours runs, so nothing can be re-entered.
         unsafe {
             libc::signal(sig, libc::SIG_IGN);
             libc::signal(sig, libc::SIG_DFL);

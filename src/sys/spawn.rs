@@ -419,8 +419,11 @@ fn ignored_signals() -> &'static [i32] {
     IGNORED.get_or_init(|| {
         (1..=libc::SIGRTMAX())
             .filter(|&sig| {
-                // SAFETY: a query (no new action); `old` is written by the kernel.
+                // SAFETY: `sigaction` is a plain C struct for which all-zero
+                // bytes are a valid value.
                 let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+                // SAFETY: a query: the null new action changes nothing, and
+                // `old` is a valid, writable struct the kernel fills.
                 let ok = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } == 0;
                 ok && old.sa_sigaction == libc::SIG_IGN
             })
@@ -431,6 +434,8 @@ fn ignored_signals() -> &'static [i32] {
 mod child;
 mod join;
 
+#[cfg(test)]
+pub(crate) use join::join_before_exec;
 pub use join::join_from_child;
 #[cfg(test)]
 mod tests;

@@ -25,3 +25,17 @@ pub fn join_from_child(procs_fds: &[RawFd]) -> Result<(), Errno> {
     }
     Ok(())
 }
+
+/// `cmd`, made to join the cgroups of `procs_fds` between fork and exec: for
+/// tests that start a std `Command` in a cgroup without `unsafe` of their own.
+#[cfg(test)]
+pub(crate) fn join_before_exec(
+    cmd: &mut std::process::Command,
+    procs_fds: Vec<RawFd>,
+) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec and only
+    // calls join_from_child, which is async-signal-safe (write(2) only, no
+    // allocation: `procs_fds` was allocated before the fork).
+    unsafe { cmd.pre_exec(move || join_from_child(&procs_fds).map_err(std::io::Error::from)) }
+}
