@@ -43,9 +43,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 pub use error::CgroupError;
-pub use kernel_log::{KernelLog, OomVictim};
+pub use kernel_log::KernelLog;
 pub use oom_watch::{drain as drain_oom_watch, OomWakeups};
-pub use process::{ProcessCgroup, Usage};
+pub use process::ProcessCgroup;
 
 use detect::{V1Target, V2Target};
 

@@ -53,11 +53,13 @@ mod tests;
 use std::fmt;
 
 pub use crate::supervisor::snapshot::Snapshot;
-pub use client::{client, run_client, ClientOptions};
+#[cfg(test)]
+pub(crate) use client::run_client;
+pub use client::{client, ClientOptions};
 pub use error::ControlError;
 pub use limits::Limits;
 pub use protocol::{Request, Response};
-pub use render::{human_duration, render_status};
+pub use render::render_status;
 pub use server::Server;
 
 /// What `main` asks the running oxinit for (the same type as a request line).

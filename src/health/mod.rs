@@ -17,6 +17,4 @@ pub mod rundir;
 #[cfg(test)]
 mod tests;
 
-pub use notify::{Notice, NotifyError, NotifySocket};
-pub use probe::Outcome;
 pub use rundir::{default_dir, RuntimeDir};

@@ -15,18 +15,21 @@
 //! Boot: [`bind`] the `[metrics] listen` address (parsed with the oxfile; a
 //! clear error when the port is taken), then spawn [`serve`] on the runtime.
 
-pub mod own_process;
+pub(crate) mod own_process;
 mod registry;
-pub mod server;
-pub mod usage;
+mod server;
+pub(crate) mod usage;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-pub use registry::{
-    Metrics, ENFORCEMENT_MODES, EXIT_REASONS, HEALTH_RESULTS, JOB_RESULTS, SIGNALS, USAGE_MAX_AGE,
-};
-pub use server::{serve, serve_with, Limits};
+pub use registry::Metrics;
+pub use server::serve;
+// What only the unit tests reach through here.
+#[cfg(test)]
+pub(crate) use registry::{EXIT_REASONS, HEALTH_RESULTS, JOB_RESULTS};
+#[cfg(test)]
+pub(crate) use server::{serve_with, Limits};
 
 /// The default of `[metrics] listen`.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9091);

@@ -15,11 +15,11 @@
 // a `// SAFETY:` comment (clippy::undocumented_unsafe_blocks).
 #![allow(unsafe_code)]
 
-pub mod exec;
-pub mod kill;
+pub(crate) mod exec;
+pub(crate) mod kill;
 pub mod pid1;
-pub mod reap;
+pub(crate) mod reap;
 pub mod signals;
 pub mod spawn;
 pub mod stdio;
-pub mod wakeup;
+pub(crate) mod wakeup;
