@@ -2,7 +2,7 @@
 //! (a) no file but a test file is over 500 lines;
 //! (b) no import circle between files (tests aside) nor between top-level
 //!     modules, and every import between top-level modules goes down the
-//!     layer list [`LAYERS`];
+//!     layer list of README.md's Development section ([`layers`]);
 //! (c) `unsafe` only in the directories the crate root allows it in;
 //! (d) no `allow(unsafe_code)` outside them.
 //!
@@ -59,31 +59,42 @@ const KNOWN_UPWARD: &[(&str, &str)] = &[
     ("supervisor", "metrics"),
 ];
 
-/// The module stack, bottom first, in the order data flows (README's
-/// module map says the same). A top-level module may import its own layer
-/// or a lower one, never a higher one; circles inside a layer are (b)'s.
-const LAYERS: &[(&str, &[&str])] = &[
-    (
-        "the kernel: raw calls, /proc, exit codes",
-        &["proc_stat", "exit", "sys"],
-    ),
-    ("shared leaves", &["units", "snapshot", "verbs"]),
-    (
-        "what the oxfile says and what the machine offers",
-        &["schedule", "config", "cgroup", "sqlite"],
-    ),
-    (
-        "oxinit's own lines, the children's output, probes",
-        &["diag", "logs", "health"],
-    ),
-    (
-        "building and stopping children",
-        &["launch", "sweep", "single"],
-    ),
-    ("the supervisor: core and event loop", &["supervisor"]),
-    ("what serves the outside", &["control", "metrics"]),
-    ("wiring and the command line", &["wiring", "cli"]),
-];
+/// The module stack, bottom first, as README.md's Development section
+/// writes it down (the bold module names of its numbered list between the
+/// `<!-- layers` markers): the list is kept in one place, and a module moved
+/// or added there is checked here. A top-level module may import its own
+/// layer or a lower one, never a higher one; circles inside a layer are (b)'s.
+fn layers() -> Vec<Vec<String>> {
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let text = fs::read_to_string(&readme).unwrap();
+    let start = text
+        .find("<!-- layers")
+        .expect("README.md: no <!-- layers --> list in Development");
+    let end = text[start..]
+        .find("<!-- /layers -->")
+        .expect("README.md: no <!-- /layers -->")
+        + start;
+    let layers: Vec<Vec<String>> = text[start..end]
+        .lines()
+        .filter(|l| {
+            l.split_once(". ")
+                .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(|l| {
+            let bold = l.split("**").nth(1).unwrap_or("");
+            bold.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(String::from)
+                .collect()
+        })
+        .collect();
+    assert!(
+        layers.len() > 3 && layers.iter().all(|l| !l.is_empty()),
+        "README.md's layer list: {layers:?}"
+    );
+    layers
+}
 
 /// Where `unsafe` may appear (the crate root denies it; these allow it).
 const UNSAFE_DIRS: &[&str] = &["src/sys/"];
@@ -991,7 +1002,8 @@ fn check(src: &Path) -> Findings {
         })
         .collect();
 
-    let layer_of = |name: &str| LAYERS.iter().position(|(_, ms)| ms.contains(&name));
+    let layers = layers();
+    let layer_of = |name: &str| layers.iter().position(|ms| ms.iter().any(|m| m == name));
     let unknown_modules = tops
         .iter()
         .filter(|t| layer_of(t).is_none())
@@ -1081,7 +1093,7 @@ fn offences(f: &Findings) -> String {
         .unwrap();
     }
     for m in &f.unknown_modules {
-        writeln!(out, "(b) top-level module {m:?} is in no layer: add it to LAYERS in tests/house.rs and to the README's module map").unwrap();
+        writeln!(out, "(b) top-level module {m:?} is in no layer: add it to the layer list of README.md's Development section").unwrap();
     }
     for (a, b, how) in f
         .upward
