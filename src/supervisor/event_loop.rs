@@ -21,11 +21,9 @@ use super::probing::{Internal, Probes};
 use super::snapshot::Snapshot;
 use crate::cgroup::ProcessCgroup;
 use crate::config::{Config, HealthCheck, LogFormat};
+use crate::launch::{child_env, credentials};
 use crate::logs::{Drained, LogSink, Stream, Style};
 use crate::sys::{kill, pid1, reap, signals, signals::Signals, spawn};
-// How a child is built lives in crate::launch; probing.rs and the tests
-// reach it through here.
-pub(super) use crate::launch::{child_env, credentials};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
