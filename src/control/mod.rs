@@ -53,14 +53,17 @@ mod tests;
 use std::fmt;
 
 pub use crate::supervisor::snapshot::Snapshot;
-#[cfg(test)]
-pub(crate) use client::run_client;
-pub use client::{client, ClientOptions};
+// What only the unit tests reach through here.
+pub use client::client;
 pub use error::ControlError;
-pub use limits::Limits;
 pub use protocol::{Request, Response};
 pub use render::render_status;
 pub use server::Server;
+#[cfg(test)]
+pub(crate) use {
+    client::{run_client, ClientOptions},
+    limits::Limits,
+};
 
 /// What `main` asks the running oxinit for (the same type as a request line).
 pub type ClientRequest = Request;
