@@ -8,6 +8,7 @@
 //! `std::env::args` works without std's runtime on glibc.
 #![no_main]
 #![deny(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 use oxinit::cli::{Cli, Command};
 use oxinit::{config, control, exit, single, supervisor, sys};
