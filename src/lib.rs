@@ -52,3 +52,4 @@ pub mod sqlite;
 pub mod supervisor;
 pub(crate) mod sweep;
 pub mod sys;
+pub mod units;

@@ -503,7 +503,7 @@ impl Runner {
             Drained::Stuck => tracing::warn!(
                 "oxinit's stdout or stderr has taken nothing for {}; the processes' last \
                  lines are dropped (is the container's log reader stalled?)",
-                crate::config::units::format_duration(crate::logs::stall::STALL)
+                crate::units::format_duration(crate::logs::stall::STALL)
             ),
             Drained::TimedOut => tracing::warn!(
                 "some output pipes stayed open after every process stopped; their last lines \
