@@ -1,0 +1,169 @@
+//! Signals to oxinit, stopping one process (signal, SIGCONT, SIGKILL at its
+//! stop_timeout), and the ordered shutdown: reverse boot order, level by
+//! level, under the shutdown_timeout cap.
+
+use super::{fmt_duration, Action, Cause, Phase, Supervisor};
+use crate::supervisor::process::{State, StopCause};
+use crate::sys::signals;
+use tokio::time::Instant;
+
+impl Supervisor {
+    pub(super) fn on_signal(&mut self, sig: i32, now: Instant, out: &mut Vec<Action>) {
+        let stop = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT].contains(&sig);
+        match (&self.phase, stop) {
+            (Phase::Running, true) => {
+                tracing::info!("received {}: shutting down", signals::name(sig));
+                self.begin_shutdown(Cause::Requested, now);
+            }
+            (Phase::ShuttingDown { .. }, true) if sig != libc::SIGQUIT => {
+                tracing::warn!(
+                    "received {} again: killing every process now",
+                    signals::name(sig)
+                );
+                self.kill_everything(now, out);
+            }
+            (_, true) => {}
+            (_, false) if signals::is_forwardable(sig) => {
+                for (idx, p) in self.procs.iter().enumerate() {
+                    if matches!(p.state, State::Running { .. }) {
+                        out.push(Action::Signal { idx, sig });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Stops the next level of the shutdown (reverse boot order) once the one
+    /// before is gone; finishes when every level is.
+    pub(super) fn stop_next_level(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let Phase::ShuttingDown {
+            cause,
+            mut level,
+            deadline,
+        } = self.phase
+        else {
+            return;
+        };
+        let stop_levels: Vec<Vec<usize>> = self.start_levels.iter().rev().cloned().collect();
+        while level < stop_levels.len() {
+            for &idx in &stop_levels[level] {
+                if matches!(self.procs[idx].state, State::Running { .. }) {
+                    self.stop(idx, StopCause::Shutdown, now, out);
+                }
+            }
+            if stop_levels[level]
+                .iter()
+                .any(|&i| self.procs[i].state.pid().is_some())
+            {
+                break;
+            }
+            level += 1;
+        }
+        if level < stop_levels.len() {
+            self.phase = Phase::ShuttingDown {
+                cause,
+                level,
+                deadline,
+            };
+        } else {
+            self.phase = Phase::Finished;
+            let code = match cause {
+                Cause::Failed(code) => code,
+                Cause::Requested if self.killed_any => crate::exit::KILLED,
+                Cause::Requested => 0,
+            };
+            for p in &mut self.procs {
+                if let Some(id) = p.pending_reply.take() {
+                    out.push(Action::Reply {
+                        id,
+                        result: Err("oxinit shut down".into()),
+                    });
+                }
+            }
+            out.push(Action::Finish { code });
+        }
+    }
+
+    /// Sends the stop signal exactly once, then SIGCONT to what of the group is
+    /// stopped, so it can act on it; SIGKILL follows at `stop_timeout`.
+    pub(super) fn stop(
+        &mut self,
+        idx: usize,
+        cause: StopCause,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let p = &mut self.procs[idx];
+        let State::Running { pid, since } = p.state else {
+            return;
+        };
+        tracing::info!(
+            "stopping {} with {} (stop_timeout {})",
+            p.spec.name,
+            p.spec.stop_signal.as_str(),
+            fmt_duration(p.spec.stop_timeout)
+        );
+        p.state = State::Stopping {
+            pid,
+            since,
+            asked: now,
+            kill_at: now + p.spec.stop_timeout,
+            killed: false,
+            cause,
+        };
+        p.health.next_probe = None;
+        p.health.watchdog_deadline = None;
+        out.push(Action::Signal {
+            idx,
+            sig: p.spec.stop_signal as i32,
+        });
+        out.push(Action::Continue { idx });
+    }
+
+    pub(super) fn begin_shutdown(&mut self, cause: Cause, now: Instant) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        for p in &mut self.procs {
+            p.next_run = None;
+            if matches!(
+                p.state,
+                State::Waiting | State::Backoff { .. } | State::Scheduled
+            ) {
+                p.state = State::Cancelled;
+            }
+        }
+        self.phase = Phase::ShuttingDown {
+            cause,
+            level: 0,
+            deadline: now + self.init.shutdown_timeout,
+        };
+    }
+
+    /// Second TERM/INT, or shutdown_timeout: SIGKILL every process group now.
+    pub(super) fn kill_everything(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.hurried = true;
+        self.killed_any = true;
+        for (idx, p) in self.procs.iter_mut().enumerate() {
+            match p.state {
+                State::Running { pid, since } => {
+                    p.state = State::Stopping {
+                        pid,
+                        since,
+                        asked: now,
+                        kill_at: since,
+                        killed: true,
+                        cause: StopCause::Shutdown,
+                    };
+                }
+                State::Stopping { ref mut killed, .. } => *killed = true,
+                _ => continue,
+            }
+            out.push(Action::Signal {
+                idx,
+                sig: libc::SIGKILL,
+            });
+        }
+    }
+}
