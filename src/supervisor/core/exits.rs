@@ -12,6 +12,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 impl Supervisor {
+    /// Process `idx` could not be started. A critical service whose first
+    /// start fails in a way no retry can fix aborts the boot at once, with
+    /// the spawn's code and one line, instead of retrying with backoff while
+    /// the rest runs without it. Anything else counts as an exit with `code`.
     pub(super) fn spawn_failed(
         &mut self,
         idx: usize,

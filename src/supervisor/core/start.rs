@@ -25,11 +25,6 @@ impl Supervisor {
         }
     }
 
-    /// Process `idx` could not be started. A critical service whose first
-    /// start fails in a way no retry can fix aborts the boot at once, with
-    /// the spawn's code and one line, instead of retrying with backoff while
-    /// the rest runs without it. Anything else counts as an exit with `code`.
-
     /// Starts whatever is ready; moves the shutdown along, level by level.
     pub(super) fn advance(&mut self, now: Instant, out: &mut Vec<Action>) {
         match self.phase {
