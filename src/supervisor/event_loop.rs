@@ -18,11 +18,14 @@ use super::boot::{self, Services};
 use super::core::{Action, Command, Event, Observation, Supervisor};
 use super::oom::OomCounter;
 use super::probing::{Internal, Probes};
+use super::signal_event::SignalEvent;
 use super::snapshot::Snapshot;
 use crate::cgroup::ProcessCgroup;
 use crate::config::{Config, HealthCheck, LogFormat, ProcessSpec};
 use crate::logs::{Drained, LogSink, Stream, Style};
+use crate::supervisor::ids::{ProcId, RunId};
 use crate::sys::{kill, pid1, reap, signals, signals::Signals, spawn};
+use nix::sys::signal::Signal;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -50,9 +53,9 @@ struct Runner {
     internal_rx: mpsc::UnboundedReceiver<Internal>,
     exec_probes: Probes,
     /// Each running process's cgroup (cgroup modes only).
-    cgroups: HashMap<usize, ProcessCgroup>,
+    cgroups: HashMap<ProcId, ProcessCgroup>,
     /// Each running notify process's socket reader.
-    notify: HashMap<usize, JoinHandle<()>>,
+    notify: HashMap<ProcId, JoinHandle<()>>,
     /// This oxinit's own directory for notify sockets (removed at exit), so
     /// two oxinits sharing /run never replace each other's sockets.
     notify_dir: Option<crate::health::RuntimeDir>,
@@ -174,12 +177,13 @@ impl Runner {
                 batch = self.signals.recv() => match batch {
                     Ok(batch) => {
                         for sig in batch {
-                            if sig == libc::SIGCHLD {
+                            let meaning = SignalEvent::classify(sig);
+                            if meaning == SignalEvent::Child {
                                 self.reap(&mut pending);
-                            } else {
-                                self.services.metrics.signal_received(&signals::name(sig));
-                                pending.push_back(Event::Signal(sig));
+                                continue;
                             }
+                            self.services.metrics.signal_received(&signals::name(sig));
+                            pending.extend(Event::from_signal(meaning));
                         }
                     }
                     Err(e) => tracing::error!("reading signals failed: {e}"),
@@ -217,8 +221,8 @@ impl Runner {
             Action::Spawn(idx) => pending.push_back(self.spawn(idx)),
             Action::Signal { idx, sig } => {
                 if let Some(pid) = self.sup.pid(idx) {
-                    kill::group(pid, sig);
-                    if sig == libc::SIGKILL {
+                    kill::group(pid, sig as i32);
+                    if sig == Signal::SIGKILL {
                         // Descendants that left the process group are still in its cgroup.
                         if let Some(cg) = self.cgroups.get(&idx) {
                             let _ = cg.kill_all();
@@ -254,7 +258,7 @@ impl Runner {
 
     fn record(&self, observation: Observation) {
         let m = &self.services.metrics;
-        let name = |idx: usize| self.sup.processes()[idx].name();
+        let name = |idx: ProcId| self.sup.processes()[idx].name();
         match observation {
             Observation::Exited { idx, reason, code } => {
                 // OOM kills are counted from the cgroup's counter (oom.rs).
@@ -289,7 +293,7 @@ impl Runner {
     /// its notify socket. Returns true when it died of SIGKILL and the kernel
     /// OOM-killed something in its cgroup during this run: a worker killed
     /// earlier does not make a clean exit an OOM.
-    fn release(&mut self, idx: usize, status: reap::ExitStatus) -> bool {
+    fn release(&mut self, idx: ProcId, status: reap::ExitStatus) -> bool {
         if let Some(task) = self.notify.remove(&idx) {
             task.abort();
         }
@@ -307,11 +311,11 @@ impl Runner {
     }
 
     /// Starts process `idx` and reports how it went.
-    fn spawn(&mut self, idx: usize) -> Event {
+    fn spawn(&mut self, idx: ProcId) -> Event {
         let p = &self.sup.processes()[idx];
         let spec = p.spec.clone();
-        let run = p.run + 1;
-        if run == 1 && crate::config::replicator::is_replicator(&spec) {
+        let run = p.run.next();
+        if run == RunId(1) && crate::config::replicator::is_replicator(&spec) {
             for warning in self
                 .databases
                 .iter()
@@ -429,6 +433,7 @@ impl Runner {
             }
         }
         for (idx, p) in self.sup.processes().iter().enumerate() {
+            let idx = ProcId(idx);
             let (Some(limit), Some(pid)) = (p.spec.limits.memory, p.state.pid()) else {
                 continue;
             };
@@ -474,7 +479,7 @@ impl Runner {
     }
 
     fn publish(&self) {
-        let cgroups = |idx: usize| -> Vec<PathBuf> {
+        let cgroups = |idx: ProcId| -> Vec<PathBuf> {
             self.cgroups
                 .get(&idx)
                 .map(|c| c.paths().into_iter().map(Path::to_path_buf).collect())

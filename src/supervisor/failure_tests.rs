@@ -110,7 +110,13 @@ retries = 1
     probe(&mut w, "api", Outcome::Healthy);
     w.wait_next();
     let actions = probe(&mut w, "api", Outcome::TimedOut);
-    assert_eq!(actions[0], Action::Signal { idx: 0, sig: TERM });
+    assert_eq!(
+        actions[0],
+        Action::Signal {
+            idx: ProcId(0),
+            sig: TERM
+        }
+    );
     // It handles TERM and exits 0: it still failed.
     assert_eq!(w.exit("api", OK), [Action::Finish { code: 1 }]);
 }

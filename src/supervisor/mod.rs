@@ -16,9 +16,11 @@ pub mod boot;
 pub mod cadence;
 pub mod core;
 pub mod event_loop;
+pub mod ids;
 mod oom;
 pub mod probing;
 pub mod process;
+pub mod signal_event;
 pub mod snapshot;
 
 pub use event_loop::run;

@@ -17,6 +17,7 @@ use super::probing::Internal;
 use crate::cgroup::{KernelLog, OomWakeups, ProcessCgroup};
 use crate::config::units::format_size;
 use crate::metrics::Metrics;
+use crate::supervisor::ids::ProcId;
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
@@ -36,7 +37,7 @@ pub(super) const KMSG: &str = "/dev/kmsg";
 
 pub(super) struct OomCounter {
     log: KernelLog,
-    watched: HashMap<usize, Watched>,
+    watched: HashMap<ProcId, Watched>,
 }
 
 struct Watched {
@@ -58,7 +59,7 @@ impl OomCounter {
     }
 
     /// Process `idx` started in `cg`: note its counter and watch it.
-    pub fn started(&mut self, idx: usize, cg: &ProcessCgroup, tx: &UnboundedSender<Internal>) {
+    pub fn started(&mut self, idx: ProcId, cg: &ProcessCgroup, tx: &UnboundedSender<Internal>) {
         let baseline = cg.oom_kills().unwrap_or(0);
         let watch = cg
             .oom_watch()
@@ -93,7 +94,7 @@ impl OomCounter {
     }
 
     /// The processes whose counter is read on the memory poll.
-    pub fn polled(&self) -> Vec<usize> {
+    pub fn polled(&self) -> Vec<ProcId> {
         self.watched
             .iter()
             .filter(|(_, w)| w.task.is_none())
@@ -103,7 +104,7 @@ impl OomCounter {
 
     /// Reads `cg`'s counter; counts and logs the kills since the last read.
     /// Returns how many there were.
-    pub fn check(&mut self, idx: usize, cg: &ProcessCgroup, metrics: &Metrics) -> u64 {
+    pub fn check(&mut self, idx: ProcId, cg: &ProcessCgroup, metrics: &Metrics) -> u64 {
         let Some(watched) = self.watched.get_mut(&idx) else {
             return 0;
         };
@@ -151,7 +152,7 @@ impl OomCounter {
     /// Process `idx` ended: the last read of its counter (before the cgroup
     /// goes), then it is no longer watched. Returns how many of its cgroup's
     /// processes were OOM-killed during this run.
-    pub fn ended(&mut self, idx: usize, cg: &ProcessCgroup, metrics: &Metrics) -> u64 {
+    pub fn ended(&mut self, idx: ProcId, cg: &ProcessCgroup, metrics: &Metrics) -> u64 {
         self.check(idx, cg, metrics);
         match self.watched.remove(&idx) {
             Some(watched) => {
@@ -173,7 +174,7 @@ impl Watched {
 
 /// Waits on a watch; on each wake-up asks the loop to read the counter of
 /// process `idx` (see [`LOOKS`]). Ends when the loop is gone.
-async fn wait_for_kills(wakeups: OomWakeups, idx: usize, tx: UnboundedSender<Internal>) {
+async fn wait_for_kills(wakeups: OomWakeups, idx: ProcId, tx: UnboundedSender<Internal>) {
     while wakeups.next().await.is_ok() {
         for pause in LOOKS {
             tokio::time::sleep(pause).await;
@@ -228,30 +229,42 @@ mod tests {
         let mut oom = OomCounter::new(KernelLog::open(&kmsg, tmp.path()));
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
 
-        oom.started(0, &cg, &tx);
+        oom.started(ProcId(0), &cg, &tx);
         assert!(!oom.needs_poll(), "memory.events is watched");
-        assert_eq!(oom.check(0, &cg, &metrics), 0, "2 kills of an earlier run");
+        assert_eq!(
+            oom.check(ProcId(0), &cg, &metrics),
+            0,
+            "2 kills of an earlier run"
+        );
         assert_eq!(counted(&metrics), "0");
 
         let mut log = fs::OpenOptions::new().append(true).open(&kmsg).unwrap();
         log.write_all(kill_line(41).as_bytes()).unwrap();
         fs::write(&events, EVENTS.replace('N', "3")).unwrap();
-        assert_eq!(oom.check(0, &cg, &metrics), 1);
-        assert_eq!(oom.check(0, &cg, &metrics), 0, "a second look adds nothing");
+        assert_eq!(oom.check(ProcId(0), &cg, &metrics), 1);
+        assert_eq!(
+            oom.check(ProcId(0), &cg, &metrics),
+            0,
+            "a second look adds nothing"
+        );
         log.write_all(kill_line(42).as_bytes()).unwrap();
         fs::write(&events, EVENTS.replace('N', "5")).unwrap();
-        assert_eq!(oom.check(0, &cg, &metrics), 2, "one victim named, one not");
+        assert_eq!(
+            oom.check(ProcId(0), &cg, &metrics),
+            2,
+            "one victim named, one not"
+        );
         assert_eq!(counted(&metrics), "3");
 
         fs::write(&events, EVENTS.replace('N', "6")).unwrap();
-        assert_eq!(oom.ended(0, &cg, &metrics), 4, "kills of this run");
+        assert_eq!(oom.ended(ProcId(0), &cg, &metrics), 4, "kills of this run");
         assert_eq!(counted(&metrics), "4", "the exit keeps the count");
-        assert_eq!(oom.check(0, &cg, &metrics), 0, "no longer watched");
+        assert_eq!(oom.check(ProcId(0), &cg, &metrics), 0, "no longer watched");
         // A new run in a new cgroup adds to the same counter.
         fs::write(&events, EVENTS.replace('N', "0")).unwrap();
-        oom.started(0, &cg, &tx);
+        oom.started(ProcId(0), &cg, &tx);
         fs::write(&events, EVENTS.replace('N', "1")).unwrap();
-        assert_eq!(oom.ended(0, &cg, &metrics), 1);
+        assert_eq!(oom.ended(ProcId(0), &cg, &metrics), 1);
         assert_eq!(counted(&metrics), "5");
     }
 
@@ -264,10 +277,10 @@ mod tests {
         let cg = ProcessCgroup::fake_v2("api", &dir, None);
         let mut oom = OomCounter::new(KernelLog::unavailable("test"));
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-        oom.started(3, &cg, &tx);
+        oom.started(ProcId(3), &cg, &tx);
         assert!(oom.needs_poll());
-        assert_eq!(oom.polled(), vec![3]);
-        oom.ended(3, &cg, &Metrics::new(&[], "test"));
+        assert_eq!(oom.polled(), vec![ProcId(3)]);
+        oom.ended(ProcId(3), &cg, &Metrics::new(&[], "test"));
         assert!(!oom.needs_poll());
     }
 
@@ -282,12 +295,12 @@ mod tests {
         let cg = ProcessCgroup::fake_v2("api", &dir, None);
         let mut oom = OomCounter::new(KernelLog::unavailable("test"));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        oom.started(7, &cg, &tx);
+        oom.started(ProcId(7), &cg, &tx);
         fs::write(&events, EVENTS.replace('N', "1")).unwrap();
         let msg = tokio::time::timeout(Duration::from_secs(10), rx.recv())
             .await
             .expect("the watch woke")
             .unwrap();
-        assert!(matches!(msg, Internal::OomEvent(7)), "{msg:?}");
+        assert!(matches!(msg, Internal::OomEvent(ProcId(7))), "{msg:?}");
     }
 }

@@ -9,6 +9,7 @@
 use super::core::{Event, Notice, Outcome};
 use crate::config::{HealthCheck, ProcessSpec};
 use crate::health::{notify, probe};
+use crate::supervisor::ids::{ProcId, RunId};
 use crate::sys::{kill, reap::ExitStatus, spawn};
 use std::collections::HashMap;
 use std::path::Path;
@@ -24,13 +25,13 @@ pub enum Internal {
     /// The exec probe `pid` outlived its timeout.
     ExecProbeTimeout(i32),
     /// The OOM watch of process `idx`'s cgroup woke: read its counter.
-    OomEvent(usize),
+    OomEvent(ProcId),
 }
 
 #[derive(Debug)]
 struct ExecProbe {
-    idx: usize,
-    run: u64,
+    idx: ProcId,
+    run: RunId,
     started: Instant,
     timed_out: bool,
 }
@@ -46,8 +47,8 @@ impl Probes {
     /// once when the probe could not even start.
     pub fn start(
         &mut self,
-        idx: usize,
-        run: u64,
+        idx: ProcId,
+        run: RunId,
         spec: &ProcessSpec,
         cwd: &Path,
         tx: &UnboundedSender<Internal>,
@@ -161,8 +162,8 @@ pub type ChildEnv = Vec<(String, String)>;
 /// (NOTIFY_SOCKET, WATCHDOG_USEC) and the task, which owns the socket.
 pub fn notify_socket(
     dir: &Path,
-    idx: usize,
-    run: u64,
+    idx: ProcId,
+    run: RunId,
     spec: &ProcessSpec,
     watchdog: Option<Duration>,
     tx: &UnboundedSender<Internal>,

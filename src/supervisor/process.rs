@@ -11,6 +11,7 @@
 //! cannot be reused).
 
 use super::backoff::Backoff;
+use super::ids::RunId;
 use crate::config::{HealthCheck, Kind, ProcessSpec};
 use crate::sys::reap::ExitStatus;
 use std::time::Duration;
@@ -195,7 +196,7 @@ pub struct Process {
     pub last_failure: Option<i32>,
     /// Counts the runs; probe and notify results name the run they belong to,
     /// so a late answer about a previous run is ignored.
-    pub run: u64,
+    pub run: RunId,
     pub health: Health,
     /// Jobs: when the next run is due.
     pub next_run: Option<Instant>,
@@ -215,7 +216,7 @@ impl Process {
             restarts: 0,
             last_exit: None,
             last_failure: None,
-            run: 0,
+            run: RunId::default(),
             health: Health::default(),
             next_run: None,
             held: false,

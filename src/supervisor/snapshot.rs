@@ -105,7 +105,7 @@ impl Snapshot {
         sup: &super::core::Supervisor,
         started_at: std::time::SystemTime,
         memory_enforcement: &str,
-        cgroups: &dyn Fn(usize) -> Vec<PathBuf>,
+        cgroups: &dyn Fn(crate::supervisor::ids::ProcId) -> Vec<PathBuf>,
     ) -> Snapshot {
         use super::process::State;
         let processes = sup
@@ -147,7 +147,7 @@ impl Snapshot {
                     }),
                     next_run: p.next_run.filter(|_| !p.held).map(|t| unix(sup.wall(t))),
                     memory_limit_bytes: p.spec.limits.memory,
-                    cgroups: cgroups(idx),
+                    cgroups: cgroups(crate::supervisor::ids::ProcId(idx)),
                 }
             })
             .collect();

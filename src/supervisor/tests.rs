@@ -3,16 +3,24 @@
 //! so no clock needs pausing and nothing sleeps).
 
 use super::core::{Action, Command, Event, Notice, Observation, Outcome, Supervisor};
+use super::ids::{ProcId, RunId};
 use super::process::{ExitReason, State};
+use super::signal_event::SignalEvent;
 use crate::config::{parse_str, LoadContext};
 use crate::sys::reap::ExitStatus;
+use nix::sys::signal::Signal;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
-const TERM: i32 = libc::SIGTERM;
-const KILL: i32 = libc::SIGKILL;
-const CONT: i32 = libc::SIGCONT;
+const TERM: Signal = Signal::SIGTERM;
+const KILL: Signal = Signal::SIGKILL;
+const CONT: Signal = Signal::SIGCONT;
+
+/// A signal as the event loop hands it to the core: classified first.
+fn signal(sig: Signal) -> Event {
+    Event::from_signal(SignalEvent::classify(sig as i32)).expect("the core hears of it")
+}
 
 /// A supervisor plus a fake world: pids handed out in order, a clock we move.
 struct World {
@@ -67,12 +75,8 @@ impl World {
         w
     }
 
-    fn idx(&self, name: &str) -> usize {
-        self.sup
-            .processes()
-            .iter()
-            .position(|p| p.name() == name)
-            .unwrap()
+    fn idx(&self, name: &str) -> ProcId {
+        self.sup.find(name).unwrap()
     }
 
     fn state(&self, name: &str) -> &State {
@@ -151,7 +155,7 @@ impl World {
             .collect()
     }
 
-    fn signals_to(&self, name: &str) -> Vec<i32> {
+    fn signals_to(&self, name: &str) -> Vec<Signal> {
         let idx = self.idx(name);
         self.log
             .iter()
@@ -256,7 +260,7 @@ depends_on = ["seed"]
             Action::Continue { idx: web }
         ]
     );
-    let actions = w.exit("web", ExitStatus::Signal(TERM));
+    let actions = w.exit("web", ExitStatus::Signal(TERM as i32));
     assert_eq!(
         actions,
         [Action::Finish {
@@ -282,14 +286,23 @@ stop_timeout = "2s"
     assert_eq!(
         actions,
         [
-            Action::Signal { idx: 0, sig: TERM },
-            Action::Continue { idx: 0 }
+            Action::Signal {
+                idx: ProcId(0),
+                sig: TERM
+            },
+            Action::Continue { idx: ProcId(0) }
         ]
     );
     let (d, actions) = w.wait_next();
     assert_eq!(d, Duration::from_secs(2));
-    assert_eq!(actions, [Action::Signal { idx: 0, sig: KILL }]);
-    let actions = w.exit("migrate", ExitStatus::Signal(KILL));
+    assert_eq!(
+        actions,
+        [Action::Signal {
+            idx: ProcId(0),
+            sig: KILL
+        }]
+    );
+    let actions = w.exit("migrate", ExitStatus::Signal(KILL as i32));
     assert_eq!(actions, [Action::Finish { code: 137 }]);
 }
 
@@ -309,7 +322,7 @@ max_restarts = 100
     for _ in 0..5 {
         w.exit("api", ExitStatus::Code(1));
         let (d, actions) = w.wait_next();
-        assert_eq!(actions, [Action::Spawn(0)]);
+        assert_eq!(actions, [Action::Spawn(ProcId(0))]);
         delays.push(d);
     }
     assert_eq!(delays, [ms(100), ms(200), ms(350), ms(350), ms(350)]);
@@ -472,7 +485,7 @@ fn ordered_shutdown_stops_the_app_before_the_replicator_with_one_signal_each() {
     w.exit("restore", OK);
     w.exit("migrate", OK);
     let (api, ls) = (w.idx("api"), w.idx("litestream"));
-    let actions = w.send(Event::Signal(TERM));
+    let actions = w.send(signal(TERM));
     assert_eq!(
         actions,
         [
@@ -487,7 +500,7 @@ fn ordered_shutdown_stops_the_app_before_the_replicator_with_one_signal_each() {
     w.wait(ms(500));
     assert_eq!(
         w.signals_to("litestream"),
-        Vec::<i32>::new(),
+        Vec::<Signal>::new(),
         "litestream must wait for api"
     );
     let actions = w.exit("api", ExitStatus::Code(0));
@@ -518,7 +531,7 @@ command = "litestream replicate -config /etc/litestream.yml"
     );
     assert_eq!(w.spawned(), ["litestream", "api"]);
     let (api, ls) = (w.idx("api"), w.idx("litestream"));
-    let actions = w.send(Event::Signal(TERM));
+    let actions = w.send(signal(TERM));
     assert_eq!(
         actions,
         [
@@ -550,7 +563,7 @@ fn stop_timeout_leads_to_sigkill_and_exit_137() {
     let mut w = World::new(SQLITE_APP);
     w.exit("restore", OK);
     w.exit("migrate", OK);
-    w.send(Event::Signal(libc::SIGINT));
+    w.send(signal(Signal::SIGINT));
     let (d, actions) = w.wait_next();
     assert_eq!(d, Duration::from_secs(15));
     assert_eq!(
@@ -560,7 +573,7 @@ fn stop_timeout_leads_to_sigkill_and_exit_137() {
             sig: KILL
         }]
     );
-    w.exit("api", ExitStatus::Signal(KILL));
+    w.exit("api", ExitStatus::Signal(KILL as i32));
     w.exit("litestream", OK);
     assert_eq!(w.finished(), Some(137));
 }
@@ -570,8 +583,8 @@ fn second_term_kills_everything_at_once() {
     let mut w = World::new(SQLITE_APP);
     w.exit("restore", OK);
     w.exit("migrate", OK);
-    w.send(Event::Signal(TERM));
-    let actions = w.send(Event::Signal(TERM));
+    w.send(signal(TERM));
+    let actions = w.send(signal(TERM));
     assert_eq!(
         actions,
         [
@@ -586,8 +599,8 @@ fn second_term_kills_everything_at_once() {
         ]
     );
     assert!(w.sup.hurried());
-    w.exit("api", ExitStatus::Signal(KILL));
-    w.exit("litestream", ExitStatus::Signal(KILL));
+    w.exit("api", ExitStatus::Signal(KILL as i32));
+    w.exit("litestream", ExitStatus::Signal(KILL as i32));
     assert_eq!(w.finished(), Some(137));
 }
 
@@ -606,7 +619,7 @@ depends_on = ["a"]
 stop_timeout = "1m"
 "#,
     );
-    w.send(Event::Signal(TERM));
+    w.send(signal(TERM));
     let (d, mut actions) = w.wait_next();
     assert_eq!(d, Duration::from_secs(5));
     // b was stopping, a not yet asked: both get SIGKILL now, in any order.
@@ -630,7 +643,7 @@ stop_timeout = "1m"
 fn shutdown_during_backoff_cancels_the_restart() {
     let mut w = World::new("[processes.a]\ncommand = \"a\"\nrestart_delay = \"10s\"\n");
     w.exit("a", ExitStatus::Code(1));
-    assert_eq!(w.send(Event::Signal(TERM)), [Action::Finish { code: 0 }]);
+    assert_eq!(w.send(signal(TERM)), [Action::Finish { code: 0 }]);
     assert_eq!(*w.state("a"), State::Cancelled);
 }
 
@@ -639,27 +652,30 @@ fn other_signals_are_forwarded_to_running_processes_only() {
     let mut w = World::new(SQLITE_APP);
     // restore runs; nothing else has started.
     assert_eq!(
-        w.send(Event::Signal(libc::SIGHUP)),
+        w.send(signal(Signal::SIGHUP)),
         [Action::Signal {
             idx: w.idx("restore"),
-            sig: libc::SIGHUP
+            sig: Signal::SIGHUP
         }]
     );
     w.exit("restore", OK);
     w.exit("migrate", OK);
-    let actions = w.send(Event::Signal(libc::SIGUSR1));
+    let actions = w.send(signal(Signal::SIGUSR1));
     let targets: Vec<_> = actions
         .iter()
         .map(|a| {
             if let Action::Signal { idx, .. } = a {
                 *idx
             } else {
-                99
+                ProcId(99)
             }
         })
         .collect();
     assert_eq!(targets, [w.idx("litestream"), w.idx("api")]);
-    assert!(w.send(Event::Signal(libc::SIGCHLD)).is_empty());
+    assert_eq!(
+        Event::from_signal(SignalEvent::classify(libc::SIGCHLD)),
+        None
+    );
 }
 
 #[test]
@@ -673,7 +689,7 @@ fn exits_of_unknown_pids_change_nothing() {
         })
         .is_empty());
     assert_eq!(w.sup.owner(4242), None);
-    assert_eq!(w.sup.owner(w.pid("restore")), Some(0));
+    assert_eq!(w.sup.owner(w.pid("restore")), Some(ProcId(0)));
 }
 
 #[path = "failure_tests.rs"]
@@ -711,9 +727,13 @@ fn a_dependent_waits_for_the_first_healthy_check() {
     let mut w = World::new(DB_WITH_HEALTH);
     // The first probe goes out with the start, not one interval later.
     assert_eq!(w.spawned(), ["db"]);
-    assert!(w
-        .log
-        .contains(&(Duration::ZERO, Action::Probe { idx: 0, run: 1 })));
+    assert!(w.log.contains(&(
+        Duration::ZERO,
+        Action::Probe {
+            idx: ProcId(0),
+            run: RunId(1)
+        }
+    )));
     assert!(probe(
         &mut w,
         "db",
@@ -725,7 +745,13 @@ fn a_dependent_waits_for_the_first_healthy_check() {
     let (d, actions) = w.wait_next();
     assert_eq!(
         (d, actions),
-        (ms(100), vec![Action::Probe { idx: 0, run: 1 }])
+        (
+            ms(100),
+            vec![Action::Probe {
+                idx: ProcId(0),
+                run: RunId(1)
+            }]
+        )
     );
     probe(&mut w, "db", Outcome::TimedOut);
     assert_eq!(w.wait_next().0, ms(100));
@@ -736,7 +762,7 @@ fn a_dependent_waits_for_the_first_healthy_check() {
     // Once ready, probes come every `interval`.
     assert_eq!(w.wait_next().0, Duration::from_secs(5));
     assert!(w.observed.contains(&Observation::Health {
-        idx: 0,
+        idx: ProcId(0),
         result: "ok",
         took: ms(3)
     }));
@@ -822,7 +848,10 @@ interval = "1s"
         (d, actions),
         (
             Duration::from_secs(1),
-            vec![Action::Probe { idx: 0, run: 1 }]
+            vec![Action::Probe {
+                idx: ProcId(0),
+                run: RunId(1)
+            }]
         )
     );
     // While that probe runs, no other starts, whatever the time.
@@ -831,7 +860,10 @@ interval = "1s"
     // It ends 1.5s after it started (a timeout): the next one starts now.
     assert_eq!(
         probe(&mut w, "db", Outcome::TimedOut),
-        [Action::Probe { idx: 0, run: 1 }]
+        [Action::Probe {
+            idx: ProcId(0),
+            run: RunId(1)
+        }]
     );
     // A quick one: the next starts an interval after this one started.
     w.wait(ms(200));
@@ -853,14 +885,17 @@ fn retries_consecutive_failures_restart_it_with_reason_health() {
     assert_eq!(
         actions,
         [
-            Action::Signal { idx: 0, sig: TERM },
-            Action::Continue { idx: 0 }
+            Action::Signal {
+                idx: ProcId(0),
+                sig: TERM
+            },
+            Action::Continue { idx: ProcId(0) }
         ]
     );
     assert_eq!(w.sup.processes()[0].health.healthy, Some(false));
-    w.exit("db", ExitStatus::Signal(TERM));
+    w.exit("db", ExitStatus::Signal(TERM as i32));
     assert!(w.observed.contains(&Observation::Exited {
-        idx: 0,
+        idx: ProcId(0),
         reason: ExitReason::Health,
         code: 143
     }));
@@ -875,10 +910,10 @@ fn a_late_probe_answer_about_a_previous_run_is_ignored() {
     let mut w = World::new(DB_WITH_HEALTH);
     w.exit("db", ExitStatus::Code(1));
     w.wait_next(); // restarted: run 2
-    assert_eq!(w.sup.processes()[0].run, 2);
+    assert_eq!(w.sup.processes()[0].run, RunId(2));
     w.send(Event::Probe {
-        idx: 0,
-        run: 1,
+        idx: ProcId(0),
+        run: RunId(1),
         outcome: Outcome::Healthy,
         took: ms(1),
     });
@@ -901,21 +936,21 @@ depends_on = ["db"]
     );
     assert_eq!(w.sup.next_deadline(), None, "notify needs no probing");
     w.send(Event::Notify {
-        idx: 0,
-        run: 1,
+        idx: ProcId(0),
+        run: RunId(1),
         notice: Notice::Status("loading".into()),
     });
     assert_eq!(w.spawned(), ["db"]);
     w.send(Event::Notify {
-        idx: 0,
-        run: 1,
+        idx: ProcId(0),
+        run: RunId(1),
         notice: Notice::Ready,
     });
     assert_eq!(w.spawned(), ["db", "api"]);
     w.wait(Duration::from_secs(20));
     w.send(Event::Notify {
-        idx: 0,
-        run: 1,
+        idx: ProcId(0),
+        run: RunId(1),
         notice: Notice::Watchdog,
     });
     let (d, actions) = w.wait_next();
@@ -923,8 +958,11 @@ depends_on = ["db"]
     assert_eq!(
         actions,
         [
-            Action::Signal { idx: 0, sig: TERM },
-            Action::Continue { idx: 0 }
+            Action::Signal {
+                idx: ProcId(0),
+                sig: TERM
+            },
+            Action::Continue { idx: ProcId(0) }
         ]
     );
 }
@@ -950,7 +988,7 @@ fn a_job_runs_on_schedule_and_a_run_still_going_is_skipped() {
     let (d, actions) = w.wait_next();
     assert_eq!(
         (d, actions),
-        (Duration::from_secs(600), vec![Action::Spawn(1)])
+        (Duration::from_secs(600), vec![Action::Spawn(ProcId(1))])
     );
     w.exit("optimize", OK);
     assert_eq!(*w.state("optimize"), State::Scheduled);
@@ -988,14 +1026,17 @@ fn a_stuck_job_is_stopped_at_its_timeout_and_scheduled_again() {
     assert_eq!(
         actions,
         [
-            Action::Signal { idx: 1, sig: TERM },
-            Action::Continue { idx: 1 }
+            Action::Signal {
+                idx: ProcId(1),
+                sig: TERM
+            },
+            Action::Continue { idx: ProcId(1) }
         ]
     );
-    w.exit("optimize", ExitStatus::Signal(TERM));
+    w.exit("optimize", ExitStatus::Signal(TERM as i32));
     assert_eq!(*w.state("optimize"), State::Scheduled);
     assert!(w.observed.contains(&Observation::JobRun {
-        idx: 1,
+        idx: ProcId(1),
         result: "timeout"
     }));
 }
@@ -1015,11 +1056,14 @@ fn control_stop_holds_a_process_until_start() {
     assert_eq!(
         actions,
         [
-            Action::Signal { idx: 0, sig: TERM },
-            Action::Continue { idx: 0 }
+            Action::Signal {
+                idx: ProcId(0),
+                sig: TERM
+            },
+            Action::Continue { idx: ProcId(0) }
         ]
     );
-    let actions = w.exit("api", ExitStatus::Signal(TERM));
+    let actions = w.exit("api", ExitStatus::Signal(TERM as i32));
     assert!(
         matches!(
             &actions[..],
@@ -1042,7 +1086,7 @@ fn control_stop_holds_a_process_until_start() {
         "a held critical service does not end the container"
     );
     let actions = control(&mut w, 8, Command::Start, "api");
-    assert_eq!(actions[0], Action::Spawn(0));
+    assert_eq!(actions[0], Action::Spawn(ProcId(0)));
     assert!(matches!(&actions[1], Action::Reply { id: 8, result: Ok(m) } if m.contains("started")));
 }
 
@@ -1051,10 +1095,10 @@ fn control_restart_goes_through_the_stop_signal_and_starts_at_once() {
     let mut w = World::new("[processes.api]\ncommand = \"api\"\nrestart_delay = \"10s\"\n");
     let first = w.pid("api");
     control(&mut w, 1, Command::Restart, "api");
-    let actions = w.exit("api", ExitStatus::Signal(TERM));
+    let actions = w.exit("api", ExitStatus::Signal(TERM as i32));
     assert_eq!(
         actions[0],
-        Action::Spawn(0),
+        Action::Spawn(ProcId(0)),
         "no backoff for a requested restart"
     );
     assert!(matches!(
@@ -1066,7 +1110,7 @@ fn control_restart_goes_through_the_stop_signal_and_starts_at_once() {
     ));
     assert_ne!(w.pid("api"), first);
     assert!(w.observed.contains(&Observation::Exited {
-        idx: 0,
+        idx: ProcId(0),
         reason: ExitReason::Stop,
         code: 143
     }));
@@ -1090,20 +1134,23 @@ fn control_errors_change_nothing() {
 fn over_memory_stops_it_with_reason_memory_then_the_restart_policy_applies() {
     let mut w = World::new("[processes.api]\ncommand = \"api\"\nrestart = \"on-failure\"\n[processes.api.limits]\nmemory = \"64M\"\n");
     let actions = w.send(Event::OverMemory {
-        idx: 0,
-        run: 1,
+        idx: ProcId(0),
+        run: RunId(1),
         bytes: 80 << 20,
     });
     assert_eq!(
         actions,
         [
-            Action::Signal { idx: 0, sig: TERM },
-            Action::Continue { idx: 0 }
+            Action::Signal {
+                idx: ProcId(0),
+                sig: TERM
+            },
+            Action::Continue { idx: ProcId(0) }
         ]
     );
     w.exit("api", ExitStatus::Code(0));
     assert!(w.observed.contains(&Observation::Exited {
-        idx: 0,
+        idx: ProcId(0),
         reason: ExitReason::Memory,
         code: 0
     }));
@@ -1119,13 +1166,13 @@ fn an_oom_kill_is_reported_with_reason_oom() {
     let pid = w.pid("api");
     w.send(Event::Exited {
         pid,
-        status: ExitStatus::Signal(KILL),
+        status: ExitStatus::Signal(KILL as i32),
         oom: true,
     });
     assert_eq!(
         w.observed[0],
         Observation::Exited {
-            idx: 0,
+            idx: ProcId(0),
             reason: ExitReason::Oom,
             code: 137
         }

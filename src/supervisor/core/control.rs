@@ -15,7 +15,7 @@ impl Supervisor {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
-        let Some(idx) = self.procs.iter().position(|p| p.name() == name) else {
+        let Some(idx) = self.find(name) else {
             let names: Vec<&str> = self.procs.iter().map(|p| p.name()).collect();
             out.push(Action::Reply {
                 id,

@@ -4,6 +4,7 @@
 
 use super::{fmt_duration, Action, Observation, Phase, Supervisor};
 use crate::config::Kind;
+use crate::supervisor::ids::ProcId;
 use crate::supervisor::process::{State, StopCause};
 use tokio::time::Instant;
 
@@ -49,7 +50,7 @@ impl Supervisor {
     /// Acts on every deadline that is due at `now`.
     pub(super) fn on_deadlines(&mut self, now: Instant, out: &mut Vec<Action>) {
         let running = self.phase == Phase::Running;
-        for idx in 0..self.procs.len() {
+        for idx in ProcId::all(self.procs.len()) {
             let next_cron = self.next_cron(idx, now);
             let p = &mut self.procs[idx];
             // Jobs: a run is due.
@@ -90,7 +91,7 @@ impl Supervisor {
                     );
                     out.push(Action::Signal {
                         idx,
-                        sig: libc::SIGKILL,
+                        sig: nix::sys::signal::Signal::SIGKILL,
                     });
                 }
                 State::Running { since, .. } => {
@@ -141,7 +142,7 @@ impl Supervisor {
     }
 
     /// The next cron time of job `idx` after `now`, on the monotonic clock.
-    pub(super) fn next_cron(&self, idx: usize, now: Instant) -> Option<Instant> {
+    pub(super) fn next_cron(&self, idx: ProcId, now: Instant) -> Option<Instant> {
         let schedule = self.procs[idx].spec.schedule.as_ref()?;
         let wall_now = self.wall(now);
         let next = schedule.next_after(wall_now)?;

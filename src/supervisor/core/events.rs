@@ -1,8 +1,11 @@
 //! The words between the core and the event loop: what happened ([`Event`]),
 //! what to do ([`Action`]) and what the metrics should hear ([`Observation`]).
 
-use super::super::process::ExitReason;
+use crate::supervisor::ids::{ProcId, RunId};
+use crate::supervisor::process::ExitReason;
+use crate::supervisor::signal_event::{ShutdownEvent, SignalEvent};
 use crate::sys::reap::ExitStatus;
+use nix::sys::signal::Signal;
 use std::time::Duration;
 
 /// What a health probe found.
@@ -34,11 +37,11 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// The event loop started process `idx` as `pid`.
-    Started { idx: usize, pid: i32 },
+    Started { idx: ProcId, pid: i32 },
     /// Process `idx` could not be started; `code` is 126/127. `permanent`:
     /// starting it again cannot help (not found, not executable, no cwd).
     SpawnFailed {
-        idx: usize,
+        idx: ProcId,
         code: i32,
         reason: String,
         permanent: bool,
@@ -49,23 +52,26 @@ pub enum Event {
         status: ExitStatus,
         oom: bool,
     },
-    /// oxinit received a signal (other than SIGCHLD).
-    Signal(i32),
+    /// TERM, INT or QUIT arrived: stop everything (classified at the edge,
+    /// see [`SignalEvent`](crate::supervisor::signal_event::SignalEvent)).
+    Shutdown(ShutdownEvent),
+    /// Another catchable signal arrived: pass it on to the running processes.
+    Forward(Signal),
     /// A health probe of run `run` of process `idx` answered.
     Probe {
-        idx: usize,
-        run: u64,
+        idx: ProcId,
+        run: RunId,
         outcome: Outcome,
         took: Duration,
     },
     /// Run `run` of process `idx` sent a notification.
     Notify {
-        idx: usize,
-        run: u64,
+        idx: ProcId,
+        run: RunId,
         notice: Notice,
     },
     /// Run `run` of process `idx` uses `bytes`, over its limit (polling mode).
-    OverMemory { idx: usize, run: u64, bytes: u64 },
+    OverMemory { idx: ProcId, run: RunId, bytes: u64 },
     /// A control request, answered by an [`Action::Reply`] with the same id.
     Control {
         id: u64,
@@ -76,29 +82,41 @@ pub enum Event {
     Tick,
 }
 
+impl Event {
+    /// The core's event for a classified signal; None for SIGCHLD (the
+    /// loop reaps) and for signals nobody acts on.
+    pub fn from_signal(signal: SignalEvent) -> Option<Event> {
+        match signal {
+            SignalEvent::Shutdown(request) => Some(Event::Shutdown(request)),
+            SignalEvent::Forward(sig) => Some(Event::Forward(sig)),
+            SignalEvent::Child | SignalEvent::Ignore => None,
+        }
+    }
+}
+
 /// Facts for the metrics; the supervisor does not depend on who listens.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observation {
     Exited {
-        idx: usize,
+        idx: ProcId,
         reason: ExitReason,
         code: i32,
     },
     Restarted {
-        idx: usize,
+        idx: ProcId,
     },
     Health {
-        idx: usize,
+        idx: ProcId,
         result: &'static str,
         took: Duration,
     },
     OneshotFinished {
-        idx: usize,
+        idx: ProcId,
         took: Duration,
     },
     /// result: "success" | "failure" | "timeout" | "skipped".
     JobRun {
-        idx: usize,
+        idx: ProcId,
         result: &'static str,
     },
 }
@@ -106,21 +124,21 @@ pub enum Observation {
 /// What the event loop must do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    Spawn(usize),
+    Spawn(ProcId),
     /// Signal process `idx`'s whole process group.
     Signal {
-        idx: usize,
-        sig: i32,
+        idx: ProcId,
+        sig: Signal,
     },
     /// SIGCONT to the members of process `idx`'s group that are stopped, so
     /// they can act on the stop signal just sent; a running one gets none.
     Continue {
-        idx: usize,
+        idx: ProcId,
     },
     /// Run the health probe of process `idx` (answer with Event::Probe).
     Probe {
-        idx: usize,
-        run: u64,
+        idx: ProcId,
+        run: RunId,
     },
     /// Answer control request `id`.
     Reply {

@@ -6,6 +6,7 @@
 use super::{fmt_duration, Action, Cause, Observation, Phase, Supervisor};
 use crate::config::units::format_size;
 use crate::config::{Kind, RestartPolicy};
+use crate::supervisor::ids::ProcId;
 use crate::supervisor::process::{ExitReason, LastExit, State, StopCause};
 use crate::sys::reap::ExitStatus;
 use std::time::Duration;
@@ -18,7 +19,7 @@ impl Supervisor {
     /// the rest runs without it. Anything else counts as an exit with `code`.
     pub(super) fn spawn_failed(
         &mut self,
-        idx: usize,
+        idx: ProcId,
         code: i32,
         reason: &str,
         permanent: bool,
@@ -32,7 +33,7 @@ impl Supervisor {
                 result: Err(format!("{}: {reason}", p.spec.name)),
             });
         }
-        let first_start = p.run == 0 && p.kind == Kind::Service;
+        let first_start = p.run.is_none() && p.kind == Kind::Service;
         if !(permanent && first_start && p.spec.critical && self.phase == Phase::Running) {
             tracing::error!("{}: {reason} (counts as exit code {code})", p.spec.name);
             self.ended(idx, ExitStatus::Code(code), false, now, out);
@@ -61,7 +62,7 @@ impl Supervisor {
     /// Process `idx` ended (or could not start) with `status`.
     pub(super) fn ended(
         &mut self,
-        idx: usize,
+        idx: ProcId,
         status: ExitStatus,
         oom: bool,
         now: Instant,
@@ -98,7 +99,7 @@ impl Supervisor {
     /// observation, an OOM kill's line) and returns it.
     fn record_end(
         &mut self,
-        idx: usize,
+        idx: ProcId,
         status: ExitStatus,
         oom: bool,
         now: Instant,
@@ -164,7 +165,7 @@ impl Supervisor {
 
     /// `oxinit restart` (start it again) or `oxinit stop` (keep it stopped,
     /// answer the request). Returns true when the end was one of them.
-    fn ended_on_request(&mut self, idx: usize, end: &Ending, out: &mut Vec<Action>) -> bool {
+    fn ended_on_request(&mut self, idx: ProcId, end: &Ending, out: &mut Vec<Action>) -> bool {
         let shutting_down = self.phase != Phase::Running;
         let p = &mut self.procs[idx];
         let name = &p.spec.name;
@@ -193,7 +194,7 @@ impl Supervisor {
     }
 
     /// A job's run ended: its result, then it waits for its next run.
-    fn job_ended(&mut self, idx: usize, end: &Ending, out: &mut Vec<Action>) {
+    fn job_ended(&mut self, idx: ProcId, end: &Ending, out: &mut Vec<Action>) {
         let shutting_down = self.phase != Phase::Running;
         let p = &mut self.procs[idx];
         let (name, status) = (&p.spec.name, end.status);
@@ -225,7 +226,7 @@ impl Supervisor {
 
     /// A oneshot ended: done, a failure after boot (reported), or a failure
     /// during boot (the boot is aborted).
-    fn oneshot_ended(&mut self, idx: usize, end: &Ending, now: Instant, out: &mut Vec<Action>) {
+    fn oneshot_ended(&mut self, idx: ProcId, end: &Ending, now: Instant, out: &mut Vec<Action>) {
         let boot_done = self.boot_done;
         let p = &mut self.procs[idx];
         let (name, status) = (&p.spec.name, end.status);
@@ -256,7 +257,7 @@ impl Supervisor {
 
     /// A service ended: not restarted (a critical one shuts everything
     /// down), restarted after its backoff, or given up on.
-    fn service_ended(&mut self, idx: usize, end: &Ending, now: Instant, out: &mut Vec<Action>) {
+    fn service_ended(&mut self, idx: ProcId, end: &Ending, now: Instant, out: &mut Vec<Action>) {
         let p = &self.procs[idx];
         let wants_restart = match p.spec.restart {
             RestartPolicy::Always => true,
@@ -270,7 +271,7 @@ impl Supervisor {
         }
     }
 
-    fn not_restarted(&mut self, idx: usize, end: &Ending, now: Instant) {
+    fn not_restarted(&mut self, idx: ProcId, end: &Ending, now: Instant) {
         let p = &mut self.procs[idx];
         let (name, status) = (&p.spec.name, end.status);
         p.state = State::Exited { status };
@@ -293,7 +294,7 @@ impl Supervisor {
     /// The crash-loop cutoff decides: backoff, or failed for good.
     fn restart_or_give_up(
         &mut self,
-        idx: usize,
+        idx: ProcId,
         end: &Ending,
         now: Instant,
         out: &mut Vec<Action>,

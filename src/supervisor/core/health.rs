@@ -3,6 +3,7 @@
 
 use super::{fmt_duration, Action, Notice, Observation, Outcome, Supervisor};
 use crate::config::units::{format_size, format_size_approx};
+use crate::supervisor::ids::{ProcId, RunId};
 use crate::supervisor::process::{State, StopCause};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -10,8 +11,8 @@ use tokio::time::Instant;
 impl Supervisor {
     pub(super) fn on_probe(
         &mut self,
-        idx: usize,
-        run: u64,
+        idx: ProcId,
+        run: RunId,
         outcome: Outcome,
         took: Duration,
         now: Instant,
@@ -34,7 +35,9 @@ impl Supervisor {
         let started = p.health.probe_started.unwrap_or(now);
         let ready = p.health.ready || outcome == Outcome::Healthy;
         let quick = p.health.readiness_probes;
-        p.health.next_probe = Some(crate::supervisor::cadence::next_probe(&h, ready, quick, started, now));
+        p.health.next_probe = Some(crate::supervisor::cadence::next_probe(
+            &h, ready, quick, started, now,
+        ));
         let counts = crate::supervisor::cadence::failure_counts(&h, &p.health, since, now);
         if !p.health.ready {
             p.health.readiness_probes += 1;
@@ -83,7 +86,7 @@ impl Supervisor {
         }
     }
 
-    pub(super) fn on_notice(&mut self, idx: usize, run: u64, notice: Notice, now: Instant) {
+    pub(super) fn on_notice(&mut self, idx: ProcId, run: RunId, notice: Notice, now: Instant) {
         let watchdog = self.procs[idx].watchdog();
         let p = &mut self.procs[idx];
         if p.run != run || !matches!(p.state, State::Running { .. } | State::Stopping { .. }) {
@@ -110,8 +113,8 @@ impl Supervisor {
     /// Run `run` of process `idx` uses `bytes`, over its limit (polling mode).
     pub(super) fn over_memory(
         &mut self,
-        idx: usize,
-        run: u64,
+        idx: ProcId,
+        run: RunId,
         bytes: u64,
         now: Instant,
         out: &mut Vec<Action>,

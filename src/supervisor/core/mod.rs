@@ -29,6 +29,7 @@ pub use events::{Action, Command, Event, Notice, Observation, Outcome};
 
 use super::process::Process;
 use crate::config::{Config, InitSettings};
+use crate::supervisor::ids::ProcId;
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
@@ -58,8 +59,8 @@ enum Phase {
 pub struct Supervisor {
     procs: Vec<Process>,
     /// Indices of processes, level by level, in boot order.
-    start_levels: Vec<Vec<usize>>,
-    deps: Vec<Vec<usize>>,
+    start_levels: Vec<Vec<ProcId>>,
+    deps: Vec<Vec<ProcId>>,
     init: InitSettings,
     phase: Phase,
     /// Boot finished once (latched: a later crash does not make it "booting").
@@ -76,7 +77,7 @@ pub struct Supervisor {
 impl Supervisor {
     pub fn new(config: &Config, now: Instant, wall: SystemTime) -> Supervisor {
         let indices = config.indices();
-        let index = |name: &str| *indices.get(name).expect("plan names a known process");
+        let index = |name: &str| ProcId(*indices.get(name).expect("plan names a known process"));
         let plan = crate::config::plan::plan(config);
         let start_levels = plan
             .start_levels
@@ -84,7 +85,10 @@ impl Supervisor {
             .map(|lvl| lvl.iter().map(|n| index(n)).collect())
             .collect();
         // `depends_on` plus the edges replicators imply, as the plan has them.
-        let deps = crate::config::replicator::dependencies(&config.processes);
+        let deps = crate::config::replicator::dependencies(&config.processes)
+            .into_iter()
+            .map(|d| d.into_iter().map(ProcId).collect())
+            .collect();
         Supervisor {
             procs: config.processes.iter().cloned().map(Process::new).collect(),
             start_levels,
@@ -104,13 +108,21 @@ impl Supervisor {
     }
 
     /// The pid of process `idx`, while it may be signalled.
-    pub fn pid(&self, idx: usize) -> Option<i32> {
+    pub fn pid(&self, idx: ProcId) -> Option<i32> {
         self.procs[idx].state.pid()
     }
 
     /// The process running as `pid` (not an adopted orphan).
-    pub fn owner(&self, pid: i32) -> Option<usize> {
-        self.procs.iter().position(|p| p.state.pid() == Some(pid))
+    pub fn owner(&self, pid: i32) -> Option<ProcId> {
+        self.procs
+            .iter()
+            .position(|p| p.state.pid() == Some(pid))
+            .map(ProcId)
+    }
+
+    /// The process named `name`.
+    pub fn find(&self, name: &str) -> Option<ProcId> {
+        self.procs.iter().position(|p| p.name() == name).map(ProcId)
     }
 
     /// True once everything was SIGKILLed at once (second signal, shutdown cap).
@@ -158,7 +170,8 @@ impl Supervisor {
                     self.ended(idx, status, oom, now, &mut out);
                 }
             }
-            Event::Signal(sig) => self.on_signal(sig, now, &mut out),
+            Event::Shutdown(request) => self.on_shutdown_request(request, now, &mut out),
+            Event::Forward(sig) => self.forward(sig, &mut out),
             Event::Probe {
                 idx,
                 run,

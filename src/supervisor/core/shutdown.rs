@@ -3,34 +3,44 @@
 //! level, under the shutdown_timeout cap.
 
 use super::{fmt_duration, Action, Cause, Phase, Supervisor};
+use crate::supervisor::ids::ProcId;
 use crate::supervisor::process::{State, StopCause};
-use crate::sys::signals;
+use crate::supervisor::signal_event::ShutdownEvent;
+use nix::sys::signal::Signal;
 use tokio::time::Instant;
 
 impl Supervisor {
-    pub(super) fn on_signal(&mut self, sig: i32, now: Instant, out: &mut Vec<Action>) {
-        let stop = [libc::SIGTERM, libc::SIGINT, libc::SIGQUIT].contains(&sig);
-        match (&self.phase, stop) {
-            (Phase::Running, true) => {
-                tracing::info!("received {}: shutting down", signals::name(sig));
+    /// TERM, INT or QUIT: the ordered shutdown; a second TERM or INT kills
+    /// everything now.
+    pub(super) fn on_shutdown_request(
+        &mut self,
+        request: ShutdownEvent,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let sig = request.signal().as_str();
+        match self.phase {
+            Phase::Running => {
+                tracing::info!("received {sig}: shutting down");
                 self.begin_shutdown(Cause::Requested, now);
             }
-            (Phase::ShuttingDown { .. }, true) if sig != libc::SIGQUIT => {
-                tracing::warn!(
-                    "received {} again: killing every process now",
-                    signals::name(sig)
-                );
+            Phase::ShuttingDown { .. } if request.escalates() => {
+                tracing::warn!("received {sig} again: killing every process now");
                 self.kill_everything(now, out);
             }
-            (_, true) => {}
-            (_, false) if signals::is_forwardable(sig) => {
-                for (idx, p) in self.procs.iter().enumerate() {
-                    if matches!(p.state, State::Running { .. }) {
-                        out.push(Action::Signal { idx, sig });
-                    }
-                }
-            }
             _ => {}
+        }
+    }
+
+    /// Any other catchable signal: passed on to every running process.
+    pub(super) fn forward(&mut self, sig: Signal, out: &mut Vec<Action>) {
+        for (idx, p) in self.procs.iter().enumerate() {
+            if matches!(p.state, State::Running { .. }) {
+                out.push(Action::Signal {
+                    idx: ProcId(idx),
+                    sig,
+                });
+            }
         }
     }
 
@@ -45,7 +55,7 @@ impl Supervisor {
         else {
             return;
         };
-        let stop_levels: Vec<Vec<usize>> = self.start_levels.iter().rev().cloned().collect();
+        let stop_levels: Vec<Vec<ProcId>> = self.start_levels.iter().rev().cloned().collect();
         while level < stop_levels.len() {
             for &idx in &stop_levels[level] {
                 if matches!(self.procs[idx].state, State::Running { .. }) {
@@ -89,7 +99,7 @@ impl Supervisor {
     /// stopped, so it can act on it; SIGKILL follows at `stop_timeout`.
     pub(super) fn stop(
         &mut self,
-        idx: usize,
+        idx: ProcId,
         cause: StopCause,
         now: Instant,
         out: &mut Vec<Action>,
@@ -116,7 +126,7 @@ impl Supervisor {
         p.health.watchdog_deadline = None;
         out.push(Action::Signal {
             idx,
-            sig: p.spec.stop_signal as i32,
+            sig: p.spec.stop_signal,
         });
         out.push(Action::Continue { idx });
     }
@@ -145,7 +155,12 @@ impl Supervisor {
     pub(super) fn kill_everything(&mut self, now: Instant, out: &mut Vec<Action>) {
         self.hurried = true;
         self.killed_any = true;
-        for (idx, p) in self.procs.iter_mut().enumerate() {
+        for (idx, p) in self
+            .procs
+            .iter_mut()
+            .enumerate()
+            .map(|(i, p)| (ProcId(i), p))
+        {
             match p.state {
                 State::Running { pid, since } => {
                     p.state = State::Stopping {
@@ -162,7 +177,7 @@ impl Supervisor {
             }
             out.push(Action::Signal {
                 idx,
-                sig: libc::SIGKILL,
+                sig: Signal::SIGKILL,
             });
         }
     }

@@ -3,13 +3,14 @@
 
 use super::{fmt_duration, Action, Phase, Supervisor};
 use crate::config::Kind;
+use crate::supervisor::ids::ProcId;
 use crate::supervisor::process::State;
 use tokio::time::Instant;
 
 impl Supervisor {
-    pub(super) fn started(&mut self, idx: usize, pid: i32, now: Instant, out: &mut Vec<Action>) {
+    pub(super) fn started(&mut self, idx: ProcId, pid: i32, now: Instant, out: &mut Vec<Action>) {
         let p = &mut self.procs[idx];
-        p.run += 1;
+        p.run = p.run.next();
         p.state = State::Running { pid, since: now };
         p.health = Default::default();
         if p.probed() {
@@ -81,8 +82,8 @@ impl Supervisor {
     }
 
     /// A dependency is met when a oneshot succeeded, or a service is ready.
-    pub(super) fn deps_met(&self, idx: usize) -> bool {
-        self.deps[idx].iter().all(|&d| {
+    pub(super) fn deps_met(&self, idx: ProcId) -> bool {
+        self.deps[idx.0].iter().all(|&d| {
             let dep = &self.procs[d];
             match dep.kind {
                 Kind::Oneshot => matches!(dep.state, State::Exited { status } if status.success()),
