@@ -12,6 +12,8 @@
 //! - [`schedule`]: cron and `@every` schedules of jobs.
 //! - [`control`]: the control socket and the `status`/`restart`/… client.
 //! - [`metrics`], [`sqlite`]: Prometheus metrics, /health, /status, SQLite gauges.
+//! - [`snapshot`]: the read-only picture of the system and its words (phase,
+//!   kind, state, exit reason, results), a leaf every layer imports.
 //! - [`exit`]: exit-code rules shared by every mode.
 //! - [`cli`]: the command line, parsed by hand (one pass, tables for --help).
 //! - [`diag`]: oxinit's own log lines: its `tracing` subscriber, text or JSON,
@@ -30,6 +32,7 @@ pub mod metrics;
 pub mod proc_stat;
 pub mod schedule;
 pub mod single;
+pub mod snapshot;
 pub mod sqlite;
 pub mod supervisor;
 pub mod sweep;

@@ -50,7 +50,7 @@ mod tests;
 
 use std::fmt;
 
-pub use crate::supervisor::snapshot::Snapshot;
+pub use crate::snapshot::Snapshot;
 pub use client::{client, run_client, ClientOptions};
 pub use error::ControlError;
 pub use protocol::{Request, Response};

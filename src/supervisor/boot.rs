@@ -4,10 +4,10 @@
 //! `memory_enforcement = "cgroup"` without writable cgroups, `require_volume`
 //! on the container's own layer) stop the boot with exit code 78.
 
-use super::snapshot::Snapshot;
 use crate::cgroup::{self, Enforcement, Roots};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::snapshot::{MemoryEnforcement, Snapshot};
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
@@ -17,8 +17,7 @@ pub struct Services {
     /// Some when processes with limits get cgroups (v1/v2); None for polling
     /// or when no process has limits.
     pub cgroups: Option<Enforcement>,
-    /// "cgroup2" | "cgroup1" | "poll".
-    pub memory_mode: &'static str,
+    pub memory_mode: MemoryEnforcement,
     pub control: Option<mpsc::Receiver<crate::control::Command>>,
 }
 
@@ -41,7 +40,12 @@ pub fn start(config: &Config, snapshots: &watch::Receiver<Arc<Snapshot>>) -> Res
     let kinds: Vec<(String, String)> = config
         .processes
         .iter()
-        .map(|p| (p.name.clone(), kind_name(p.kind()).to_string()))
+        .map(|p| {
+            (
+                p.name.clone(),
+                super::process::kind_word(p.kind()).to_string(),
+            )
+        })
         .collect();
     let metrics = Arc::new(Metrics::new(&kinds, env!("CARGO_PKG_VERSION")));
     metrics.set_memory_enforcement(memory_mode);
@@ -84,17 +88,18 @@ pub fn start(config: &Config, snapshots: &watch::Receiver<Arc<Snapshot>>) -> Res
     })
 }
 
-pub fn kind_name(kind: crate::config::Kind) -> &'static str {
-    match kind {
-        crate::config::Kind::Service => "service",
-        crate::config::Kind::Oneshot => "oneshot",
-        crate::config::Kind::Job => "job",
+/// The snapshot's and metrics' word for a cgroup mode.
+fn mode_word(mode: cgroup::Mode) -> MemoryEnforcement {
+    match mode {
+        cgroup::Mode::V2 => MemoryEnforcement::Cgroup2,
+        cgroup::Mode::V1 => MemoryEnforcement::Cgroup1,
+        cgroup::Mode::Poll => MemoryEnforcement::Poll,
     }
 }
 
 /// Chooses how memory limits are enforced. Cgroups are touched only when some
 /// process has limits: an oxfile without limits changes nothing on the host.
-fn memory(config: &Config) -> Result<(Option<Enforcement>, &'static str), i32> {
+fn memory(config: &Config) -> Result<(Option<Enforcement>, MemoryEnforcement), i32> {
     let roots = Roots::default();
     let requested = config.init.memory_enforcement;
     let limited = config
@@ -105,7 +110,7 @@ fn memory(config: &Config) -> Result<(Option<Enforcement>, &'static str), i32> {
         let mode = cgroup::detect(requested, &roots, std::process::id())
             .map(|e| e.mode())
             .unwrap_or(cgroup::Mode::Poll);
-        return Ok((None, mode.as_str()));
+        return Ok((None, mode_word(mode)));
     }
     match cgroup::setup(requested, &roots, std::process::id()) {
         Ok((enforcement, prepared)) => {
@@ -122,7 +127,7 @@ fn memory(config: &Config) -> Result<(Option<Enforcement>, &'static str), i32> {
                 );
             }
             let cgroups = (mode != cgroup::Mode::Poll).then_some(enforcement);
-            Ok((cgroups, mode.as_str()))
+            Ok((cgroups, mode_word(mode)))
         }
         Err(e) => {
             tracing::error!("{e}");

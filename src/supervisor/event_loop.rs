@@ -19,10 +19,10 @@ use super::core::{Action, Command, Event, Observation, Supervisor};
 use super::oom::OomCounter;
 use super::probing::{Internal, Probes};
 use super::signal_event::SignalEvent;
-use super::snapshot::Snapshot;
 use crate::cgroup::ProcessCgroup;
 use crate::config::{Config, HealthCheck, LogFormat, ProcessSpec};
 use crate::logs::{Drained, LogSink, Stream, Style};
+use crate::snapshot::Snapshot;
 use crate::supervisor::ids::{ProcId, RunId};
 use crate::sys::{kill, pid1, reap, signals, signals::Signals, spawn};
 use nix::sys::signal::Signal;
@@ -262,7 +262,7 @@ impl Runner {
         match observation {
             Observation::Exited { idx, reason, code } => {
                 // OOM kills are counted from the cgroup's counter (oom.rs).
-                m.process_exited(name(idx), reason.as_str(), code);
+                m.process_exited(name(idx), reason, code);
             }
             Observation::Restarted { idx } => m.process_restarted(name(idx)),
             Observation::Health { idx, result, took } => m.health_check(name(idx), result, took),
@@ -485,7 +485,7 @@ impl Runner {
                 .map(|c| c.paths().into_iter().map(Path::to_path_buf).collect())
                 .unwrap_or_default()
         };
-        let snapshot = Snapshot::of(
+        let snapshot = super::picture::picture(
             &self.sup,
             self.started_at,
             self.services.memory_mode,

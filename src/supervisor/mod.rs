@@ -9,7 +9,8 @@
 //! - [`cadence`]: when health probes run and which failures count.
 //! - `oom`: counting OOM kills inside running processes' cgroups.
 //! - [`probing`]: running health probes and notify sockets for the loop.
-//! - [`snapshot`]: the read-only picture for metrics, status and health.
+//! - `picture`: the read-only [`Snapshot`](crate::snapshot::Snapshot) for
+//!   metrics, status and health.
 
 pub mod backoff;
 pub mod boot;
@@ -18,10 +19,10 @@ pub mod core;
 pub mod event_loop;
 pub mod ids;
 mod oom;
+mod picture;
 pub mod probing;
 pub mod process;
 pub mod signal_event;
-pub mod snapshot;
 
 pub use event_loop::run;
 

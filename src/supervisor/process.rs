@@ -13,6 +13,8 @@
 use super::backoff::Backoff;
 use super::ids::RunId;
 use crate::config::{HealthCheck, Kind, ProcessSpec};
+pub use crate::snapshot::ExitReason;
+use crate::snapshot::ProcessState;
 use crate::sys::reap::ExitStatus;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -85,67 +87,26 @@ impl State {
         }
     }
 
+    /// How the outside sees this state (before health tells a running
+    /// process apart, see `picture`).
+    pub fn status(&self) -> ProcessState {
+        match self {
+            State::Waiting => ProcessState::Waiting,
+            State::Starting => ProcessState::Starting,
+            State::Running { .. } => ProcessState::Running,
+            State::Backoff { .. } => ProcessState::Backoff,
+            State::Stopping { .. } => ProcessState::Stopping,
+            State::Scheduled => ProcessState::Scheduled,
+            State::Exited { .. } => ProcessState::Exited,
+            State::Failed { .. } => ProcessState::Failed,
+            State::Stopped => ProcessState::Stopped,
+            State::Cancelled => ProcessState::NotStarted,
+        }
+    }
+
     /// A short word for logs and status.
     pub fn word(&self) -> &'static str {
-        match self {
-            State::Waiting => "waiting",
-            State::Starting => "starting",
-            State::Running { .. } => "running",
-            State::Backoff { .. } => "backoff",
-            State::Stopping { .. } => "stopping",
-            State::Scheduled => "scheduled",
-            State::Exited { .. } => "exited",
-            State::Failed { .. } => "failed",
-            State::Stopped => "stopped",
-            State::Cancelled => "not started",
-        }
-    }
-}
-
-/// Why the last run ended: the `reason` label of oxinit_process_exits_total.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitReason {
-    /// It exited by itself.
-    Exit,
-    /// A signal oxinit did not send killed it.
-    Signal,
-    /// The kernel's OOM killer, at its cgroup memory limit.
-    Oom,
-    /// oxinit stopped it for using more than its memory limit (polling).
-    Memory,
-    /// oxinit stopped it because its health check failed.
-    Health,
-    /// oxinit stopped it: shutdown, timeout, `oxinit stop/restart`.
-    Stop,
-}
-
-impl ExitReason {
-    pub const ALL: [ExitReason; 6] = [
-        ExitReason::Exit,
-        ExitReason::Signal,
-        ExitReason::Oom,
-        ExitReason::Memory,
-        ExitReason::Health,
-        ExitReason::Stop,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExitReason::Exit => "exit",
-            ExitReason::Signal => "signal",
-            ExitReason::Oom => "oom",
-            ExitReason::Memory => "memory",
-            ExitReason::Health => "health",
-            ExitReason::Stop => "stop",
-        }
-    }
-
-    /// Did the process fail (for restart = "on-failure")?
-    pub fn is_failure(self, status: ExitStatus) -> bool {
-        match self {
-            ExitReason::Oom | ExitReason::Memory | ExitReason::Health => true,
-            _ => !status.success(),
-        }
+        self.status().as_str()
     }
 }
 
@@ -256,5 +217,14 @@ impl Process {
             Some(HealthCheck::Notify { watchdog }) => *watchdog,
             _ => None,
         }
+    }
+}
+
+/// The snapshot's word for an oxfile `kind`.
+pub fn kind_word(kind: Kind) -> crate::snapshot::Kind {
+    match kind {
+        Kind::Service => crate::snapshot::Kind::Service,
+        Kind::Oneshot => crate::snapshot::Kind::Oneshot,
+        Kind::Job => crate::snapshot::Kind::Job,
     }
 }

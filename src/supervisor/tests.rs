@@ -7,6 +7,7 @@ use super::ids::{ProcId, RunId};
 use super::process::{ExitReason, State};
 use super::signal_event::SignalEvent;
 use crate::config::{parse_str, LoadContext};
+use crate::snapshot::{HealthResult, JobResult};
 use crate::sys::reap::ExitStatus;
 use nix::sys::signal::Signal;
 use std::path::Path;
@@ -763,7 +764,7 @@ fn a_dependent_waits_for_the_first_healthy_check() {
     assert_eq!(w.wait_next().0, Duration::from_secs(5));
     assert!(w.observed.contains(&Observation::Health {
         idx: ProcId(0),
-        result: "ok",
+        result: HealthResult::Ok,
         took: ms(3)
     }));
 }
@@ -1002,7 +1003,7 @@ fn a_job_runs_on_schedule_and_a_run_still_going_is_skipped() {
         .iter()
         .filter_map(|o| {
             if let Observation::JobRun { result, .. } = o {
-                Some(*result)
+                Some(result.as_str())
             } else {
                 None
             }
@@ -1037,7 +1038,7 @@ fn a_stuck_job_is_stopped_at_its_timeout_and_scheduled_again() {
     assert_eq!(*w.state("optimize"), State::Scheduled);
     assert!(w.observed.contains(&Observation::JobRun {
         idx: ProcId(1),
-        result: "timeout"
+        result: JobResult::Timeout
     }));
 }
 

@@ -4,6 +4,7 @@
 
 use super::{fmt_duration, Action, Observation, Phase, Supervisor};
 use crate::config::Kind;
+use crate::snapshot::JobResult;
 use crate::supervisor::ids::ProcId;
 use crate::supervisor::process::{State, StopCause};
 use tokio::time::Instant;
@@ -61,7 +62,7 @@ impl Supervisor {
                         tracing::warn!("job {} is still running: skipping this run", p.spec.name);
                         out.push(Action::Record(Observation::JobRun {
                             idx,
-                            result: "skipped",
+                            result: JobResult::Skipped,
                         }));
                     } else {
                         p.state = State::Starting;

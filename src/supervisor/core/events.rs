@@ -1,8 +1,8 @@
 //! The words between the core and the event loop: what happened ([`Event`]),
 //! what to do ([`Action`]) and what the metrics should hear ([`Observation`]).
 
+use crate::snapshot::{ExitReason, HealthResult, JobResult};
 use crate::supervisor::ids::{ProcId, RunId};
-use crate::supervisor::process::ExitReason;
 use crate::supervisor::signal_event::{ShutdownEvent, SignalEvent};
 use crate::sys::reap::ExitStatus;
 use nix::sys::signal::Signal;
@@ -107,17 +107,16 @@ pub enum Observation {
     },
     Health {
         idx: ProcId,
-        result: &'static str,
+        result: HealthResult,
         took: Duration,
     },
     OneshotFinished {
         idx: ProcId,
         took: Duration,
     },
-    /// result: "success" | "failure" | "timeout" | "skipped".
     JobRun {
         idx: ProcId,
-        result: &'static str,
+        result: JobResult,
     },
 }
 

@@ -6,6 +6,7 @@
 use super::{fmt_duration, Action, Cause, Observation, Phase, Supervisor};
 use crate::config::units::format_size;
 use crate::config::{Kind, RestartPolicy};
+use crate::snapshot::JobResult;
 use crate::supervisor::ids::ProcId;
 use crate::supervisor::process::{ExitReason, LastExit, State, StopCause};
 use crate::sys::reap::ExitStatus;
@@ -199,19 +200,21 @@ impl Supervisor {
         let p = &mut self.procs[idx];
         let (name, status) = (&p.spec.name, end.status);
         let result = match (end.cause, status.success()) {
-            (Some(StopCause::Timeout), _) => "timeout",
-            (_, true) => "success",
-            (_, false) => "failure",
+            (Some(StopCause::Timeout), _) => JobResult::Timeout,
+            (_, true) => JobResult::Success,
+            (_, false) => JobResult::Failure,
         };
         out.push(Action::Record(Observation::JobRun { idx, result }));
         match result {
-            "success" => {
+            JobResult::Success => {
                 tracing::info!(
                     "job {name} finished ({status}) in {}",
                     fmt_duration(end.uptime)
                 )
             }
-            "timeout" => tracing::error!("job {name} timed out and was stopped ({status})"),
+            JobResult::Timeout => {
+                tracing::error!("job {name} timed out and was stopped ({status})")
+            }
             _ => tracing::error!(
                 "job {name} failed ({status}) after {}",
                 fmt_duration(end.uptime)
@@ -261,7 +264,7 @@ impl Supervisor {
         let p = &self.procs[idx];
         let wants_restart = match p.spec.restart {
             RestartPolicy::Always => true,
-            RestartPolicy::OnFailure => end.reason.is_failure(end.status),
+            RestartPolicy::OnFailure => end.reason.is_failure(end.status.success()),
             RestartPolicy::Never => false,
         };
         if wants_restart {
@@ -284,7 +287,7 @@ impl Supervisor {
         );
         // Stopped for its health or memory, it failed even if it then
         // exited 0: the container must not end as a success.
-        let code = match end.reason.is_failure(status) {
+        let code = match end.reason.is_failure(status.success()) {
             true => p.failure_code(),
             false => status.code(),
         };

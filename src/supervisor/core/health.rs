@@ -3,6 +3,7 @@
 
 use super::{fmt_duration, Action, Notice, Observation, Outcome, Supervisor};
 use crate::config::units::{format_size, format_size_approx};
+use crate::snapshot::HealthResult;
 use crate::supervisor::ids::{ProcId, RunId};
 use crate::supervisor::process::{State, StopCause};
 use std::time::Duration;
@@ -27,9 +28,9 @@ impl Supervisor {
         };
         p.health.probing = false;
         let result = match outcome {
-            Outcome::Healthy => "ok",
-            Outcome::Unhealthy(_) => "fail",
-            Outcome::TimedOut => "timeout",
+            Outcome::Healthy => HealthResult::Ok,
+            Outcome::Unhealthy(_) => HealthResult::Fail,
+            Outcome::TimedOut => HealthResult::Timeout,
         };
         out.push(Action::Record(Observation::Health { idx, result, took }));
         let started = p.health.probe_started.unwrap_or(now);

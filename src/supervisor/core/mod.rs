@@ -136,13 +136,14 @@ impl Supervisor {
         self.boot_done
     }
 
-    /// "booting" | "running" | "stopping" | "stopped".
-    pub fn phase(&self) -> &'static str {
+    /// Where the whole system is, as the outside sees it.
+    pub fn phase(&self) -> crate::snapshot::Phase {
+        use crate::snapshot::Phase as Seen;
         match self.phase {
-            Phase::Running if self.boot_done => "running",
-            Phase::Running => "booting",
-            Phase::ShuttingDown { .. } => "stopping",
-            Phase::Finished => "stopped",
+            Phase::Running if self.boot_done => Seen::Running,
+            Phase::Running => Seen::Booting,
+            Phase::ShuttingDown { .. } => Seen::Stopping,
+            Phase::Finished => Seen::Stopped,
         }
     }
 
