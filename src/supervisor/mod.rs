@@ -3,6 +3,7 @@
 //! - [`core`]: the pure state machine of the whole system (boot, restarts,
 //!   ordered shutdown) — `handle(event, now) → actions`.
 //! - [`process`]: the state of one process.
+//! - [`transitions`]: the table of allowed state changes, and its one door.
 //! - [`backoff`]: restart delays and the crash-loop cutoff.
 //! - [`event_loop`]: signals, reaping, deadlines and spawning around the core.
 //! - [`boot`]: memory enforcement, metrics server, control socket, SQLite checks.
@@ -23,6 +24,7 @@ mod picture;
 pub mod probing;
 pub mod process;
 pub mod signal_event;
+pub mod transitions;
 
 pub use event_loop::run;
 

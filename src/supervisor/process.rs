@@ -1,11 +1,8 @@
 //! The state of one process, as the supervisor sees it.
 //!
-//! ```text
-//!  Waiting ──deps met──▶ Starting ──spawned──▶ Running ──exit──▶ Backoff ──delay──▶ Starting
-//!     │                     │                     │  └──stop──▶ Stopping ──exit──▶ Exited / Stopped
-//!     ├──(job)──▶ Scheduled ──due──▶ Starting     └──exit, no restart──▶ Exited / Failed
-//!     └──shutdown──▶ Cancelled
-//! ```
+//! Its states change only through [`Process::transition`], by the table in
+//! [`super::transitions`] (README.md shows it as a diagram).
+//!
 //! Only `Running` and `Stopping` hold a pid: a pid is signalled only while it is
 //! in one of them, i.e. before the reaper has collected it (an unreaped pid
 //! cannot be reused).

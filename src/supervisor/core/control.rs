@@ -4,6 +4,7 @@
 use super::{Action, Command, Observation, Phase, Supervisor};
 use crate::config::Kind;
 use crate::supervisor::process::{State, StopCause};
+use crate::supervisor::transitions::Why;
 use tokio::time::Instant;
 
 impl Supervisor {
@@ -57,7 +58,7 @@ impl Supervisor {
             }
             (Command::Stop, _) => {
                 p.held = true;
-                p.state = State::Stopped;
+                p.transition(State::Stopped, Why::StopRequested);
                 out.push(Action::Reply {
                     id,
                     result: Ok(format!("{name} is stopped")),
@@ -103,7 +104,7 @@ impl Supervisor {
                     p.restarts += 1;
                     out.push(Action::Record(Observation::Restarted { idx }));
                 }
-                p.state = State::Starting;
+                p.transition(State::Starting, Why::StartRequested);
                 out.push(Action::Spawn(idx));
             }
         }

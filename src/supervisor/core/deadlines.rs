@@ -7,6 +7,7 @@ use crate::config::Kind;
 use crate::snapshot::JobResult;
 use crate::supervisor::ids::ProcId;
 use crate::supervisor::process::{State, StopCause};
+use crate::supervisor::transitions::Why;
 use tokio::time::Instant;
 
 impl Supervisor {
@@ -65,7 +66,7 @@ impl Supervisor {
                             result: JobResult::Skipped,
                         }));
                     } else {
-                        p.state = State::Starting;
+                        p.transition(State::Starting, Why::Due);
                         out.push(Action::Spawn(idx));
                     }
                 }
@@ -73,7 +74,7 @@ impl Supervisor {
             let p = &mut self.procs[idx];
             match p.state {
                 State::Backoff { until } if running && until <= now => {
-                    p.state = State::Starting;
+                    p.transition(State::Starting, Why::DelayOver);
                     out.push(Action::Spawn(idx));
                 }
                 State::Stopping {

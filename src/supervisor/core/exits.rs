@@ -9,6 +9,7 @@ use crate::config::{Kind, RestartPolicy};
 use crate::snapshot::JobResult;
 use crate::supervisor::ids::ProcId;
 use crate::supervisor::process::{ExitReason, LastExit, State, StopCause};
+use crate::supervisor::transitions::Why;
 use crate::sys::reap::ExitStatus;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -51,7 +52,7 @@ impl Supervisor {
             at: now,
         });
         p.last_failure = Some(code);
-        p.state = State::Failed { status };
+        p.transition(State::Failed { status }, Why::CannotStart);
         out.push(Action::Record(Observation::Exited {
             idx,
             reason: ExitReason::Exit,
@@ -89,7 +90,7 @@ impl Supervisor {
             Kind::Job => self.job_ended(idx, &end, out),
             _ if shutting_down || end.cause == Some(StopCause::Shutdown) => {
                 tracing::info!("{} {}", p.spec.name, end.how());
-                p.state = State::Exited { status };
+                p.transition(State::Exited { status }, Why::Ended);
             }
             Kind::Oneshot => self.oneshot_ended(idx, &end, now, out),
             Kind::Service => self.service_ended(idx, &end, now, out),
@@ -169,19 +170,19 @@ impl Supervisor {
     fn ended_on_request(&mut self, idx: ProcId, end: &Ending, out: &mut Vec<Action>) -> bool {
         let shutting_down = self.phase != Phase::Running;
         let p = &mut self.procs[idx];
-        let name = &p.spec.name;
+        let name = p.spec.name.clone();
         match end.cause {
             Some(StopCause::Restart) if !shutting_down => {
                 tracing::info!("{name} {}; starting it again", end.how());
                 p.restarts += 1;
-                p.state = State::Starting;
+                p.transition(State::Starting, Why::Restarted);
                 out.push(Action::Record(Observation::Restarted { idx }));
                 out.push(Action::Spawn(idx));
                 true
             }
             Some(StopCause::Manual) => {
                 tracing::info!("{name} {} on request", end.how());
-                p.state = State::Stopped;
+                p.transition(State::Stopped, Why::StopRequested);
                 if let Some(id) = p.pending_reply.take() {
                     out.push(Action::Reply {
                         id,
@@ -198,7 +199,7 @@ impl Supervisor {
     fn job_ended(&mut self, idx: ProcId, end: &Ending, out: &mut Vec<Action>) {
         let shutting_down = self.phase != Phase::Running;
         let p = &mut self.procs[idx];
-        let (name, status) = (&p.spec.name, end.status);
+        let (name, status) = (p.spec.name.clone(), end.status);
         let result = match (end.cause, status.success()) {
             (Some(StopCause::Timeout), _) => JobResult::Timeout,
             (_, true) => JobResult::Success,
@@ -220,10 +221,9 @@ impl Supervisor {
                 fmt_duration(end.uptime)
             ),
         }
-        p.state = if shutting_down {
-            State::Exited { status }
-        } else {
-            State::Scheduled
+        match shutting_down {
+            true => p.transition(State::Exited { status }, Why::Ended),
+            false => p.transition(State::Scheduled, Why::RunEnded),
         };
     }
 
@@ -232,11 +232,11 @@ impl Supervisor {
     fn oneshot_ended(&mut self, idx: ProcId, end: &Ending, now: Instant, out: &mut Vec<Action>) {
         let boot_done = self.boot_done;
         let p = &mut self.procs[idx];
-        let (name, status) = (&p.spec.name, end.status);
+        let (name, status) = (p.spec.name.clone(), end.status);
         let timed_out = end.cause == Some(StopCause::Timeout);
         if status.success() && !timed_out {
             tracing::info!("{name} finished ({status}) in {}", fmt_duration(end.uptime));
-            p.state = State::Exited { status };
+            p.transition(State::Exited { status }, Why::Ended);
             out.push(Action::Record(Observation::OneshotFinished {
                 idx,
                 took: end.uptime,
@@ -244,7 +244,7 @@ impl Supervisor {
         } else if boot_done {
             // Run again by hand after boot: a failure is reported, not fatal.
             tracing::error!("{name} failed ({status})");
-            p.state = State::Failed { status };
+            p.transition(State::Failed { status }, Why::GaveUp);
         } else {
             let what = if timed_out {
                 "timed out and was stopped"
@@ -252,7 +252,7 @@ impl Supervisor {
                 "failed"
             };
             tracing::error!("{name} {what} ({status}): boot aborted");
-            p.state = State::Failed { status };
+            p.transition(State::Failed { status }, Why::GaveUp);
             let code = p.failure_code();
             self.begin_shutdown(Cause::Failed(code), now);
         }
@@ -276,8 +276,8 @@ impl Supervisor {
 
     fn not_restarted(&mut self, idx: ProcId, end: &Ending, now: Instant) {
         let p = &mut self.procs[idx];
-        let (name, status) = (&p.spec.name, end.status);
-        p.state = State::Exited { status };
+        let (name, status) = (p.spec.name.clone(), end.status);
+        p.transition(State::Exited { status }, Why::Ended);
         if !p.spec.critical {
             tracing::warn!("{name} exited ({status}) and is not restarted");
             return;
@@ -303,11 +303,11 @@ impl Supervisor {
         out: &mut Vec<Action>,
     ) {
         let p = &mut self.procs[idx];
-        let (name, status) = (&p.spec.name, end.status);
+        let (name, status) = (p.spec.name.clone(), end.status);
         match p.backoff.on_exit(&p.spec, end.uptime, now) {
             crate::supervisor::backoff::Decision::RestartAfter(delay) => {
                 p.restarts += 1;
-                p.state = State::Backoff { until: now + delay };
+                p.transition(State::Backoff { until: now + delay }, Why::Crashed);
                 out.push(Action::Record(Observation::Restarted { idx }));
                 tracing::warn!(
                     "{name} exited ({status}, reason {}) after {}; restarting in {} (restart {})",
@@ -318,7 +318,7 @@ impl Supervisor {
                 );
             }
             crate::supervisor::backoff::Decision::GiveUp => {
-                p.state = State::Failed { status };
+                p.transition(State::Failed { status }, Why::GaveUp);
                 let (max, window) = (p.spec.max_restarts, fmt_duration(p.spec.restart_window));
                 if p.spec.critical {
                     let code = p.failure_code();

@@ -6,6 +6,7 @@ use super::{fmt_duration, Action, Cause, Phase, Supervisor};
 use crate::supervisor::ids::ProcId;
 use crate::supervisor::process::{State, StopCause};
 use crate::supervisor::signal_event::ShutdownEvent;
+use crate::supervisor::transitions::Why;
 use nix::sys::signal::Signal;
 use tokio::time::Instant;
 
@@ -114,14 +115,18 @@ impl Supervisor {
             p.spec.stop_signal.as_str(),
             fmt_duration(p.spec.stop_timeout)
         );
-        p.state = State::Stopping {
-            pid,
-            since,
-            asked: now,
-            kill_at: now + p.spec.stop_timeout,
-            killed: false,
-            cause,
-        };
+        let kill_at = now + p.spec.stop_timeout;
+        p.transition(
+            State::Stopping {
+                pid,
+                since,
+                asked: now,
+                kill_at,
+                killed: false,
+                cause,
+            },
+            Why::Stop,
+        );
         p.health.next_probe = None;
         p.health.watchdog_deadline = None;
         out.push(Action::Signal {
@@ -141,7 +146,7 @@ impl Supervisor {
                 p.state,
                 State::Waiting | State::Backoff { .. } | State::Scheduled
             ) {
-                p.state = State::Cancelled;
+                p.transition(State::Cancelled, Why::Shutdown);
             }
         }
         self.phase = Phase::ShuttingDown {
@@ -163,14 +168,17 @@ impl Supervisor {
         {
             match p.state {
                 State::Running { pid, since } => {
-                    p.state = State::Stopping {
-                        pid,
-                        since,
-                        asked: now,
-                        kill_at: since,
-                        killed: true,
-                        cause: StopCause::Shutdown,
-                    };
+                    p.transition(
+                        State::Stopping {
+                            pid,
+                            since,
+                            asked: now,
+                            kill_at: since,
+                            killed: true,
+                            cause: StopCause::Shutdown,
+                        },
+                        Why::Stop,
+                    );
                 }
                 State::Stopping { ref mut killed, .. } => *killed = true,
                 _ => continue,

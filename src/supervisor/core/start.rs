@@ -5,13 +5,14 @@ use super::{fmt_duration, Action, Phase, Supervisor};
 use crate::config::Kind;
 use crate::supervisor::ids::ProcId;
 use crate::supervisor::process::State;
+use crate::supervisor::transitions::Why;
 use tokio::time::Instant;
 
 impl Supervisor {
     pub(super) fn started(&mut self, idx: ProcId, pid: i32, now: Instant, out: &mut Vec<Action>) {
         let p = &mut self.procs[idx];
         p.run = p.run.next();
-        p.state = State::Running { pid, since: now };
+        p.transition(State::Running { pid, since: now }, Why::Spawned);
         p.health = Default::default();
         if p.probed() {
             // The first probe right away: see `cadence`.
@@ -46,7 +47,7 @@ impl Supervisor {
                 if self.procs[idx].kind == Kind::Job {
                     let next = self.next_cron(idx, now);
                     let p = &mut self.procs[idx];
-                    p.state = State::Scheduled;
+                    p.transition(State::Scheduled, Why::FirstRun);
                     p.next_run = next;
                     match next {
                         Some(t) => tracing::info!(
@@ -61,7 +62,7 @@ impl Supervisor {
                         ),
                     }
                 } else {
-                    self.procs[idx].state = State::Starting;
+                    self.procs[idx].transition(State::Starting, Why::DepsMet);
                     out.push(Action::Spawn(idx));
                 }
             }
