@@ -36,8 +36,14 @@ use tokio::time::{sleep_until, Instant};
 
 /// How long, after the last process is gone, we wait for its final output.
 const LOG_DRAIN: Duration = Duration::from_secs(2);
-/// How often memory is measured in polling mode (only while a limited process runs).
-const MEMORY_POLL: Duration = Duration::from_secs(2);
+
+/// A process the loop started, by its pid.
+struct Child {
+    idx: ProcId,
+    run: RunId,
+    /// Its memory limit, measured on the memory poll when it has no cgroup.
+    limit: Option<u64>,
+}
 
 /// Everything the loop owns besides the supervisor's state.
 struct Runner {
@@ -61,7 +67,8 @@ struct Runner {
     notify_dir: Option<crate::health::RuntimeDir>,
     replies: HashMap<u64, oneshot::Sender<Result<String, String>>>,
     next_reply: u64,
-    next_memory_poll: Option<Instant>,
+    /// The processes' pids, as the loop started them (orphans are not here).
+    children: HashMap<i32, Child>,
     /// OOM kills inside the running processes' cgroups.
     oom: OomCounter,
     /// `[sqlite] databases`, checked for WAL mode when a replicator first
@@ -131,7 +138,7 @@ pub async fn run(config: Config) -> i32 {
         notify_dir: None,
         replies: HashMap::new(),
         next_reply: 0,
-        next_memory_poll: None,
+        children: HashMap::new(),
         oom: OomCounter::new(kernel_log),
         databases: config.sqlite.databases.clone(),
     };
@@ -169,10 +176,7 @@ impl Runner {
                 }
             }
             self.publish();
-            let deadline = [self.sup.next_deadline(), self.next_memory_poll]
-                .into_iter()
-                .flatten()
-                .min();
+            let deadline = self.sup.next_deadline();
             tokio::select! {
                 batch = self.signals.recv() => match batch {
                     Ok(batch) => {
@@ -190,7 +194,6 @@ impl Runner {
                 },
                 Some(msg) = self.internal_rx.recv() => match msg {
                     Internal::Event(event) => pending.push_back(event),
-                    Internal::ExecProbeTimeout(pid) => self.exec_probes.time_out(pid),
                     Internal::OomEvent(idx) => {
                         if let Some(cg) = self.cgroups.get(&idx) {
                             self.oom.check(idx, cg, &self.services.metrics);
@@ -208,7 +211,6 @@ impl Runner {
                     pending.push_back(Event::Control { id: self.next_reply, command, name: request.name });
                 },
                 _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                    self.poll_memory(&mut pending);
                     pending.push_back(Event::Tick);
                 }
             }
@@ -218,23 +220,21 @@ impl Runner {
     /// Carries out one action; Some(code) when it is time to finish.
     fn act(&mut self, action: Action, pending: &mut VecDeque<Event>) -> Option<i32> {
         match action {
-            Action::Spawn(idx) => pending.push_back(self.spawn(idx)),
-            Action::Signal { idx, sig } => {
-                if let Some(pid) = self.sup.pid(idx) {
-                    kill::group(pid, sig as i32);
-                    if sig == Signal::SIGKILL {
-                        // Descendants that left the process group are still in its cgroup.
-                        if let Some(cg) = self.cgroups.get(&idx) {
-                            let _ = cg.kill_all();
-                        }
+            Action::Spawn { idx, run } => pending.push_back(self.spawn(idx, run)),
+            Action::Signal { idx, pid, sig } => {
+                kill::group(pid, sig as i32);
+                if sig == Signal::SIGKILL {
+                    // Descendants that left the process group are still in its cgroup.
+                    if let Some(cg) = self.cgroups.get(&idx) {
+                        let _ = cg.kill_all();
                     }
                 }
             }
-            Action::Continue { idx } => {
-                if let Some(pid) = self.sup.pid(idx) {
-                    kill::continue_stopped_in_group(pid);
-                }
+            Action::Continue { pid, .. } => {
+                kill::continue_stopped_in_group(pid);
             }
+            Action::KillProbe { idx, run } => self.exec_probes.time_out(idx, run),
+            Action::PollMemory => self.poll_memory(pending),
             Action::Probe { idx, run } => {
                 let spec = &self.sup.processes()[idx].spec;
                 let cwd = spec.cwd.clone().unwrap_or_else(|| self.launch_dir.clone());
@@ -274,8 +274,8 @@ impl Runner {
     fn reap(&mut self, pending: &mut VecDeque<Event>) {
         let mut orphans = 0;
         for (pid, status) in reap::reap().exited {
-            if let Some(idx) = self.sup.owner(pid) {
-                let oom = self.release(idx, status);
+            if let Some(child) = self.children.remove(&pid) {
+                let oom = self.release(child.idx, status);
                 pending.push_back(Event::Exited { pid, status, oom });
             } else if let Some(event) = self.exec_probes.reaped(pid, status) {
                 pending.push_back(event);
@@ -310,11 +310,9 @@ impl Runner {
         oom
     }
 
-    /// Starts process `idx` and reports how it went.
-    fn spawn(&mut self, idx: ProcId) -> Event {
-        let p = &self.sup.processes()[idx];
-        let spec = p.spec.clone();
-        let run = p.run.next();
+    /// Starts run `run` of process `idx` and reports how it went.
+    fn spawn(&mut self, idx: ProcId, run: RunId) -> Event {
+        let spec = self.sup.processes()[idx].spec.clone();
         if run == RunId(1) && crate::config::replicator::is_replicator(&spec) {
             for warning in self
                 .databases
@@ -376,10 +374,13 @@ impl Runner {
             cgroup_procs: &procs_fds,
         };
         let result = spawn::spawn(&request);
+        // Without a cgroup, a memory limit is enforced by measuring.
+        let mut polled = self.services.cgroups.is_none() && spec.limits.memory.is_some();
         if let Some(mut cg) = cgroup {
             cg.close_procs_fds();
             if result.is_ok() {
                 self.oom.started(idx, &cg, &self.internal_tx);
+                polled = self.oom.is_polled(idx);
                 self.cgroups.insert(idx, cg);
             } else {
                 let _ = cg.remove();
@@ -397,10 +398,18 @@ impl Runner {
                         }
                     }
                 }
-                self.schedule_memory_poll();
+                self.children.insert(
+                    child.pid,
+                    Child {
+                        idx,
+                        run,
+                        limit: spec.limits.memory,
+                    },
+                );
                 Event::Started {
                     idx,
                     pid: child.pid,
+                    polled,
                 }
             }
             Err(e) => {
@@ -417,64 +426,29 @@ impl Runner {
         }
     }
 
-    /// Polling mode: measure every running process that has a memory limit;
-    /// read the OOM counters that have no watch.
+    /// Polling mode: measure every running process that has a memory limit
+    /// and no cgroup; read the OOM counters that have no watch.
     fn poll_memory(&mut self, pending: &mut VecDeque<Event>) {
-        let Some(due) = self.next_memory_poll else {
-            return;
-        };
-        if due > Instant::now() {
-            return;
-        }
-        self.next_memory_poll = None;
         for idx in self.oom.polled() {
             if let Some(cg) = self.cgroups.get(&idx) {
                 self.oom.check(idx, cg, &self.services.metrics);
             }
         }
-        for (idx, p) in self.sup.processes().iter().enumerate() {
-            let idx = ProcId(idx);
-            let (Some(limit), Some(pid)) = (p.spec.limits.memory, p.state.pid()) else {
+        for (&pid, child) in &self.children {
+            let Some(limit) = child.limit else {
                 continue;
             };
-            if self.cgroups.contains_key(&idx) {
+            if self.cgroups.contains_key(&child.idx) {
                 continue;
             }
             let bytes = crate::cgroup::poll::tree_rss(Path::new("/proc"), pid, pid);
             if bytes > limit {
                 pending.push_back(Event::OverMemory {
-                    idx,
-                    run: p.run,
+                    idx: child.idx,
+                    run: child.run,
                     bytes,
                 });
             }
-        }
-        self.schedule_memory_poll();
-    }
-
-    /// Arms the next memory poll when a limited process runs without a
-    /// cgroup, or a cgroup's OOM counter has no watch.
-    fn schedule_memory_poll(&mut self) {
-        if self.next_memory_poll.is_some() {
-            return;
-        }
-        if self.oom.needs_poll() {
-            self.next_memory_poll = Some(Instant::now() + MEMORY_POLL);
-            return;
-        }
-        if self.services.cgroups.is_some() {
-            return;
-        }
-        let limited = self
-            .sup
-            .processes()
-            .iter()
-            .any(|p| p.spec.limits.memory.is_some() && p.state.pid().is_some())
-            || self.sup.processes().iter().any(|p| {
-                p.spec.limits.memory.is_some() && p.state == super::process::State::Starting
-            });
-        if limited {
-            self.next_memory_poll = Some(Instant::now() + MEMORY_POLL);
         }
     }
 

@@ -114,6 +114,7 @@ retries = 1
         actions[0],
         Action::Signal {
             idx: ProcId(0),
+            pid: w.last_pid(ProcId(0)),
             sig: TERM
         }
     );

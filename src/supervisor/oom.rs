@@ -87,10 +87,9 @@ impl OomCounter {
         }
     }
 
-    /// Whether some running process's counter has no watch and must be read
-    /// on the memory poll.
-    pub fn needs_poll(&self) -> bool {
-        self.watched.values().any(|w| w.task.is_none())
+    /// Whether process `idx`'s counter is read on the memory poll.
+    pub fn is_polled(&self, idx: ProcId) -> bool {
+        self.watched.get(&idx).is_some_and(|w| w.task.is_none())
     }
 
     /// The processes whose counter is read on the memory poll.
@@ -230,7 +229,7 @@ mod tests {
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
 
         oom.started(ProcId(0), &cg, &tx);
-        assert!(!oom.needs_poll(), "memory.events is watched");
+        assert!(!oom.is_polled(ProcId(0)), "memory.events is watched");
         assert_eq!(
             oom.check(ProcId(0), &cg, &metrics),
             0,
@@ -278,10 +277,10 @@ mod tests {
         let mut oom = OomCounter::new(KernelLog::unavailable("test"));
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         oom.started(ProcId(3), &cg, &tx);
-        assert!(oom.needs_poll());
+        assert!(oom.is_polled(ProcId(3)));
         assert_eq!(oom.polled(), vec![ProcId(3)]);
         oom.ended(ProcId(3), &cg, &Metrics::new(&[], "test"));
-        assert!(!oom.needs_poll());
+        assert!(!oom.is_polled(ProcId(3)));
     }
 
     /// The watch task asks the loop to look when memory.events changes.

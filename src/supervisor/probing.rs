@@ -22,8 +22,6 @@ use tokio::time::Instant;
 #[derive(Debug)]
 pub enum Internal {
     Event(Event),
-    /// The exec probe `pid` outlived its timeout.
-    ExecProbeTimeout(i32),
     /// The OOM watch of process `idx`'s cgroup woke: read its counter.
     OomEvent(ProcId),
 }
@@ -106,11 +104,6 @@ impl Probes {
                                 timed_out: false,
                             },
                         );
-                        let tx = tx.clone();
-                        tokio::spawn(async move {
-                            tokio::time::sleep(limit).await;
-                            let _ = tx.send(Internal::ExecProbeTimeout(child.pid));
-                        });
                         None
                     }
                     Err(e) => Some(answer(Outcome::Unhealthy(e.to_string()), Duration::ZERO)),
@@ -136,10 +129,15 @@ impl Probes {
         })
     }
 
-    /// The exec probe `pid` outlived its timeout: kill its whole group. Its
-    /// answer comes when the reaper collects it.
-    pub fn time_out(&mut self, pid: i32) {
-        if let Some(p) = self.running.get_mut(&pid) {
+    /// The exec probe of run `run` of process `idx` outlived its timeout
+    /// (the core keeps that deadline): kill its whole group. Its answer
+    /// comes when the reaper collects it.
+    pub fn time_out(&mut self, idx: ProcId, run: RunId) {
+        let found = self
+            .running
+            .iter_mut()
+            .find(|(_, p)| (p.idx, p.run) == (idx, run) && !p.timed_out);
+        if let Some((&pid, p)) = found {
             p.timed_out = true;
             kill::group(pid, libc::SIGKILL);
         }

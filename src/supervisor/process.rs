@@ -162,6 +162,8 @@ pub struct Process {
     pub held: bool,
     /// A control request answered once this process has started/stopped.
     pub pending_reply: Option<u64>,
+    /// This run needs the memory poll (see `Event::Started`).
+    pub memory_polled: bool,
 }
 
 impl Process {
@@ -179,6 +181,7 @@ impl Process {
             next_run: None,
             held: false,
             pending_reply: None,
+            memory_polled: false,
         }
     }
 

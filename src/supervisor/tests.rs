@@ -37,6 +37,10 @@ struct World {
     unspawnable_for_good: bool,
     /// What the metrics would have been told.
     observed: Vec<Observation>,
+    /// Each process's last pid (kept after it exits).
+    pids: std::collections::HashMap<ProcId, i32>,
+    /// What Started says of the memory poll.
+    polled: bool,
 }
 
 impl World {
@@ -71,6 +75,8 @@ impl World {
             unspawnable,
             unspawnable_for_good: for_good,
             observed: Vec::new(),
+            pids: Default::default(),
+            polled: false,
         };
         w.send(Event::Tick);
         w
@@ -78,6 +84,16 @@ impl World {
 
     fn idx(&self, name: &str) -> ProcId {
         self.sup.find(name).unwrap()
+    }
+
+    /// The pid process `idx` last ran as.
+    fn last_pid(&self, idx: ProcId) -> i32 {
+        self.pids[&idx]
+    }
+
+    /// The run process `idx` is at.
+    fn run_of(&self, idx: ProcId) -> RunId {
+        self.sup.processes()[idx].run
     }
 
     fn state(&self, name: &str) -> &State {
@@ -102,7 +118,7 @@ impl World {
                     continue;
                 }
                 self.log.push((self.now - self.t0, a.clone()));
-                if let Action::Spawn(idx) = a {
+                if let Action::Spawn { idx, .. } = a {
                     if self.unspawnable.contains(&self.sup.processes()[idx].name()) {
                         queue.push(Event::SpawnFailed {
                             idx,
@@ -112,9 +128,11 @@ impl World {
                         });
                     } else {
                         self.next_pid += 1;
+                        self.pids.insert(idx, self.next_pid);
                         queue.push(Event::Started {
                             idx,
                             pid: self.next_pid,
+                            polled: self.polled,
                         });
                     }
                 }
@@ -150,7 +168,7 @@ impl World {
         self.log
             .iter()
             .filter_map(|(_, a)| match a {
-                Action::Spawn(i) => Some(self.sup.processes()[*i].name().to_string()),
+                Action::Spawn { idx: i, .. } => Some(self.sup.processes()[*i].name().to_string()),
                 _ => None,
             })
             .collect()
@@ -161,9 +179,9 @@ impl World {
         self.log
             .iter()
             .filter_map(|(_, a)| match a {
-                Action::Signal { idx: i, sig } if *i == idx => Some(*sig),
+                Action::Signal { idx: i, sig, .. } if *i == idx => Some(*sig),
                 // Counted as CONT: it goes to whatever of the group is stopped.
-                Action::Continue { idx: i } if *i == idx => Some(CONT),
+                Action::Continue { idx: i, .. } if *i == idx => Some(CONT),
                 _ => None,
             })
             .collect()
@@ -256,9 +274,13 @@ depends_on = ["seed"]
         [
             Action::Signal {
                 idx: web,
+                pid: w.last_pid(web),
                 sig: TERM
             },
-            Action::Continue { idx: web }
+            Action::Continue {
+                idx: web,
+                pid: w.last_pid(web)
+            }
         ]
     );
     let actions = w.exit("web", ExitStatus::Signal(TERM as i32));
@@ -289,9 +311,13 @@ stop_timeout = "2s"
         [
             Action::Signal {
                 idx: ProcId(0),
+                pid: w.last_pid(ProcId(0)),
                 sig: TERM
             },
-            Action::Continue { idx: ProcId(0) }
+            Action::Continue {
+                idx: ProcId(0),
+                pid: w.last_pid(ProcId(0))
+            }
         ]
     );
     let (d, actions) = w.wait_next();
@@ -300,6 +326,7 @@ stop_timeout = "2s"
         actions,
         [Action::Signal {
             idx: ProcId(0),
+            pid: w.last_pid(ProcId(0)),
             sig: KILL
         }]
     );
@@ -323,7 +350,13 @@ max_restarts = 100
     for _ in 0..5 {
         w.exit("api", ExitStatus::Code(1));
         let (d, actions) = w.wait_next();
-        assert_eq!(actions, [Action::Spawn(ProcId(0))]);
+        assert_eq!(
+            actions,
+            [Action::Spawn {
+                idx: ProcId(0),
+                run: w.run_of(ProcId(0))
+            }]
+        );
         delays.push(d);
     }
     assert_eq!(delays, [ms(100), ms(200), ms(350), ms(350), ms(350)]);
@@ -363,8 +396,15 @@ restart_window = "1m"
     assert_eq!(
         actions,
         [
-            Action::Signal { idx: db, sig: TERM },
-            Action::Continue { idx: db }
+            Action::Signal {
+                idx: db,
+                pid: w.last_pid(db),
+                sig: TERM
+            },
+            Action::Continue {
+                idx: db,
+                pid: w.last_pid(db)
+            }
         ]
     );
     assert_eq!(w.exit("db", OK), [Action::Finish { code: 4 }]);
@@ -492,9 +532,13 @@ fn ordered_shutdown_stops_the_app_before_the_replicator_with_one_signal_each() {
         [
             Action::Signal {
                 idx: api,
+                pid: w.last_pid(api),
                 sig: TERM
             },
-            Action::Continue { idx: api }
+            Action::Continue {
+                idx: api,
+                pid: w.last_pid(api)
+            }
         ]
     );
     // Other signals meanwhile do not repeat the stop signal.
@@ -508,8 +552,15 @@ fn ordered_shutdown_stops_the_app_before_the_replicator_with_one_signal_each() {
     assert_eq!(
         actions,
         [
-            Action::Signal { idx: ls, sig: TERM },
-            Action::Continue { idx: ls }
+            Action::Signal {
+                idx: ls,
+                pid: w.last_pid(ls),
+                sig: TERM
+            },
+            Action::Continue {
+                idx: ls,
+                pid: w.last_pid(ls)
+            }
         ]
     );
     let actions = w.exit("litestream", ExitStatus::Code(0));
@@ -538,9 +589,13 @@ command = "litestream replicate -config /etc/litestream.yml"
         [
             Action::Signal {
                 idx: api,
+                pid: w.last_pid(api),
                 sig: TERM
             },
-            Action::Continue { idx: api }
+            Action::Continue {
+                idx: api,
+                pid: w.last_pid(api)
+            }
         ]
     );
     w.wait(ms(500));
@@ -549,8 +604,15 @@ command = "litestream replicate -config /etc/litestream.yml"
     assert_eq!(
         actions,
         [
-            Action::Signal { idx: ls, sig: TERM },
-            Action::Continue { idx: ls }
+            Action::Signal {
+                idx: ls,
+                pid: w.last_pid(ls),
+                sig: TERM
+            },
+            Action::Continue {
+                idx: ls,
+                pid: w.last_pid(ls)
+            }
         ]
     );
     assert_eq!(
@@ -571,6 +633,7 @@ fn stop_timeout_leads_to_sigkill_and_exit_137() {
         actions,
         [Action::Signal {
             idx: w.idx("api"),
+            pid: w.last_pid(w.idx("api")),
             sig: KILL
         }]
     );
@@ -591,10 +654,12 @@ fn second_term_kills_everything_at_once() {
         [
             Action::Signal {
                 idx: w.idx("litestream"),
+                pid: w.last_pid(w.idx("litestream")),
                 sig: KILL
             },
             Action::Signal {
                 idx: w.idx("api"),
+                pid: w.last_pid(w.idx("api")),
                 sig: KILL
             }
         ]
@@ -630,10 +695,12 @@ stop_timeout = "1m"
         [
             Action::Signal {
                 idx: w.idx("a"),
+                pid: w.last_pid(w.idx("a")),
                 sig: KILL
             },
             Action::Signal {
                 idx: w.idx("b"),
+                pid: w.last_pid(w.idx("b")),
                 sig: KILL
             }
         ]
@@ -656,6 +723,7 @@ fn other_signals_are_forwarded_to_running_processes_only() {
         w.send(signal(Signal::SIGHUP)),
         [Action::Signal {
             idx: w.idx("restore"),
+            pid: w.last_pid(w.idx("restore")),
             sig: Signal::SIGHUP
         }]
     );
@@ -888,9 +956,13 @@ fn retries_consecutive_failures_restart_it_with_reason_health() {
         [
             Action::Signal {
                 idx: ProcId(0),
+                pid: w.last_pid(ProcId(0)),
                 sig: TERM
             },
-            Action::Continue { idx: ProcId(0) }
+            Action::Continue {
+                idx: ProcId(0),
+                pid: w.last_pid(ProcId(0))
+            }
         ]
     );
     assert_eq!(w.sup.processes()[0].health.healthy, Some(false));
@@ -961,9 +1033,13 @@ depends_on = ["db"]
         [
             Action::Signal {
                 idx: ProcId(0),
+                pid: w.last_pid(ProcId(0)),
                 sig: TERM
             },
-            Action::Continue { idx: ProcId(0) }
+            Action::Continue {
+                idx: ProcId(0),
+                pid: w.last_pid(ProcId(0))
+            }
         ]
     );
 }
@@ -989,7 +1065,13 @@ fn a_job_runs_on_schedule_and_a_run_still_going_is_skipped() {
     let (d, actions) = w.wait_next();
     assert_eq!(
         (d, actions),
-        (Duration::from_secs(600), vec![Action::Spawn(ProcId(1))])
+        (
+            Duration::from_secs(600),
+            vec![Action::Spawn {
+                idx: ProcId(1),
+                run: w.run_of(ProcId(1))
+            }]
+        )
     );
     w.exit("optimize", OK);
     assert_eq!(*w.state("optimize"), State::Scheduled);
@@ -1029,9 +1111,13 @@ fn a_stuck_job_is_stopped_at_its_timeout_and_scheduled_again() {
         [
             Action::Signal {
                 idx: ProcId(1),
+                pid: w.last_pid(ProcId(1)),
                 sig: TERM
             },
-            Action::Continue { idx: ProcId(1) }
+            Action::Continue {
+                idx: ProcId(1),
+                pid: w.last_pid(ProcId(1))
+            }
         ]
     );
     w.exit("optimize", ExitStatus::Signal(TERM as i32));
@@ -1059,9 +1145,13 @@ fn control_stop_holds_a_process_until_start() {
         [
             Action::Signal {
                 idx: ProcId(0),
+                pid: w.last_pid(ProcId(0)),
                 sig: TERM
             },
-            Action::Continue { idx: ProcId(0) }
+            Action::Continue {
+                idx: ProcId(0),
+                pid: w.last_pid(ProcId(0))
+            }
         ]
     );
     let actions = w.exit("api", ExitStatus::Signal(TERM as i32));
@@ -1087,7 +1177,13 @@ fn control_stop_holds_a_process_until_start() {
         "a held critical service does not end the container"
     );
     let actions = control(&mut w, 8, Command::Start, "api");
-    assert_eq!(actions[0], Action::Spawn(ProcId(0)));
+    assert_eq!(
+        actions[0],
+        Action::Spawn {
+            idx: ProcId(0),
+            run: w.run_of(ProcId(0))
+        }
+    );
     assert!(matches!(&actions[1], Action::Reply { id: 8, result: Ok(m) } if m.contains("started")));
 }
 
@@ -1099,7 +1195,10 @@ fn control_restart_goes_through_the_stop_signal_and_starts_at_once() {
     let actions = w.exit("api", ExitStatus::Signal(TERM as i32));
     assert_eq!(
         actions[0],
-        Action::Spawn(ProcId(0)),
+        Action::Spawn {
+            idx: ProcId(0),
+            run: w.run_of(ProcId(0))
+        },
         "no backoff for a requested restart"
     );
     assert!(matches!(
@@ -1144,9 +1243,13 @@ fn over_memory_stops_it_with_reason_memory_then_the_restart_policy_applies() {
         [
             Action::Signal {
                 idx: ProcId(0),
+                pid: w.last_pid(ProcId(0)),
                 sig: TERM
             },
-            Action::Continue { idx: ProcId(0) }
+            Action::Continue {
+                idx: ProcId(0),
+                pid: w.last_pid(ProcId(0))
+            }
         ]
     );
     w.exit("api", ExitStatus::Code(0));
@@ -1199,4 +1302,58 @@ fn numeric_user_without_passwd_entry_gets_home_slash() {
             ("A".to_string(), "1".to_string()),
         ]
     );
+}
+
+// ---- deadlines that used to live in the event loop (issue 12) ----
+
+#[test]
+fn an_exec_probe_is_killed_at_its_timeout_by_the_cores_clock() {
+    let mut w = World::new(
+        "[processes.db]\ncommand = \"db\"\n[processes.db.health]\ntype = \"exec\"\ncommand = \"check\"\ntimeout = \"1s\"\ninterval = \"5s\"\n",
+    );
+    let db = w.idx("db");
+    let run = w.run_of(db);
+    assert!(w
+        .log
+        .iter()
+        .any(|(_, a)| *a == Action::Probe { idx: db, run }));
+    let (d, actions) = w.wait_next();
+    assert_eq!(
+        (d, actions),
+        (ms(1000), vec![Action::KillProbe { idx: db, run }])
+    );
+    // Its answer (TimedOut, once reaped) comes; from then on every probe is
+    // answered at once, and none is killed.
+    let sent = answer_probes_until(&mut w, "db", Outcome::Healthy, Duration::from_secs(30));
+    assert!(sent.len() > 2, "{sent:?}");
+    let kills = w
+        .log
+        .iter()
+        .filter(|(_, a)| matches!(a, Action::KillProbe { .. }))
+        .count();
+    assert_eq!(kills, 1);
+}
+
+#[test]
+fn the_memory_poll_ticks_while_a_polled_process_runs() {
+    let mut w = World::new(
+        "[processes.api]\ncommand = \"api\"\n[processes.api.limits]\nmemory = \"64M\"\n",
+    );
+    assert_eq!(w.sup.next_deadline(), None, "the world said: not polled");
+    // The next start is polled, as the loop says for a limit without a cgroup.
+    w.polled = true;
+    w.exit("api", OK);
+    let (_, actions) = w.wait_next();
+    assert!(matches!(actions[..], [Action::Spawn { .. }]), "{actions:?}");
+    for _ in 0..3 {
+        let (d, actions) = w.wait_next();
+        assert_eq!((d, actions), (ms(2000), vec![Action::PollMemory]));
+    }
+    w.send(signal(TERM));
+    w.exit("api", OK);
+    assert_eq!(w.finished(), Some(0));
+    // The poll armed while it ran comes once more, and is not armed again.
+    let (_, actions) = w.wait_next();
+    assert_eq!(actions, [Action::PollMemory]);
+    assert_eq!(w.sup.next_deadline(), None, "nothing runs: no poll");
 }

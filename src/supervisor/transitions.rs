@@ -8,6 +8,7 @@
 //! Changes of a state's own data (a stop's cause, the SIGKILL already sent)
 //! are not transitions: the state stays what it was.
 
+use super::ids::RunId;
 use super::process::{Process, State};
 use std::fmt;
 
@@ -139,6 +140,16 @@ impl Process {
         }
         self.state = to;
         true
+    }
+
+    /// Asks for a new run: to `Starting` because `why`, with the next run
+    /// number, which the spawn action carries (the loop never works it out).
+    pub fn begin_run(&mut self, why: Why) -> Option<RunId> {
+        if !self.transition(State::Starting, why) {
+            return None;
+        }
+        self.run = self.run.next();
+        Some(self.run)
     }
 }
 

@@ -104,8 +104,9 @@ impl Supervisor {
                     p.restarts += 1;
                     out.push(Action::Record(Observation::Restarted { idx }));
                 }
-                p.transition(State::Starting, Why::StartRequested);
-                out.push(Action::Spawn(idx));
+                if let Some(run) = p.begin_run(Why::StartRequested) {
+                    out.push(Action::Spawn { idx, run });
+                }
             }
         }
     }

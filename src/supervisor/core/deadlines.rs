@@ -1,14 +1,20 @@
 //! Every deadline of the system lives in the state (backoff end, stop
-//! timeout, oneshot timeout, next probe, watchdog, next job run, shutdown
-//! cap): the loop asks for the earliest and ticks when it is due.
+//! timeout, oneshot timeout, next probe, an exec probe's timeout, watchdog,
+//! next job run, the memory poll, shutdown cap): the loop asks for the
+//! earliest and ticks when it is due. It keeps no timer of its own.
 
 use super::{fmt_duration, Action, Observation, Phase, Supervisor};
-use crate::config::Kind;
+use crate::config::{HealthCheck, Kind};
 use crate::snapshot::JobResult;
 use crate::supervisor::ids::ProcId;
 use crate::supervisor::process::{State, StopCause};
 use crate::supervisor::transitions::Why;
+use std::time::Duration;
 use tokio::time::Instant;
+
+/// How often memory is measured in polling mode (only while a process that
+/// needs it runs).
+pub const MEMORY_POLL: Duration = Duration::from_secs(2);
 
 impl Supervisor {
     /// The earliest moment something is due.
@@ -41,6 +47,12 @@ impl Supervisor {
                 consider(t);
             }
         }
+        for &(_, _, t) in &self.probe_timeouts {
+            consider(t);
+        }
+        if let Some(t) = self.memory_poll {
+            consider(t);
+        }
         if let Phase::ShuttingDown { deadline, .. } = self.phase {
             if !self.hurried {
                 consider(deadline);
@@ -66,18 +78,21 @@ impl Supervisor {
                             result: JobResult::Skipped,
                         }));
                     } else {
-                        p.transition(State::Starting, Why::Due);
-                        out.push(Action::Spawn(idx));
+                        if let Some(run) = p.begin_run(Why::Due) {
+                            out.push(Action::Spawn { idx, run });
+                        }
                     }
                 }
             }
             let p = &mut self.procs[idx];
             match p.state {
                 State::Backoff { until } if running && until <= now => {
-                    p.transition(State::Starting, Why::DelayOver);
-                    out.push(Action::Spawn(idx));
+                    if let Some(run) = p.begin_run(Why::DelayOver) {
+                        out.push(Action::Spawn { idx, run });
+                    }
                 }
                 State::Stopping {
+                    pid,
                     ref mut killed,
                     kill_at,
                     ..
@@ -93,6 +108,7 @@ impl Supervisor {
                     );
                     out.push(Action::Signal {
                         idx,
+                        pid,
                         sig: nix::sys::signal::Signal::SIGKILL,
                     });
                 }
@@ -126,11 +142,29 @@ impl Supervisor {
                             p.health.probing = true;
                             p.health.probe_started = Some(now);
                             out.push(Action::Probe { idx, run: p.run });
+                            // An exec probe is a child: the loop kills it at
+                            // its timeout (HTTP and TCP probes time out alone).
+                            if let Some(h) = p.spec.health.as_ref() {
+                                if matches!(h.check, HealthCheck::Exec { .. }) {
+                                    self.probe_timeouts.push((idx, p.run, now + h.timeout));
+                                }
+                            }
                         }
                     }
                 }
                 _ => {}
             }
+        }
+        self.probe_timeouts.retain(|&(idx, run, t)| {
+            if t <= now {
+                out.push(Action::KillProbe { idx, run });
+            }
+            t > now
+        });
+        if self.memory_poll.is_some_and(|t| t <= now) {
+            out.push(Action::PollMemory);
+            self.memory_poll = None;
+            self.arm_memory_poll(now);
         }
         if let Phase::ShuttingDown { deadline, .. } = self.phase {
             if !self.hurried && deadline <= now {
@@ -140,6 +174,18 @@ impl Supervisor {
                 );
                 self.kill_everything(now, out);
             }
+        }
+    }
+
+    /// Arms the next memory poll while some process that needs it (see
+    /// `Event::Started`) runs.
+    pub(super) fn arm_memory_poll(&mut self, now: Instant) {
+        let needed = self
+            .procs
+            .iter()
+            .any(|p| p.memory_polled && p.state.pid().is_some());
+        if needed && self.memory_poll.is_none() {
+            self.memory_poll = Some(now + MEMORY_POLL);
         }
     }
 

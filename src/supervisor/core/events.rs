@@ -36,8 +36,10 @@ pub enum Command {
 /// What happened.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// The event loop started process `idx` as `pid`.
-    Started { idx: ProcId, pid: i32 },
+    /// The event loop started process `idx` as `pid`. `polled`: its memory
+    /// is measured, or its cgroup's OOM counter read, on the memory poll
+    /// (a limit without a cgroup, or a cgroup without an OOM watch).
+    Started { idx: ProcId, pid: i32, polled: bool },
     /// Process `idx` could not be started; `code` is 126/127. `permanent`:
     /// starting it again cannot help (not found, not executable, no cwd).
     SpawnFailed {
@@ -123,22 +125,38 @@ pub enum Observation {
 /// What the event loop must do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    Spawn(ProcId),
-    /// Signal process `idx`'s whole process group.
+    /// Start run `run` of process `idx`; answer with Started or SpawnFailed.
+    Spawn {
+        idx: ProcId,
+        run: RunId,
+    },
+    /// Signal the whole process group of process `idx`, which runs as
+    /// `pid` (not reaped yet, so the pid is still its own).
     Signal {
         idx: ProcId,
+        pid: i32,
         sig: Signal,
     },
-    /// SIGCONT to the members of process `idx`'s group that are stopped, so
+    /// SIGCONT to the members of process group `pid` that are stopped, so
     /// they can act on the stop signal just sent; a running one gets none.
     Continue {
         idx: ProcId,
+        pid: i32,
     },
     /// Run the health probe of process `idx` (answer with Event::Probe).
     Probe {
         idx: ProcId,
         run: RunId,
     },
+    /// The exec probe of run `run` of process `idx` outlived its timeout:
+    /// kill it (its answer, TimedOut, comes when it is reaped).
+    KillProbe {
+        idx: ProcId,
+        run: RunId,
+    },
+    /// Measure memory (answer with Event::OverMemory) and read the OOM
+    /// counters that have no watch.
+    PollMemory,
     /// Answer control request `id`.
     Reply {
         id: u64,

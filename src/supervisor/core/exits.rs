@@ -7,7 +7,7 @@ use super::{fmt_duration, Action, Cause, Observation, Phase, Supervisor};
 use crate::config::units::format_size;
 use crate::config::{Kind, RestartPolicy};
 use crate::snapshot::JobResult;
-use crate::supervisor::ids::ProcId;
+use crate::supervisor::ids::{ProcId, RunId};
 use crate::supervisor::process::{ExitReason, LastExit, State, StopCause};
 use crate::supervisor::transitions::Why;
 use crate::sys::reap::ExitStatus;
@@ -35,7 +35,7 @@ impl Supervisor {
                 result: Err(format!("{}: {reason}", p.spec.name)),
             });
         }
-        let first_start = p.run.is_none() && p.kind == Kind::Service;
+        let first_start = p.run == RunId(1) && p.kind == Kind::Service;
         if !(permanent && first_start && p.spec.critical && self.phase == Phase::Running) {
             tracing::error!("{}: {reason} (counts as exit code {code})", p.spec.name);
             self.ended(idx, ExitStatus::Code(code), false, now, out);
@@ -175,9 +175,11 @@ impl Supervisor {
             Some(StopCause::Restart) if !shutting_down => {
                 tracing::info!("{name} {}; starting it again", end.how());
                 p.restarts += 1;
-                p.transition(State::Starting, Why::Restarted);
+                let run = p.begin_run(Why::Restarted);
                 out.push(Action::Record(Observation::Restarted { idx }));
-                out.push(Action::Spawn(idx));
+                if let Some(run) = run {
+                    out.push(Action::Spawn { idx, run });
+                }
                 true
             }
             Some(StopCause::Manual) => {

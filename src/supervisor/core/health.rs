@@ -19,6 +19,9 @@ impl Supervisor {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
+        // An answer, however late: its exec probe needs no killing.
+        self.probe_timeouts
+            .retain(|&(i, r, _)| (i, r) != (idx, run));
         let p = &mut self.procs[idx];
         let (State::Running { since, .. }, true) = (p.state.clone(), p.run == run) else {
             return;

@@ -29,7 +29,7 @@ pub use events::{Action, Command, Event, Notice, Observation, Outcome};
 
 use super::process::Process;
 use crate::config::{Config, InitSettings};
-use crate::supervisor::ids::ProcId;
+use crate::supervisor::ids::{ProcId, RunId};
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
@@ -69,6 +69,10 @@ pub struct Supervisor {
     killed_any: bool,
     /// Every process was SIGKILLed at once: the sweep gets no grace either.
     hurried: bool,
+    /// Exec probes that are running, and when each is killed.
+    probe_timeouts: Vec<(ProcId, RunId, Instant)>,
+    /// The next memory poll, while a process runs that needs one.
+    memory_poll: Option<Instant>,
     /// The wall clock at `mono0`, to place cron times on the monotonic clock.
     wall0: SystemTime,
     mono0: Instant,
@@ -98,6 +102,8 @@ impl Supervisor {
             boot_done: false,
             killed_any: false,
             hurried: false,
+            probe_timeouts: Vec::new(),
+            memory_poll: None,
             wall0: wall,
             mono0: now,
         }
@@ -159,7 +165,7 @@ impl Supervisor {
     pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
         match event {
-            Event::Started { idx, pid } => self.started(idx, pid, now, &mut out),
+            Event::Started { idx, pid, polled } => self.started(idx, pid, polled, now, &mut out),
             Event::SpawnFailed {
                 idx,
                 code,

@@ -36,9 +36,10 @@ impl Supervisor {
     /// Any other catchable signal: passed on to every running process.
     pub(super) fn forward(&mut self, sig: Signal, out: &mut Vec<Action>) {
         for (idx, p) in self.procs.iter().enumerate() {
-            if matches!(p.state, State::Running { .. }) {
+            if let State::Running { pid, .. } = p.state {
                 out.push(Action::Signal {
                     idx: ProcId(idx),
+                    pid,
                     sig,
                 });
             }
@@ -131,9 +132,10 @@ impl Supervisor {
         p.health.watchdog_deadline = None;
         out.push(Action::Signal {
             idx,
+            pid,
             sig: p.spec.stop_signal,
         });
-        out.push(Action::Continue { idx });
+        out.push(Action::Continue { idx, pid });
     }
 
     pub(super) fn begin_shutdown(&mut self, cause: Cause, now: Instant) {
@@ -166,7 +168,7 @@ impl Supervisor {
             .enumerate()
             .map(|(i, p)| (ProcId(i), p))
         {
-            match p.state {
+            let pid = match p.state {
                 State::Running { pid, since } => {
                     p.transition(
                         State::Stopping {
@@ -179,12 +181,21 @@ impl Supervisor {
                         },
                         Why::Stop,
                     );
+                    pid
                 }
-                State::Stopping { ref mut killed, .. } => *killed = true,
+                State::Stopping {
+                    pid,
+                    ref mut killed,
+                    ..
+                } => {
+                    *killed = true;
+                    pid
+                }
                 _ => continue,
-            }
+            };
             out.push(Action::Signal {
                 idx,
+                pid,
                 sig: Signal::SIGKILL,
             });
         }

@@ -9,10 +9,17 @@ use crate::supervisor::transitions::Why;
 use tokio::time::Instant;
 
 impl Supervisor {
-    pub(super) fn started(&mut self, idx: ProcId, pid: i32, now: Instant, out: &mut Vec<Action>) {
+    pub(super) fn started(
+        &mut self,
+        idx: ProcId,
+        pid: i32,
+        polled: bool,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
         let p = &mut self.procs[idx];
-        p.run = p.run.next();
         p.transition(State::Running { pid, since: now }, Why::Spawned);
+        p.memory_polled = polled;
         p.health = Default::default();
         if p.probed() {
             // The first probe right away: see `cadence`.
@@ -25,6 +32,7 @@ impl Supervisor {
                 result: Ok(format!("{} started (pid {pid})", p.spec.name)),
             });
         }
+        self.arm_memory_poll(now);
     }
 
     /// Starts whatever is ready; moves the shutdown along, level by level.
@@ -62,8 +70,9 @@ impl Supervisor {
                         ),
                     }
                 } else {
-                    self.procs[idx].transition(State::Starting, Why::DepsMet);
-                    out.push(Action::Spawn(idx));
+                    if let Some(run) = self.procs[idx].begin_run(Why::DepsMet) {
+                        out.push(Action::Spawn { idx, run });
+                    }
                 }
             }
         }
