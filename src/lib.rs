@@ -14,14 +14,20 @@
 //! - [`metrics`], [`sqlite`]: Prometheus metrics, /health, /status, SQLite gauges.
 //! - [`snapshot`]: the read-only picture of the system and its words (phase,
 //!   kind, state, exit reason, results), a leaf every layer imports.
+//! - [`verb`]: `restart`/`stop`/`start` and their envelope, shared by the
+//!   control socket and the supervisor.
 //! - [`exit`]: exit-code rules shared by every mode.
+//! - [`commands`]: `run` and `check`, what `main` calls for an oxfile.
 //! - [`cli`]: the command line, parsed by hand (one pass, tables for --help).
 //! - [`diag`]: oxinit's own log lines: its `tracing` subscriber, text or JSON,
 //!   and the bounded queue that keeps PID 1 from waiting on its stderr.
+//! - [`wiring`]: supervisor mode put together: the supervisor, the metrics
+//!   and the control socket, and the channels between them.
 //! - [`proc_stat`]: the process table from /proc, for every part that needs it.
 
 pub mod cgroup;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod control;
 pub mod diag;
@@ -37,3 +43,5 @@ pub mod sqlite;
 pub mod supervisor;
 pub mod sweep;
 pub mod sys;
+pub mod verb;
+pub mod wiring;

@@ -1,28 +1,25 @@
 //! What supervisor mode sets up before the first process starts: memory-limit
-//! enforcement, the SQLite volume check, the metrics server and the control
-//! socket. Problems that make the oxfile unusable here (a metrics port in use,
-//! `memory_enforcement = "cgroup"` without writable cgroups, `require_volume`
-//! on the container's own layer) stop the boot with exit code 78.
+//! enforcement and the SQLite volume check. Problems that make the oxfile
+//! unusable here (`memory_enforcement = "cgroup"` without writable cgroups,
+//! `require_volume` on the container's own layer) stop the boot with exit
+//! code 78. The metrics server and the control socket are the wiring's
+//! (`crate::wiring`).
 
 use crate::cgroup::{self, Enforcement, Roots};
 use crate::config::Config;
-use crate::metrics::Metrics;
-use crate::snapshot::{MemoryEnforcement, Snapshot};
-use std::sync::Arc;
-use tokio::sync::{mpsc, watch};
+use crate::snapshot::MemoryEnforcement;
 
-/// The services the event loop works with.
-pub struct Services {
-    pub metrics: Arc<Metrics>,
+/// What the boot found.
+pub struct Boot {
     /// Some when processes with limits get cgroups (v1/v2); None for polling
     /// or when no process has limits.
     pub cgroups: Option<Enforcement>,
     pub memory_mode: MemoryEnforcement,
-    pub control: Option<mpsc::Receiver<crate::control::Command>>,
 }
 
-/// Sets everything up; Err(exit code) when the boot must not go on.
-pub fn start(config: &Config, snapshots: &watch::Receiver<Arc<Snapshot>>) -> Result<Services, i32> {
+/// Sets memory enforcement up and checks the volumes; Err(exit code) when
+/// the boot must not go on.
+pub fn prepare(config: &Config) -> Result<Boot, i32> {
     let plan = crate::config::plan(config);
     let budget = crate::config::budget::stop_budget(&config.processes, &config.init, &plan);
     tracing::info!("stop budget: {}", budget.describe());
@@ -36,55 +33,9 @@ pub fn start(config: &Config, snapshots: &watch::Receiver<Arc<Snapshot>>) -> Res
             tracing::warn!("{warning}");
         }
     }
-
-    let kinds: Vec<(String, String)> = config
-        .processes
-        .iter()
-        .map(|p| {
-            (
-                p.name.clone(),
-                super::process::kind_word(p.kind()).to_string(),
-            )
-        })
-        .collect();
-    let metrics = Arc::new(Metrics::new(&kinds, env!("CARGO_PKG_VERSION")));
-    metrics.set_memory_enforcement(memory_mode);
-    if config.metrics.enabled {
-        let listener = crate::metrics::bind(config.metrics.listen).map_err(|e| {
-            tracing::error!("{e}");
-            crate::exit::CONFIG
-        })?;
-        tracing::info!(
-            "metrics on http://{}/metrics (also /health, /status)",
-            config.metrics.listen
-        );
-        tokio::spawn(crate::metrics::serve(
-            listener,
-            metrics.clone(),
-            snapshots.clone(),
-            config.sqlite.databases.clone(),
-        ));
-    }
-
-    let control = match crate::control::bind_default(config.init.control_socket.as_deref()) {
-        Ok(server) => {
-            let (tx, rx) = mpsc::channel(16);
-            tokio::spawn(server.serve(snapshots.clone(), tx));
-            Some(rx)
-        }
-        Err(e) => {
-            // Not fatal: the processes matter more than `oxinit status`.
-            tracing::warn!(
-                "{e}; `oxinit status`, `restart`, `stop`, `start` and `healthcheck` will not work"
-            );
-            None
-        }
-    };
-    Ok(Services {
-        metrics,
+    Ok(Boot {
         cgroups,
         memory_mode,
-        control,
     })
 }
 

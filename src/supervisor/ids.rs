@@ -1,13 +1,10 @@
 //! The two numbers the supervisor's words are about, as types of their own so
 //! a process index is never taken for a run number, a pid or a request id.
 
-use super::process::Process;
 use std::fmt;
-use std::ops::{Index, IndexMut};
 
-/// A process: its place in the oxfile's order (and in [`Supervisor::processes`]).
-///
-/// [`Supervisor::processes`]: super::core::Supervisor::processes
+/// A process: its place in the oxfile's order (and in `Supervisor::processes`,
+/// which it indexes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ProcId(pub usize);
 
@@ -39,25 +36,5 @@ impl RunId {
 impl fmt::Display for RunId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
-    }
-}
-
-impl Index<ProcId> for Vec<Process> {
-    type Output = Process;
-    fn index(&self, id: ProcId) -> &Process {
-        &self[id.0]
-    }
-}
-
-impl IndexMut<ProcId> for Vec<Process> {
-    fn index_mut(&mut self, id: ProcId) -> &mut Process {
-        &mut self[id.0]
-    }
-}
-
-impl Index<ProcId> for [Process] {
-    type Output = Process;
-    fn index(&self, id: ProcId) -> &Process {
-        &self[id.0]
     }
 }

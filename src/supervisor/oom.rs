@@ -13,10 +13,10 @@
 //! already added. The metric itself is a counter that lives across exits
 //! and restarts.
 
-use super::probing::Internal;
+use super::internal::Internal;
+use super::observe::Observer;
 use crate::cgroup::{KernelLog, OomWakeups, ProcessCgroup};
 use crate::config::units::format_size;
-use crate::metrics::Metrics;
 use crate::supervisor::ids::ProcId;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -103,7 +103,7 @@ impl OomCounter {
 
     /// Reads `cg`'s counter; counts and logs the kills since the last read.
     /// Returns how many there were.
-    pub fn check(&mut self, idx: ProcId, cg: &ProcessCgroup, metrics: &Metrics) -> u64 {
+    pub fn check(&mut self, idx: ProcId, cg: &ProcessCgroup, observer: &dyn Observer) -> u64 {
         let Some(watched) = self.watched.get_mut(&idx) else {
             return 0;
         };
@@ -121,7 +121,7 @@ impl OomCounter {
         let first = watched.counted - watched.baseline + 1;
         watched.counted = total;
         let name = cg.process();
-        metrics.oom_kills(name, new);
+        observer.oom_kills(name, new);
         let limit = cg
             .memory_limit()
             .map(|l| format!("its {} memory limit", format_size(l)))
@@ -151,8 +151,8 @@ impl OomCounter {
     /// Process `idx` ended: the last read of its counter (before the cgroup
     /// goes), then it is no longer watched. Returns how many of its cgroup's
     /// processes were OOM-killed during this run.
-    pub fn ended(&mut self, idx: ProcId, cg: &ProcessCgroup, metrics: &Metrics) -> u64 {
-        self.check(idx, cg, metrics);
+    pub fn ended(&mut self, idx: ProcId, cg: &ProcessCgroup, observer: &dyn Observer) -> u64 {
+        self.check(idx, cg, observer);
         match self.watched.remove(&idx) {
             Some(watched) => {
                 watched.abort();
@@ -200,15 +200,26 @@ mod tests {
         )
     }
 
-    fn counted(metrics: &Metrics) -> String {
-        let text = metrics.render(&Default::default(), &[]);
-        text.lines()
-            .find(|l| l.starts_with("oxinit_process_oom_kills_total{process=\"api\"}"))
-            .unwrap_or_default()
-            .rsplit(' ')
-            .next()
-            .unwrap_or_default()
-            .to_owned()
+    /// What oxinit_process_oom_kills_total{process="api"} would say.
+    #[derive(Default)]
+    struct Counted(std::cell::Cell<u64>);
+
+    impl Observer for Counted {
+        fn oom_kills(&self, name: &str, n: u64) {
+            assert_eq!(name, "api");
+            self.0.set(self.0.get() + n);
+        }
+        fn process_exited(&self, _: &str, _: crate::snapshot::ExitReason, _: i32) {}
+        fn process_restarted(&self, _: &str) {}
+        fn health_check(&self, _: &str, _: crate::snapshot::HealthResult, _: Duration) {}
+        fn oneshot_finished(&self, _: &str, _: Duration) {}
+        fn job_run(&self, _: &str, _: crate::snapshot::JobResult, _: std::time::SystemTime) {}
+        fn zombies_reaped(&self, _: u64) {}
+        fn signal_received(&self, _: &str) {}
+    }
+
+    fn counted(metrics: &Counted) -> String {
+        metrics.0.get().to_string()
     }
 
     /// On a fake cgroup v2 tree: every rise of `memory.events`' `oom_kill`
@@ -224,7 +235,7 @@ mod tests {
         let kmsg = tmp.path().join("kmsg");
         fs::write(&kmsg, "").unwrap();
         let cg = ProcessCgroup::fake_v2("api", &dir, Some(64 << 20));
-        let metrics = Metrics::new(&[("api".into(), "service".into())], "test");
+        let metrics = Counted::default();
         let mut oom = OomCounter::new(KernelLog::open(&kmsg, tmp.path()));
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
 
@@ -279,7 +290,7 @@ mod tests {
         oom.started(ProcId(3), &cg, &tx);
         assert!(oom.is_polled(ProcId(3)));
         assert_eq!(oom.polled(), vec![ProcId(3)]);
-        oom.ended(ProcId(3), &cg, &Metrics::new(&[], "test"));
+        oom.ended(ProcId(3), &cg, &Counted::default());
         assert!(!oom.is_polled(ProcId(3)));
     }
 

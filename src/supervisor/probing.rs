@@ -7,6 +7,7 @@
 //! when they outlive the timeout. Notify sockets feed sd_notify messages in.
 
 use super::core::{Event, Notice, Outcome};
+use super::internal::Internal;
 use crate::config::{HealthCheck, ProcessSpec};
 use crate::health::{notify, probe};
 use crate::supervisor::ids::{ProcId, RunId};
@@ -17,14 +18,6 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-
-/// Messages from tasks to the event loop.
-#[derive(Debug)]
-pub enum Internal {
-    Event(Event),
-    /// The OOM watch of process `idx`'s cgroup woke: read its counter.
-    OomEvent(ProcId),
-}
 
 #[derive(Debug)]
 struct ExecProbe {
@@ -81,8 +74,8 @@ impl Probes {
                 None
             }
             HealthCheck::Exec { argv } => {
-                let env = super::event_loop::child_env(spec);
-                let creds = super::event_loop::credentials(spec);
+                let env = super::child::child_env(spec);
+                let creds = super::child::credentials(spec);
                 let request = spawn::SpawnSpec {
                     argv,
                     env: &env,

@@ -8,11 +8,12 @@
 //! cannot be reused).
 
 use super::backoff::Backoff;
-use super::ids::RunId;
+use super::ids::{ProcId, RunId};
 use crate::config::{HealthCheck, Kind, ProcessSpec};
 pub use crate::snapshot::ExitReason;
 use crate::snapshot::ProcessState;
 use crate::sys::reap::ExitStatus;
+use std::ops::{Index, IndexMut};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -226,5 +227,25 @@ pub fn kind_word(kind: Kind) -> crate::snapshot::Kind {
         Kind::Service => crate::snapshot::Kind::Service,
         Kind::Oneshot => crate::snapshot::Kind::Oneshot,
         Kind::Job => crate::snapshot::Kind::Job,
+    }
+}
+
+impl Index<ProcId> for Vec<Process> {
+    type Output = Process;
+    fn index(&self, id: ProcId) -> &Process {
+        &self[id.0]
+    }
+}
+
+impl IndexMut<ProcId> for Vec<Process> {
+    fn index_mut(&mut self, id: ProcId) -> &mut Process {
+        &mut self[id.0]
+    }
+}
+
+impl Index<ProcId> for [Process] {
+    type Output = Process;
+    fn index(&self, id: ProcId) -> &Process {
+        &self[id.0]
     }
 }

@@ -26,12 +26,7 @@ pub enum Notice {
 }
 
 /// A request from `oxinit restart|stop|start NAME`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Command {
-    Restart,
-    Stop,
-    Start,
-}
+pub use crate::verb::Verb as Command;
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq)]
