@@ -45,6 +45,13 @@ use tokio::time::{sleep_until, Instant};
 
 /// How long, after the last process is gone, we wait for its final output.
 const LOG_DRAIN: Duration = Duration::from_secs(2);
+/// Failed signal reads in a row after which oxinit stops everything: it can
+/// no longer see a child exit or a stop request.
+const SIGNAL_FAILURES: u32 = 10;
+/// Between two failed signal reads: no hot loop on a broken signalfd.
+const SIGNAL_RETRY: Duration = Duration::from_millis(100);
+/// The emergency stop's grace between TERM and KILL (as after a panic).
+const EMERGENCY_GRACE: Duration = Duration::from_secs(5);
 
 /// What the wiring hands the supervisor: where it publishes its picture,
 /// where control requests come from, who hears what happens.
@@ -127,6 +134,10 @@ struct Runner<H: Host> {
     /// `[sqlite] databases`, checked for WAL mode when a replicator first
     /// starts: by then restore and migrate have made the file.
     databases: Vec<PathBuf>,
+    /// Signal reads that failed in a row.
+    signal_failures: u32,
+    /// The loop gave up (signals unreadable) and stopped everything itself.
+    emergency: bool,
 }
 
 /// Runs `config` until shutdown; returns oxinit's exit code.
@@ -164,6 +175,12 @@ pub async fn run(config: Config, settled: Settled, boot: Boot, links: Links) -> 
         OomCounter::new(kernel_log),
     );
     let code = runner.run().await;
+    if runner.emergency {
+        // Everything got TERM, grace, KILL already; a sweep would read the
+        // signals that cannot be read.
+        runner.finish_logs().await;
+        return code;
+    }
     let grace = if runner.sup.hurried() {
         Duration::ZERO
     } else {
@@ -218,6 +235,8 @@ impl<H: Host> Runner<H> {
             children: HashMap::new(),
             oom,
             databases: config.sqlite.databases.clone(),
+            signal_failures: 0,
+            emergency: false,
         }
     }
 
@@ -237,6 +256,7 @@ impl<H: Host> Runner<H> {
             tokio::select! {
                 batch = self.host.signals() => match batch {
                     Ok(batch) => {
+                        self.signal_failures = 0;
                         for sig in batch {
                             let meaning = SignalEvent::classify(sig);
                             if meaning == SignalEvent::Child {
@@ -247,7 +267,11 @@ impl<H: Host> Runner<H> {
                             pending.extend(Event::from_signal(meaning));
                         }
                     }
-                    Err(e) => tracing::error!("reading signals failed: {e}"),
+                    Err(e) => {
+                        if let Some(code) = self.signals_failed(e).await {
+                            return code;
+                        }
+                    }
                 },
                 Some(msg) = self.internal_rx.recv() => match msg {
                     Internal::Event(event) => pending.push_back(event),
@@ -271,6 +295,29 @@ impl<H: Host> Runner<H> {
                 }
             }
         }
+    }
+
+    /// A signal read failed. The first failure is logged; the next reads
+    /// wait a little; after [`SIGNAL_FAILURES`] in a row every process gets
+    /// TERM, a grace and KILL, and oxinit ends with an internal error
+    /// (Some(code)): without signals it sees no exit and no stop request.
+    async fn signals_failed(&mut self, e: std::io::Error) -> Option<i32> {
+        self.signal_failures += 1;
+        if self.signal_failures == 1 {
+            tracing::error!("reading signals failed: {e}");
+        }
+        if self.signal_failures < SIGNAL_FAILURES {
+            tokio::time::sleep(SIGNAL_RETRY).await;
+            return None;
+        }
+        tracing::error!(
+            "reading signals failed {SIGNAL_FAILURES} times in a row (last: {e}): oxinit cannot              see its processes exit or a stop request; stopping every process (TERM, {}, KILL)",
+            crate::config::units::format_duration(EMERGENCY_GRACE)
+        );
+        self.host.emergency_stop(EMERGENCY_GRACE);
+        self.emergency = true;
+        self.publish();
+        Some(crate::exit::INTERNAL)
     }
 
     /// Carries out one action; Some(code) when it is time to finish.

@@ -371,3 +371,35 @@ async fn a_reaped_process_releases_its_cgroup() {
     let (code, ()) = tokio::join!(runner.run(), script);
     assert_eq!(code, 0);
 }
+
+/// A signal source that keeps failing ends in one emergency stop (TERM,
+/// grace, KILL) and an internal error, not in a hot retry loop; a failure
+/// between good reads is retried.
+#[tokio::test(start_paused = true)]
+async fn a_signal_source_that_keeps_failing_ends_in_an_emergency_stop() {
+    let (mut rig, mut runner) = rig(TWO, None);
+    let broken = || Err(io::Error::from_raw_os_error(libc::EBADF));
+    let script = async {
+        let api = rig.running("api").await;
+        // One failure, then a good read: nothing happens.
+        rig.signals.send(broken()).unwrap();
+        rig.signal(Signal::SIGHUP);
+        rig.signalled(api, Signal::SIGHUP).await;
+        let t0 = Instant::now();
+        for _ in 0..SIGNAL_FAILURES {
+            rig.signals.send(broken()).unwrap();
+        }
+        t0
+    };
+    let (code, t0) = tokio::join!(runner.run(), script);
+    assert_eq!(code, crate::exit::INTERNAL);
+    assert_eq!(
+        rig.machine.lock().unwrap().emergency_stops,
+        [EMERGENCY_GRACE]
+    );
+    let took = t0.elapsed();
+    assert!(
+        took >= SIGNAL_RETRY * (SIGNAL_FAILURES - 1),
+        "the retries wait: {took:?}"
+    );
+}
