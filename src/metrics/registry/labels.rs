@@ -11,7 +11,7 @@ pub const EXIT_REASONS: [&str; 6] = ExitReason::LABELS;
 pub const HEALTH_RESULTS: [&str; 3] = HealthResult::LABELS;
 /// Labels of `oxinit_job_runs_total`.
 pub const JOB_RESULTS: [&str; 4] = JobResult::LABELS;
-/// Labels of `oxinit_memory_enforcement` (see `cgroup::Mode::as_str`).
+/// Labels of `oxinit_memory_enforcement`.
 pub const ENFORCEMENT_MODES: [&str; 3] = MemoryEnforcement::LABELS;
 /// Signals oxinit acts on, created at 0 so `increase()` sees the first one.
 pub const SIGNALS: [&str; 6] = [
