@@ -1,5 +1,5 @@
 //! The two commands that read an oxfile: `run` (supervisor mode: load,
-//! then the event loop on a current-thread runtime, see [`crate::wiring`])
+//! then the event loop on a current-thread runtime, see `crate::wiring`)
 //! and `check` (load, print the plan and what this machine offers).
 
 use crate::{config, control, exit};

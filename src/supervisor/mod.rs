@@ -14,18 +14,16 @@
 //! - `oom`: counting OOM kills inside running processes' cgroups.
 //! - [`probing`]: running health probes and notify sockets for the loop;
 //!   `internal`: what its tasks send back.
-//! - `child`: a child's credentials and environment.
 //! - `picture`: the read-only [`Snapshot`](crate::snapshot::Snapshot) for
 //!   metrics, status and health.
 //!
 //! It imports neither the control socket nor the metrics: requests arrive as
-//! [`crate::verb::Command`]s, facts leave through an [`observe::Observer`],
+//! `crate::verb::Command`s, facts leave through an [`observe::Observer`],
 //! and `crate::wiring` connects them.
 
 pub mod backoff;
 pub mod boot;
 pub mod cadence;
-mod child;
 pub mod core;
 pub mod event_loop;
 pub mod host;

@@ -74,8 +74,8 @@ impl Probes {
                 None
             }
             HealthCheck::Exec { argv } => {
-                let env = super::child::child_env(spec);
-                let creds = super::child::credentials(spec);
+                let env = crate::launch::child_env(spec);
+                let creds = crate::launch::credentials(spec);
                 let request = spawn::SpawnSpec {
                     argv,
                     env: &env,

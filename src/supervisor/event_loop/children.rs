@@ -5,8 +5,8 @@
 use super::{Child, Runner};
 use crate::cgroup::ProcessCgroup;
 use crate::config::HealthCheck;
+use crate::launch::{child_env, credentials};
 use crate::logs::Stream;
-use crate::supervisor::child::{child_env, credentials};
 use crate::supervisor::core::Event;
 use crate::supervisor::host::Host;
 use crate::supervisor::ids::{ProcId, RunId};

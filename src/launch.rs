@@ -1,12 +1,18 @@
-//! How a child is built from its spec, besides its argv and cwd: its
-//! credentials and what it adds to oxinit's environment. The same for a
-//! process and for its exec health probe.
+//! How a child of the oxfile is built: the environment it gets on top of
+//! oxinit's own, and who it runs as. One place for the service's own run
+//! and for its `exec` health check, which must see the same HOME, USER and
+//! env and run as the same user.
+//!
+//! Between the oxfile (`config`) and the spawn (`sys::spawn`), which knows
+//! nothing of the oxfile: what it gets here is plain strings and ids.
 
 use crate::config::ProcessSpec;
-use crate::sys::spawn;
+use crate::sys::spawn::Credentials;
 
-pub fn credentials(spec: &ProcessSpec) -> Option<spawn::Credentials> {
-    spec.user.as_ref().map(|u| spawn::Credentials {
+/// Who the child of `spec` runs as: its `user`'s uid, gid and groups; `None`
+/// runs it as oxinit's own user.
+pub fn credentials(spec: &ProcessSpec) -> Option<Credentials> {
+    spec.user.as_ref().map(|u| Credentials {
         uid: u.uid,
         gid: u.gid,
         groups: u.groups.clone(),
