@@ -153,8 +153,9 @@ pub struct Process {
     pub last_exit: Option<LastExit>,
     /// The last non-zero exit code of any run (126/127 for a failed start).
     pub last_failure: Option<i32>,
-    /// Counts the runs; probe and notify results name the run they belong to,
-    /// so a late answer about a previous run is ignored.
+    /// Counts the runs (every spawn asked for, the failed ones too); probe
+    /// and notify results name the run they belong to, so a late answer
+    /// about a previous run is ignored.
     pub run: RunId,
     pub health: Health,
     /// Jobs: when the next run is due.
@@ -165,6 +166,8 @@ pub struct Process {
     pub pending_reply: Option<u64>,
     /// This run needs the memory poll (see `Event::Started`).
     pub memory_polled: bool,
+    /// A spawn succeeded once: it has run (`run` counts the attempts).
+    pub ran: bool,
 }
 
 impl Process {
@@ -183,6 +186,7 @@ impl Process {
             held: false,
             pending_reply: None,
             memory_polled: false,
+            ran: false,
         }
     }
 

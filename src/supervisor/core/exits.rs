@@ -7,7 +7,7 @@ use super::{fmt_duration, Action, Cause, Observation, Phase, Supervisor};
 use crate::config::units::format_size;
 use crate::config::{Kind, RestartPolicy};
 use crate::snapshot::JobResult;
-use crate::supervisor::ids::{ProcId, RunId};
+use crate::supervisor::ids::ProcId;
 use crate::supervisor::process::{ExitReason, LastExit, State, StopCause};
 use crate::supervisor::transitions::Why;
 use crate::sys::reap::ExitStatus;
@@ -35,7 +35,9 @@ impl Supervisor {
                 result: Err(format!("{}: {reason}", p.spec.name)),
             });
         }
-        let first_start = p.run == RunId(1) && p.kind == Kind::Service;
+        // Never spawned yet (a spawn that failed for a passing reason, then
+        // this one, is still its first start).
+        let first_start = !p.ran && p.kind == Kind::Service;
         if !(permanent && first_start && p.spec.critical && self.phase == Phase::Running) {
             tracing::error!("{}: {reason} (counts as exit code {code})", p.spec.name);
             self.ended(idx, ExitStatus::Code(code), false, now, out);

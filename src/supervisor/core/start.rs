@@ -20,6 +20,7 @@ impl Supervisor {
         let p = &mut self.procs[idx];
         p.transition(State::Running { pid, since: now }, Why::Spawned);
         p.memory_polled = polled;
+        p.ran = true;
         p.health = Default::default();
         if p.probed() {
             // The first probe right away: see `cadence`.

@@ -57,8 +57,10 @@ impl<H: Host> Runner<H> {
 
     /// Starts run `run` of process `idx` and reports how it went.
     pub(super) fn spawn(&mut self, idx: ProcId, run: RunId) -> Event {
-        let spec = self.sup.processes()[idx].spec.clone();
-        if run == RunId(1) && crate::config::replicator::is_replicator(&spec) {
+        let p = &self.sup.processes()[idx];
+        let (spec, first) = (p.spec.clone(), !p.ran);
+        // Until its first start succeeds: by then restore and migrate ran.
+        if first && crate::config::replicator::is_replicator(&spec) {
             for warning in self
                 .databases
                 .iter()
