@@ -1,12 +1,15 @@
 //! The supervisor's logic as a pure function: `handle(event, now) → actions`.
 //!
 //! It owns the state of every process and decides what happens next; it never
-//! touches a process itself. The event loop (`event_loop.rs`) turns signals,
+//! touches a process itself. The event loop (`event_loop/`) turns signals,
 //! reaped children, probe answers, control requests and deadlines into
-//! [`Event`]s and carries out the returned [`Action`]s. Every deadline lives in
-//! the state (backoff end, stop timeout, oneshot timeout, next probe, next job
-//! run, shutdown cap), so the loop only asks [`Supervisor::next_deadline`] and
-//! there are no timers to cancel. Unit tests drive it with explicit instants.
+//! [`Event`]s and carries out the returned [`Action`]s, which carry what it
+//! needs (the run to spawn, the pid to signal). Every deadline lives in the
+//! state (backoff end, stop timeout, oneshot timeout, next probe, an exec
+//! probe's timeout, watchdog, next job run, the memory poll, shutdown cap), so
+//! the loop only asks [`Supervisor::next_deadline`] and there are no timers to
+//! cancel. States change only through the table in `transitions`. Unit tests
+//! drive it with explicit instants.
 //!
 //! One concept a file:
 //! - [`events`]: the events in, the actions out, the observations;
