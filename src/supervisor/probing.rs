@@ -11,7 +11,7 @@ use super::internal::Internal;
 use crate::config::{HealthCheck, ProcessSpec};
 use crate::health::{notify, probe};
 use crate::supervisor::ids::{ProcId, RunId};
-use crate::sys::{kill, reap::ExitStatus, spawn};
+use crate::sys::{reap::ExitStatus, spawn};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
@@ -34,8 +34,9 @@ pub struct Probes {
 }
 
 impl Probes {
-    /// Starts the probe of run `run` of process `idx`. Returns an answer at
-    /// once when the probe could not even start.
+    /// Starts the probe of run `run` of process `idx`; an exec probe is
+    /// started by `spawn` (the loop's host). Returns an answer at once when
+    /// the probe could not even start.
     pub fn start(
         &mut self,
         idx: ProcId,
@@ -43,6 +44,7 @@ impl Probes {
         spec: &ProcessSpec,
         cwd: &Path,
         tx: &UnboundedSender<Internal>,
+        spawn: impl FnOnce(&spawn::SpawnSpec) -> Result<spawn::Spawned, spawn::SpawnError>,
     ) -> Option<Event> {
         let health = spec.health.as_ref()?;
         let limit = health.timeout;
@@ -86,7 +88,7 @@ impl Probes {
                     tty: crate::sys::pid1::TtyHandover::None,
                     cgroup_procs: &[],
                 };
-                match spawn::spawn(&request) {
+                match spawn(&request) {
                     Ok(child) => {
                         self.running.insert(
                             child.pid,
@@ -123,17 +125,15 @@ impl Probes {
     }
 
     /// The exec probe of run `run` of process `idx` outlived its timeout
-    /// (the core keeps that deadline): kill its whole group. Its answer
-    /// comes when the reaper collects it.
-    pub fn time_out(&mut self, idx: ProcId, run: RunId) {
-        let found = self
+    /// (the core keeps that deadline): returns its pid, whose whole group
+    /// the loop kills. Its answer comes when the reaper collects it.
+    pub fn time_out(&mut self, idx: ProcId, run: RunId) -> Option<i32> {
+        let (&pid, p) = self
             .running
             .iter_mut()
-            .find(|(_, p)| (p.idx, p.run) == (idx, run) && !p.timed_out);
-        if let Some((&pid, p)) = found {
-            p.timed_out = true;
-            kill::group(pid, libc::SIGKILL);
-        }
+            .find(|(_, p)| (p.idx, p.run) == (idx, run) && !p.timed_out)?;
+        p.timed_out = true;
+        Some(pid)
     }
 }
 

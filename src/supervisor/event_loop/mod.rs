@@ -33,6 +33,7 @@ use crate::config::{Config, LogFormat};
 use crate::logs::{Drained, LogSink, Style};
 use crate::snapshot::{MemoryEnforcement, Snapshot};
 use crate::sys::signals::{self, Signals};
+use crate::sys::spawn;
 use crate::verb;
 use nix::sys::signal::Signal;
 use std::collections::{HashMap, VecDeque};
@@ -337,14 +338,20 @@ impl<H: Host> Runner<H> {
                 }
             }
             Action::Continue { pid, .. } => self.host.continue_stopped_in_group(pid),
-            Action::KillProbe { idx, run } => self.exec_probes.time_out(idx, run),
+            Action::KillProbe { idx, run } => {
+                if let Some(pid) = self.exec_probes.time_out(idx, run) {
+                    self.host.kill_group(pid, Signal::SIGKILL);
+                }
+            }
             Action::PollMemory => self.poll_memory(pending),
             Action::Probe { idx, run } => {
                 let spec = &self.sup.processes()[idx].spec;
                 let cwd = spec.cwd.clone().unwrap_or_else(|| self.launch_dir.clone());
-                if let Some(event) = self
-                    .exec_probes
-                    .start(idx, run, spec, &cwd, &self.internal_tx)
+                let host = &mut self.host;
+                let spawn = |request: &spawn::SpawnSpec| host.spawn(request);
+                if let Some(event) =
+                    self.exec_probes
+                        .start(idx, run, spec, &cwd, &self.internal_tx, spawn)
                 {
                     pending.push_back(event);
                 }

@@ -16,8 +16,8 @@ use std::sync::Mutex;
 #[derive(Default)]
 struct Machine {
     next_pid: i32,
-    /// argv[0] of every spawn, in order.
-    spawned: Vec<String>,
+    /// argv[0] and pid of every spawn, in order.
+    spawned: Vec<(String, i32)>,
     /// Exits the next reap collects.
     exits: VecDeque<(i32, ExitStatus)>,
     signalled: Vec<(i32, Signal)>,
@@ -44,9 +44,10 @@ impl Host for FakeHost {
     fn spawn(&mut self, request: &SpawnSpec) -> Result<Spawned, SpawnError> {
         let mut m = self.machine.lock().unwrap();
         m.next_pid += 1;
-        m.spawned.push(request.argv[0].clone());
+        let pid = 1000 + m.next_pid;
+        m.spawned.push((request.argv[0].clone(), pid));
         Ok(Spawned {
-            pid: 1000 + m.next_pid,
+            pid,
             stdout: None,
             stderr: None,
         })
@@ -402,4 +403,44 @@ async fn a_signal_source_that_keeps_failing_ends_in_an_emergency_stop() {
         took >= SIGNAL_RETRY * (SIGNAL_FAILURES - 1),
         "the retries wait: {took:?}"
     );
+}
+
+/// An exec probe that hangs is killed at its timeout (the core's deadline,
+/// the host's kill), and its reaped end is the answer: timed out.
+#[tokio::test(start_paused = true)]
+async fn a_hung_exec_probe_is_killed_at_its_timeout() {
+    let toml = "[processes.api]\ncommand = \"api\"\n[processes.api.health]\ntype = \"exec\"\n\
+                command = \"check\"\ntimeout = \"1s\"\ninterval = \"10s\"\n";
+    let (mut rig, mut runner) = rig(toml, None);
+    let script = async {
+        let t0 = Instant::now();
+        let probe = loop {
+            let found = rig
+                .machine
+                .lock()
+                .unwrap()
+                .spawned
+                .iter()
+                .find(|(a, _)| a == "check")
+                .cloned();
+            if let Some((_, pid)) = found {
+                break pid;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        rig.signalled(probe, Signal::SIGKILL).await;
+        assert_eq!(t0.elapsed(), Duration::from_secs(1), "at its timeout");
+        rig.exit(probe, ExitStatus::Signal(libc::SIGKILL));
+        for _ in 0..1000 {
+            if rig.heard.said("health api timeout") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(rig.heard.said("health api timeout"));
+        let api = rig.machine.lock().unwrap().spawned[0].1;
+        rig.stop(&[api]).await;
+    };
+    let (code, ()) = tokio::join!(runner.run(), script);
+    assert_eq!(code, 0);
 }
