@@ -460,6 +460,20 @@ def verdicts(results: list[dict]) -> list[str]:
     return lines
 
 
+def client_lag(results: list[dict]) -> list[str]:
+    """How late the client started its requests: on a busy machine the load
+    generator shares the CPUs too, and a lag is time no server is charged."""
+    out = []
+    for r in results:
+        lags = [q["lag"] * 1000 for q in r["requests"]]
+        if lags:
+            out.append(
+                f"Client's start lag against its schedule, {MODES[r['mode']]}: p99 {ms(pct(lags, 0.99))} ms, "
+                f"max {ms(max(lags))} ms."
+            )
+    return out
+
+
 # ---------------------------------------------------------------------- main
 
 
@@ -544,6 +558,7 @@ def main() -> None:
             table(results),
             "",
             "Latencies are of the 200s only, connect to last byte. Failed: non-200, timeout or another error.",
+            *client_lag(results),
             *verdicts(results),
             *benchlib.end_lines(t_start),
         ]
