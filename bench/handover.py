@@ -18,9 +18,10 @@ The events come in turn, each once the one before has finished (the app
 serves again) and not before its slot (DURATION/5 apart): `kill -9` of the
 app's pid, `oxinit restart app`, `oxinit reload app` twice. An event's window
 runs from its start to the next event's start; steady state is the load
-before the first event (after 0.5 s of warm-up).
+before the first event (after 0.5 s of warm-up). A request counts in the
+window where it ended: one in flight when an event began lived through it.
 
-Per window: requests started in it; refused (ECONNREFUSED); reset (RST, or
+Per window: requests ended in it; refused (ECONNREFUSED); reset (RST, or
 EOF before any answer); failed (non-200, timeout, any other error); lost
 with the killed process; latency of the 200s (from connect to the answer's
 last byte), p50/p99/max, nearest rank. Lost with the killed process: a reset
@@ -372,13 +373,15 @@ def pct(xs: list[float], q: float) -> float:
 
 
 def windows(run: dict) -> list[dict]:
-    """Steady state, then one window per event: [its start, the next start)."""
+    """Steady state, then one window per event: [its start, the next start).
+    A request belongs to the window in which it ended (its answer or its
+    error): one in flight when an event began lived through that event."""
     ends = [r["end"] for r in run["requests"]]
     bounds = [WARMUP] + [ev["start"] for ev in run["events"]] + [max(ends, default=0) + 1]
     out = []
     for k in range(len(bounds) - 1):
         lo, hi = bounds[k], bounds[k + 1]
-        reqs = [r for r in run["requests"] if lo <= r["start"] < hi]
+        reqs = [r for r in run["requests"] if lo <= r["end"] < hi and r["start"] >= WARMUP]
         w = {"label": "steady state" if k == 0 else run["events"][k - 1]["label"], "from_s": lo, "to_s": hi}
         ev = run["events"][k - 1] if k else None
         if ev and ev.get("skipped"):
