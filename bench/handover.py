@@ -291,7 +291,13 @@ async def drive(ox: Oxinit, plan: list[dict], t0: float, spacing: float, task_bo
             ev["rc"] = out.returncode
             ev["client_output"] = (out.stdout + out.stderr).strip()[-400:]
         ev["command_s"] = time.monotonic() - t_start
-        ev["pid_after"] = await asyncio.to_thread(ox.wait_serving, pid, 60)
+        if ev.get("rc"):
+            # The command failed (a reload whose new instance never became
+            # ready leaves the old one serving): no new pid to wait for.
+            print(f"`oxinit {ev['name']} app` exited {ev['rc']}: {ev['client_output']}", file=sys.stderr)
+            ev["pid_after"] = await asyncio.to_thread(ox.wait_serving, None, 60)
+        else:
+            ev["pid_after"] = await asyncio.to_thread(ox.wait_serving, pid, 60)
         last_done = time.monotonic()
         ev["serving_again_s"] = last_done - t_start
     task_box[0].finished_at = last_done
@@ -444,7 +450,7 @@ def verdicts(results: list[dict]) -> list[str]:
         return ["Targets (held sockets): not measured, the `listen` run was skipped."]
     ws = held["windows"]
     events = [w for w in ws[1:] if "skipped" not in w]
-    bad = [w["label"] for w in events if w["refused"] or w["reset"] or w["failed"]]
+    bad = [w["label"] for w in events if w["refused"] or w["reset"] or w["failed"] or w.get("rc")]
     lines = [
         "Target, held sockets: 0 refused, 0 reset, 0 failed in every event (lost with a killed "
         f"process apart): {'met' if not bad else 'NOT met in ' + ', '.join(bad)}."
