@@ -242,16 +242,16 @@ class Load:
         rec["outcome"] = outcome
         self.records.append(rec)
 
-    async def run(self, driver: asyncio.Task, duration: float) -> None:
-        """Request i at t0 + i/rate until `duration` has passed, the driver
-        has finished, and TAIL seconds more."""
+    async def run(self, driver: asyncio.Task, events_done: list[float], duration: float) -> None:
+        """Request i at t0 + i/rate until `duration` has passed and TAIL
+        seconds after the driver has finished (`events_done` holds when)."""
         tasks = set()
         i = 0
         hard_stop = self.t0 + max(3 * duration, duration + 120)
         while True:
             t_sched = self.t0 + i / self.rate
             if t_sched - self.t0 >= duration and driver.done():
-                if t_sched >= getattr(driver, "finished_at", 0) + TAIL:
+                if t_sched >= (events_done[0] if events_done else 0) + TAIL:
                     break
             if t_sched > hard_stop:
                 break
@@ -269,9 +269,9 @@ class Load:
 # ----------------------------------------------------------------- the events
 
 
-async def drive(ox: Oxinit, plan: list[dict], t0: float, spacing: float, task_box: list) -> None:
+async def drive(ox: Oxinit, plan: list[dict], t0: float, spacing: float, done: list[float]) -> None:
     """Each event in its slot, never before the one before has finished (the
-    app serves again) plus GAP."""
+    app serves again) plus GAP. Appends to `done` when the last one has."""
     last_done = t0
     for k, ev in enumerate(plan):
         start_at = max(t0 + spacing * (k + 1), last_done + GAP)
@@ -281,6 +281,8 @@ async def drive(ox: Oxinit, plan: list[dict], t0: float, spacing: float, task_bo
             continue
         before = await asyncio.to_thread(ox.app)
         pid = before["pid"] if before else None
+        if not pid:
+            ox.fail(f"before {ev['label']}: `oxinit status` shows no pid for the app ({before})")
         ev["pid_before"] = pid
         t_start = time.monotonic()
         ev["start"] = t_start - t0
@@ -300,7 +302,7 @@ async def drive(ox: Oxinit, plan: list[dict], t0: float, spacing: float, task_bo
             ev["pid_after"] = await asyncio.to_thread(ox.wait_serving, pid, 60)
         last_done = time.monotonic()
         ev["serving_again_s"] = last_done - t_start
-    task_box[0].finished_at = last_done
+    done.append(last_done)
 
 
 def run_mode(mode: str, oxinit: str, events: list[dict], args: argparse.Namespace) -> dict:
@@ -318,10 +320,9 @@ def run_mode(mode: str, oxinit: str, events: list[dict], args: argparse.Namespac
 
     async def both() -> None:
         load.t0 = time.monotonic()
-        box: list = [None]
-        driver = asyncio.create_task(drive(ox, plan, load.t0, args.duration / (len(plan) + 1), box))
-        box[0] = driver
-        await load.run(driver, args.duration)
+        done: list[float] = []
+        driver = asyncio.create_task(drive(ox, plan, load.t0, args.duration / (len(plan) + 1), done))
+        await load.run(driver, done, args.duration)
         await driver  # re-raises what the driver hit
 
     print(f"{mode}: {args.rate}/s for {args.duration}s on 127.0.0.1:{port} (oxinit in {d})", file=sys.stderr)
