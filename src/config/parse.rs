@@ -140,6 +140,13 @@ pub fn parse_str(text: &str, path: &Path, ctx: &LoadContext) -> Result<Config, C
         }
     }
     check_dependencies(&doc.drafts, &mut report);
+    let held: Vec<_> = doc
+        .drafts
+        .iter()
+        .map(|d| (d.spec.name.as_str(), d.listen_spans.as_slice()))
+        .collect();
+    let metrics = doc.metrics.enabled.then_some(doc.metrics.listen);
+    super::listen::check_across(&held, metrics, &mut report);
     if report.errors.is_empty() {
         // Only a valid graph has a plan.
         let specs: Vec<ProcessSpec> = doc.drafts.iter().map(|d| d.spec.clone()).collect();

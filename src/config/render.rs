@@ -229,6 +229,9 @@ fn render_process<'c>(
         let names: Vec<&str> = p.env.iter().map(|(k, _)| k.as_str()).collect();
         line("env", format!("{} (values not shown)", names.join(", ")));
     }
+    if !p.listen.is_empty() {
+        line("listen", listen_text(p));
+    }
     let limit = p.timeout.map_or("no time limit".to_string(), |t| {
         format!("must finish within {}", dur(t))
     });
@@ -373,6 +376,24 @@ fn health_text(health: &HealthSpec) -> String {
         health.retries,
         plural(health.retries as usize),
         dur(health.interval)
+    )
+}
+
+/// The held sockets: what oxinit binds, and what each start gets.
+fn listen_text(p: &ProcessSpec) -> String {
+    let addresses: Vec<String> = p.listen.iter().map(|e| e.to_string()).collect();
+    let names: Vec<String> = p.listen.iter().map(|e| e.fd_name()).collect();
+    let n = p.listen.len();
+    let fds = if n == 1 {
+        "fd 3".to_string()
+    } else {
+        format!("fds 3-{}", n + 2)
+    };
+    format!(
+        "{}: bound by oxinit at boot and held while it runs (connections wait while the process is down); each start gets {fds} with LISTEN_FDS={n}, LISTEN_PID and LISTEN_FDNAMES={}; backlog {} (capped by net.core.somaxconn)",
+        addresses.join(", "),
+        names.join(":"),
+        p.backlog
     )
 }
 

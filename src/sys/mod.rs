@@ -17,6 +17,7 @@
 
 pub(crate) mod exec;
 pub(crate) mod kill;
+pub mod listen;
 pub mod pid1;
 pub(crate) mod reap;
 pub mod signals;

@@ -126,6 +126,9 @@ impl<H: Host> Runner<H> {
             },
             tty: pid1::TtyHandover::None,
             cgroup_procs: &procs_fds,
+            // Every start, and any instance beside a running one, gets the
+            // same held sockets.
+            listen: self.sockets.of(idx.0).listen(),
         };
         let result = self.host.spawn(&request);
         // Without a cgroup, a memory limit is enforced by measuring.

@@ -15,6 +15,7 @@ fn the_parent_reads_the_ignored_signals_before_forking() {
         output: Output::Null,
         tty: TtyHandover::None,
         cgroup_procs: &[],
+        listen: Listen::Untouched,
     };
     let child = spawn(&spec).expect("true starts");
     // Had only the child computed the set (allocating after fork), the
@@ -34,6 +35,7 @@ fn spec<'a>(argv: &'a [String], env: &'a [(String, String)], cwd: &'a Path) -> S
         output: Output::Pipes,
         tty: TtyHandover::None,
         cgroup_procs: &[],
+        listen: Listen::Untouched,
     }
 }
 
