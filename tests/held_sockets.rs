@@ -256,3 +256,54 @@ fn as_root_a_user_nobody_process_serves_a_low_port_and_a_unix_socket() {
     ox.signal(libc::SIGTERM);
     assert_eq!(rig.finish(&mut ox), 0, "{}", rig.report(&ox));
 }
+
+/// The backlog of the listening socket on 127.0.0.1:`port`, as `ss -ltn`
+/// shows it (Send-Q of a listening socket).
+fn backlog_of(port: u16) -> Option<u32> {
+    let out = Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{port}")])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!("127.0.0.1:{port}")))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+#[test]
+fn the_backlog_is_oxinits_again_while_the_app_is_down() {
+    if Command::new("ss").arg("-V").output().is_err() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "ss (iproute2) is needed to read a socket's backlog, and CI=true forbids skipping"
+            );
+        }
+        eprintln!("SKIP: the_backlog_is_oxinits_again_while_the_app_is_down: no ss");
+        return;
+    }
+    let rig = Rig::new();
+    let port = free_port();
+    let mut ox = rig.run(
+        As::Child,
+        &format!(
+            "{INIT}\n[processes.api]\n{}\nlisten = [\"127.0.0.1:{port}\"]\nbacklog = 77\nrestart_delay = \"2s\"\nenv = {{ RELISTEN = \"5\" }}\n",
+            app_command()
+        ),
+    );
+    let first = ask(port);
+    // The app's own listen(2) set its backlog, as Node's does.
+    assert_eq!(backlog_of(port), Some(5), "{}", rig.report(&ox));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid_of(&first) as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // Down for its 2s restart delay: oxinit's 77 holds the queue.
+    let seen = rig.wait_for(&ox, "oxinit's backlog back on the socket", || {
+        backlog_of(port).filter(|&b| b == 77)
+    });
+    assert_eq!(seen, 77);
+    ox.signal(libc::SIGTERM);
+    assert_eq!(rig.finish(&mut ox), 0, "{}", rig.report(&ox));
+}

@@ -65,7 +65,7 @@ pub(super) fn parse(item: &Item<'_, '_>, report: &mut Report<'_>) -> Vec<(Endpoi
 
 fn endpoint(text: &str, item: &Item<'_, '_>, report: &mut Report<'_>) -> Option<Endpoint> {
     let Some(path) = text.strip_prefix("unix:") else {
-        return match parse_host_port(text, Port::Required) {
+        return match parse_host_port(text, Port::Held) {
             Ok(addr) => Some(Endpoint::Tcp(addr)),
             Err(e) => {
                 item.error(format_args!("{e} {EXAMPLES}"), report);

@@ -127,6 +127,8 @@ fn defaults() {
             limits: crate::cgroup::Limits::default(),
             schedule: None,
             replicator: None,
+            listen: vec![],
+            backlog: 4096,
         }
     );
     assert_eq!(api.kind(), Kind::Service);
@@ -1078,6 +1080,7 @@ mod budget;
 mod health;
 mod inputs;
 mod jobs_and_limits;
+mod listen;
 mod lookups;
 mod order;
 mod settings;

@@ -12,7 +12,7 @@ use crate::config::{Config, ProcessSpec};
 use crate::sys::listen::{self, BindOptions, Endpoint};
 use crate::sys::spawn::Listen;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 /// The sockets of one process, in `listen`'s order.
 #[derive(Debug, Default)]
@@ -21,6 +21,7 @@ pub struct Held {
     sockets: Vec<OwnedFd>,
     fds: Vec<RawFd>,
     names: Vec<String>,
+    backlog: i32,
 }
 
 impl Held {
@@ -30,6 +31,16 @@ impl Held {
         Listen::Pass {
             fds: &self.fds,
             names: &self.names,
+        }
+    }
+
+    /// After the process ended: the backlog is oxinit's again (see
+    /// [`listen::relisten`]), for as long as nothing accepts.
+    pub fn restore_backlog(&self) {
+        for fd in &self.sockets {
+            if let Err(e) = listen::relisten(fd.as_fd(), self.backlog) {
+                tracing::debug!("cannot reset the backlog of a held socket: {e}");
+            }
         }
     }
 
@@ -55,6 +66,7 @@ impl HeldSockets {
             sockets: Vec::new(),
             fds: Vec::new(),
             names: Vec::new(),
+            backlog: 0,
         };
         self.by_process.get(idx).unwrap_or(NONE)
     }
@@ -65,7 +77,10 @@ pub fn bind_all(config: &Config) -> Result<HeldSockets, String> {
     let all: Vec<&Endpoint> = config.processes.iter().flat_map(|p| &p.listen).collect();
     let mut by_process = Vec::with_capacity(config.processes.len());
     for spec in &config.processes {
-        let mut held = Held::default();
+        let mut held = Held {
+            backlog: backlog(spec),
+            ..Held::default()
+        };
         for endpoint in &spec.listen {
             let fd = bind_one(spec, endpoint, &all)?;
             held.fds.push(fd.as_raw_fd());
@@ -82,7 +97,7 @@ pub fn bind_all(config: &Config) -> Result<HeldSockets, String> {
 
 fn bind_one(spec: &ProcessSpec, endpoint: &Endpoint, all: &[&Endpoint]) -> Result<OwnedFd, String> {
     let options = BindOptions {
-        backlog: i32::try_from(spec.backlog).unwrap_or(i32::MAX),
+        backlog: backlog(spec),
         v6_only: v6_only(endpoint, all),
         owner: spec.user.as_ref().map(|u| (u.uid, u.gid)),
     };
@@ -93,6 +108,10 @@ fn bind_one(spec: &ProcessSpec, endpoint: &Endpoint, all: &[&Endpoint]) -> Resul
             hint(endpoint, &e)
         )
     })
+}
+
+fn backlog(spec: &ProcessSpec) -> i32 {
+    i32::try_from(spec.backlog).unwrap_or(i32::MAX)
 }
 
 /// An IPv6 socket on a port that is also held on IPv4 must be v6-only, or

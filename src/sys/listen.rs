@@ -139,6 +139,21 @@ fn bind_unix(path: &Path, options: &BindOptions) -> io::Result<Socket> {
     Ok(socket)
 }
 
+/// listen(2) again on a socket that already listens: sets its backlog
+/// anew. The process it is passed to may call listen itself with its own
+/// backlog (Node 511, gunicorn and uvicorn 2048), which the socket keeps
+/// after it ends; oxinit puts its own back once the process is gone, so the
+/// queue that holds connections while it is down is `backlog` long.
+pub fn relisten(fd: std::os::fd::BorrowedFd<'_>, backlog: i32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: listen(2) on a descriptor the caller keeps open; no memory
+    // is passed.
+    match unsafe { libc::listen(fd.as_raw_fd(), backlog) } {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
 /// Whether `fd` is a listening socket (SO_ACCEPTCONN).
 pub fn is_listening(fd: std::os::fd::BorrowedFd<'_>) -> bool {
     use std::os::fd::AsRawFd;

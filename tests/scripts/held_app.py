@@ -7,6 +7,9 @@ who answered and what this process was given, then is closed:
 ("listening": the fds from 3 on that are listening sockets; "fd": the one
 that accepted this connection).
 
+With $RELISTEN set, each socket is listened on again with that backlog, as
+servers such as Node do.
+
 With $MARK set, "term <pid>" is appended to that file on SIGTERM, and the
 process then waits $STOP_MS (default 0) before it exits, without accepting
 in the meantime: connections made then must wait in the kernel's backlog.
@@ -34,6 +37,10 @@ for fd in range(3, 3 + count):
     s = socket.socket(fileno=fd)
     if s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
         info["listening"].append(fd)
+    if os.environ.get("RELISTEN"):
+        # As Node's server.listen({ fd: 3 }) does: listen(2) again, with
+        # the server's own backlog.
+        s.listen(int(os.environ["RELISTEN"]))
     sockets.append(s)
 
 

@@ -35,10 +35,12 @@ impl<H: Host> Runner<H> {
 
     /// After process `idx` ended with `status`: reads its cgroup's OOM
     /// counter, clears out what it left in the cgroup and removes it; closes
-    /// its notify socket. Returns true when it died of SIGKILL and the kernel
+    /// its notify socket; gives its held sockets oxinit's backlog again.
+    /// Returns true when it died of SIGKILL and the kernel
     /// OOM-killed something in its cgroup during this run: a worker killed
     /// earlier does not make a clean exit an OOM.
     fn release(&mut self, idx: ProcId, status: ExitStatus) -> bool {
+        self.sockets.of(idx.0).restore_backlog();
         if let Some(task) = self.notify.remove(&idx) {
             task.abort();
         }
