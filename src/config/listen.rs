@@ -16,10 +16,6 @@ use super::table::Item;
 use super::value::resolve;
 use crate::sys::listen::Endpoint;
 
-/// `backlog` when not written: Linux's SOMAXCONN since 5.4, what systemd's
-/// `Backlog=` defaults to. The kernel caps it at `net.core.somaxconn`.
-pub const DEFAULT_BACKLOG: u32 = 4096;
-
 /// `sun_path` holds 108 bytes with its NUL.
 const MAX_UNIX_PATH: usize = 107;
 /// systemd's longest `LISTEN_FDNAMES` entry.
@@ -28,8 +24,11 @@ const MAX_FD_NAME: usize = 255;
 const EXAMPLES: &str =
     "(e.g. \"0.0.0.0:3000\", \"[::]:3000\", \"127.0.0.1:8080\" or \"unix:/run/app.sock\")";
 
+/// Held addresses, each with where it was written.
+pub(super) type Spanned = Vec<(Endpoint, Range<usize>)>;
+
 /// `listen = [...]`: each address with where it was written.
-pub(super) fn parse(item: &Item<'_, '_>, report: &mut Report<'_>) -> Vec<(Endpoint, Range<usize>)> {
+pub(super) fn parse(item: &Item<'_, '_>, report: &mut Report<'_>) -> Spanned {
     let what = &item.what;
     let DeValue::Array(entries) = item.value.get_ref() else {
         let hint = match item.value.get_ref() {
@@ -39,7 +38,7 @@ pub(super) fn parse(item: &Item<'_, '_>, report: &mut Report<'_>) -> Vec<(Endpoi
         report.wrong_type(item.value, what, &hint);
         return Vec::new();
     };
-    let mut listed: Vec<(Endpoint, Range<usize>)> = Vec::new();
+    let mut listed: Spanned = Vec::new();
     for entry in entries.iter() {
         let entry_item = item.entry(entry);
         let Some(text) = entry_item.string(report) else {
@@ -128,7 +127,7 @@ pub fn collide(a: &Endpoint, b: &Endpoint) -> bool {
 /// Every pair of held addresses that collide, across and within processes,
 /// and with the metrics address: reported at the later one.
 pub(super) fn check_across(
-    held: &[(&str, &[(Endpoint, Range<usize>)])],
+    held: &[(&str, &Spanned)],
     metrics: Option<std::net::SocketAddr>,
     report: &mut Report<'_>,
 ) {

@@ -143,7 +143,7 @@ pub fn parse_str(text: &str, path: &Path, ctx: &LoadContext) -> Result<Config, C
     let held: Vec<_> = doc
         .drafts
         .iter()
-        .map(|d| (d.spec.name.as_str(), d.listen_spans.as_slice()))
+        .map(|d| (d.spec.name.as_str(), &d.listen_spans))
         .collect();
     let metrics = doc.metrics.enabled.then_some(doc.metrics.listen);
     super::listen::check_across(&held, metrics, &mut report);

@@ -230,7 +230,7 @@ impl ProcessSpec {
             schedule: None,
             replicator: None,
             listen: Vec::new(),
-            backlog: super::listen::DEFAULT_BACKLOG,
+            backlog: crate::sys::listen::DEFAULT_BACKLOG,
         }
     }
 

@@ -84,6 +84,11 @@ pub struct BindOptions {
     pub owner: Option<(u32, u32)>,
 }
 
+/// The backlog when the oxfile sets none: Linux's SOMAXCONN since 5.4,
+/// what systemd's `Backlog=` defaults to. The kernel caps it at
+/// `net.core.somaxconn`.
+pub const DEFAULT_BACKLOG: u32 = 4096;
+
 /// The mode of a Unix socket's file (see the module docs).
 pub const UNIX_MODE: u32 = 0o666;
 
