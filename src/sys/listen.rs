@@ -146,7 +146,7 @@ fn bind_unix(path: &Path, options: &BindOptions) -> io::Result<Socket> {
 
 /// listen(2) again on a socket that already listens: sets its backlog
 /// anew. The process it is passed to may call listen itself with its own
-/// backlog (Node 511, gunicorn and uvicorn 2048), which the socket keeps
+/// backlog (Node 511, uvicorn 2048), which the socket keeps
 /// after it ends; oxinit puts its own back once the process is gone, so the
 /// queue that holds connections while it is down is `backlog` long.
 pub fn relisten(fd: std::os::fd::BorrowedFd<'_>, backlog: i32) -> io::Result<()> {
