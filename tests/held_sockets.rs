@@ -307,3 +307,44 @@ fn the_backlog_is_oxinits_again_while_the_app_is_down() {
     ox.signal(libc::SIGTERM);
     assert_eq!(rig.finish(&mut ox), 0, "{}", rig.report(&ox));
 }
+
+#[test]
+fn in_the_shutdown_a_stopped_apps_sockets_close_so_new_connections_are_refused() {
+    let rig = Rig::new();
+    let port = free_port();
+    // `slow` stops after the app (the app depends on it) and takes 2s.
+    let slow = "import signal, sys, time\n\
+        signal.signal(signal.SIGTERM, lambda *a: (time.sleep(2), sys.exit(0)))\n\
+        time.sleep(1000)\n";
+    let mut ox = rig.run(
+        As::Child,
+        &format!(
+            "{INIT}\n[processes.slow]\ncommand = [{py:?}, \"-c\", {slow:?}]\n\n[processes.api]\n{}\nlisten = [\"127.0.0.1:{port}\"]\ndepends_on = [\"slow\"]\n",
+            app_command(),
+            py = python(),
+        ),
+    );
+    let first = ask(port);
+    ox.signal(libc::SIGTERM);
+    rig.wait_for(&ox, "the app's stop", || {
+        is_dead(pid_of(&first) as i32).then_some(())
+    });
+    // `slow` is still stopping, so oxinit still runs: yet the app's socket
+    // is closed (closing is the event right after the reap, so allow it a
+    // moment), and a new connection is refused instead of queued.
+    rig.wait_for(&ox, "a refused connection", || {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => Some(()),
+            _ => {
+                std::thread::sleep(Duration::from_millis(10));
+                None
+            }
+        }
+    });
+    assert!(
+        ox.try_wait().is_none(),
+        "oxinit ended before slow stopped\n{}",
+        rig.report(&ox)
+    );
+    assert_eq!(rig.finish(&mut ox), 0, "{}", rig.report(&ox));
+}

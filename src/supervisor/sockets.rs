@@ -60,6 +60,18 @@ pub struct HeldSockets {
 }
 
 impl HeldSockets {
+    /// Closes process `idx`'s sockets: in the shutdown, once it has
+    /// stopped, so new connections are refused at once (a load balancer
+    /// tries elsewhere) instead of waiting out the rest of the stop chain
+    /// and being reset when oxinit exits.
+    pub fn close(&mut self, idx: usize) {
+        if let Some(held) = self.by_process.get_mut(idx) {
+            if !held.is_empty() {
+                *held = Held::default();
+            }
+        }
+    }
+
     /// Process `idx`'s sockets (none if it has no `listen`).
     pub fn of(&self, idx: usize) -> &Held {
         const NONE: &Held = &Held {
