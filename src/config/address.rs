@@ -289,6 +289,16 @@ mod tests {
                 "port 0 cannot be connected to",
             ),
             (
+                "0.0.0.0:0",
+                Port::Held,
+                "port 0 would let the kernel pick a port no client knows",
+            ),
+            (
+                ":3000",
+                Port::Held,
+                "has no host: write e.g. \"0.0.0.0:3000\"",
+            ),
+            (
                 ":5432",
                 Port::Required,
                 "has no host: write e.g. \"127.0.0.1:5432\"",
