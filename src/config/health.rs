@@ -23,9 +23,10 @@ pub(super) const TYPES: &[(&str, &[&str])] = &[
     ("tcp", &["address"]),
     ("exec", &["command"]),
     ("notify", &["watchdog"]),
+    ("mount", &["path"]),
 ];
 
-const TYPE_LIST: &str = "\"http\", \"tcp\", \"exec\" or \"notify\"";
+const TYPE_LIST: &str = "\"http\", \"tcp\", \"exec\", \"notify\" or \"mount\"";
 
 /// Parses the `health` value of process `name`. None when it had errors.
 pub(super) fn parse(
@@ -209,6 +210,21 @@ fn build_check(
             };
             let argv = command::parse(value, &format!("{label} command"), ctx, report);
             (!argv.is_empty()).then_some(HealthCheck::Exec { argv })
+        }
+        "mount" => {
+            let Some(value) = own_value else {
+                required("path", "\"/litefs\"", report);
+                return None;
+            };
+            let what = format!("{label} path");
+            let path = expanded_string(value, &what, ctx, report)?;
+            match super::condition::absolute(&path, "/litefs") {
+                Ok(path) => Some(HealthCheck::Mount { path }),
+                Err(e) => {
+                    report.error(&value.span(), format!("{what}: {e}"));
+                    None
+                }
+            }
         }
         _ => {
             let watchdog = match own_value {

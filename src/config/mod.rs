@@ -19,6 +19,7 @@
 mod address;
 pub mod budget;
 mod command;
+mod condition;
 mod envfile;
 mod expand;
 mod health;
@@ -46,6 +47,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use condition::{first_failing, Condition};
 pub use locate::{locate, locate_in};
 pub use parse::{control_socket_in, parse_str};
 pub use plan::{plan, Plan};

@@ -22,7 +22,7 @@ use super::parse::{duration, no_nul, set_bool, whole_number, Key, Report, Value}
 use super::schema::{ProcessSpec, RestartPolicy};
 use super::units::parse_signal;
 use super::users::Accounts;
-use super::{health, limits};
+use super::{condition, health, limits};
 use crate::schedule::Schedule;
 
 pub(super) const PROCESS_KEYS: &[&str] = &[
@@ -47,6 +47,7 @@ pub(super) const PROCESS_KEYS: &[&str] = &[
     "health",
     "limits",
     "replicator",
+    "when",
 ];
 
 /// Keys reserved for a later version, as `(key, "what it is")`: refused
@@ -181,6 +182,7 @@ pub(super) fn parse_process(
             },
             "health" => spec.health = health::parse(name, key, value, ctx, report),
             "limits" => spec.limits = limits::parse(name, value, report),
+            "when" => spec.when = condition::parse(name, value, ctx, report),
             _ => unreachable!("every entry of PROCESS_KEYS has an arm"),
         }
     }

@@ -2,7 +2,7 @@
 //! the README's reference is tested against this, so a key added to a
 //! parser without documentation (or documented but not parsed) fails a test.
 
-use super::{health, limits, oxmgr, parse, process, settings};
+use super::{condition, health, limits, oxmgr, parse, process, settings};
 
 /// The line `oxinit check` prints before the native form of an Oxmgr file.
 pub const TRANSLATION_BEGIN: &str =
@@ -29,6 +29,7 @@ pub fn reference_keys() -> Vec<(&'static str, &'static str)> {
         add("[processes.NAME.health]", own);
     }
     add("[processes.NAME.limits]", limits::LIMIT_KEYS);
+    add("[processes.NAME.when]", condition::WHEN_KEYS);
     let mut oxmgr_top: Vec<&'static str> = oxmgr::TOP_KEYS.to_vec();
     oxmgr_top.extend(oxmgr::CANNOT_HONOUR_TOP.iter().map(|(k, _)| *k));
     add("oxmgr top level", &oxmgr_top);

@@ -188,6 +188,9 @@ pub struct ProcessSpec {
     /// `replicator = true|false` as written; None: detected from the command
     /// (see [`super::replicator`]).
     pub replicator: Option<bool>,
+    /// Oneshots and jobs: every condition must hold when it would start,
+    /// else it is skipped (see [`super::condition`]). Empty: always runs.
+    pub when: Vec<super::Condition>,
 }
 
 impl ProcessSpec {
@@ -215,6 +218,7 @@ impl ProcessSpec {
             limits: crate::cgroup::Limits::default(),
             schedule: None,
             replicator: None,
+            when: Vec::new(),
         }
     }
 
@@ -304,6 +308,11 @@ pub enum HealthCheck {
     /// `READY=1`); with a watchdog it must also send `WATCHDOG=1` at least
     /// this often.
     Notify { watchdog: Option<Duration> },
+    /// A filesystem is mounted at `path` (it is listed in
+    /// /proc/self/mountinfo, or lives on another device than its parent) and
+    /// answers: a stat and a directory read finish within the timeout. For
+    /// `litefs mount` and other FUSE daemons, whose mount is their readiness.
+    Mount { path: PathBuf },
 }
 
 impl HealthCheck {
@@ -314,6 +323,7 @@ impl HealthCheck {
             HealthCheck::Tcp { .. } => "tcp",
             HealthCheck::Exec { .. } => "exec",
             HealthCheck::Notify { .. } => "notify",
+            HealthCheck::Mount { .. } => "mount",
         }
     }
 }

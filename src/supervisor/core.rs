@@ -13,8 +13,11 @@ use crate::config::units::{format_size, format_size_approx};
 use crate::config::{Config, InitSettings, Kind, RestartPolicy};
 use crate::sys::reap::ExitStatus;
 use crate::sys::signals;
+use condition::launch;
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
+
+mod condition;
 
 /// What a health probe found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +86,13 @@ pub enum Event {
         command: Command,
         name: String,
     },
+    /// The `when` conditions of process `idx` were checked (see
+    /// [`Action::Check`]): `Ok(None)` they hold, `Ok(Some(why))` one does
+    /// not, `Err` one could not be checked.
+    Checked {
+        idx: usize,
+        verdict: Result<Option<String>, String>,
+    },
     /// Time passed: act on every deadline that is due.
     Tick,
 }
@@ -118,6 +128,11 @@ pub enum Observation {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Spawn(usize),
+    /// Check process `idx`'s `when` conditions, off the supervisor's thread
+    /// (a path on a hung mount never answers); answer with Event::Checked.
+    Check {
+        idx: usize,
+    },
     /// Signal process `idx`'s whole process group.
     Signal {
         idx: usize,
@@ -333,6 +348,7 @@ impl Supervisor {
             Event::Control { id, command, name } => {
                 self.on_control(id, command, &name, now, &mut out)
             }
+            Event::Checked { idx, verdict } => self.checked(idx, verdict, now, &mut out),
             Event::Tick => {}
         }
         self.on_deadlines(now, &mut out);
@@ -499,7 +515,7 @@ impl Supervisor {
                 p.restarts += 1;
                 p.state = State::Starting;
                 out.push(Action::Record(Observation::Restarted { idx }));
-                out.push(Action::Spawn(idx));
+                out.push(launch(idx, p));
                 return;
             }
             Some(StopCause::Manual) => {
@@ -830,7 +846,7 @@ impl Supervisor {
                     out.push(Action::Record(Observation::Restarted { idx }));
                 }
                 p.state = State::Starting;
-                out.push(Action::Spawn(idx));
+                out.push(launch(idx, p));
             }
         }
     }
@@ -852,7 +868,7 @@ impl Supervisor {
                         }));
                     } else {
                         p.state = State::Starting;
-                        out.push(Action::Spawn(idx));
+                        out.push(launch(idx, p));
                     }
                 }
             }
@@ -860,7 +876,7 @@ impl Supervisor {
             match p.state {
                 State::Backoff { until } if running && until <= now => {
                     p.state = State::Starting;
-                    out.push(Action::Spawn(idx));
+                    out.push(launch(idx, p));
                 }
                 State::Stopping {
                     ref mut killed,
@@ -965,7 +981,7 @@ impl Supervisor {
                             }
                         } else {
                             self.procs[idx].state = State::Starting;
-                            out.push(Action::Spawn(idx));
+                            out.push(launch(idx, &self.procs[idx]));
                         }
                     }
                 }
@@ -1023,21 +1039,22 @@ impl Supervisor {
         }
     }
 
-    /// Every oneshot succeeded and every service is ready.
+    /// Every oneshot succeeded (or was skipped) and every service is ready.
     fn all_up(&self) -> bool {
         self.procs.iter().all(|p| match p.kind {
-            Kind::Oneshot => matches!(p.state, State::Exited { status } if status.success()),
+            Kind::Oneshot => p.done(),
             Kind::Service => p.ready(),
             Kind::Job => true,
         })
     }
 
-    /// A dependency is met when a oneshot succeeded, or a service is ready.
+    /// A dependency is met when a oneshot succeeded or was skipped, or a
+    /// service is ready.
     fn deps_met(&self, idx: usize) -> bool {
         self.deps[idx].iter().all(|&d| {
             let dep = &self.procs[d];
             match dep.kind {
-                Kind::Oneshot => matches!(dep.state, State::Exited { status } if status.success()),
+                Kind::Oneshot => dep.done(),
                 _ => dep.ready(),
             }
         })

@@ -215,6 +215,11 @@ impl Runner {
     fn act(&mut self, action: Action, pending: &mut VecDeque<Event>) -> Option<i32> {
         match action {
             Action::Spawn(idx) => pending.push_back(self.spawn(idx)),
+            Action::Check { idx } => super::probing::check_conditions(
+                idx,
+                &self.sup.processes()[idx].spec,
+                &self.internal_tx,
+            ),
             Action::Signal { idx, sig } => {
                 if let Some(pid) = self.sup.pid(idx) {
                     kill::group(pid, sig);

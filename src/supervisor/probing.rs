@@ -5,10 +5,12 @@
 //! probe. Exec probes are children like any other: spawned here, reaped by the
 //! one reaper (the loop hands their exits to [`Probes::reaped`]), and SIGKILLed
 //! when they outlive the timeout. Notify sockets feed sd_notify messages in.
+//! Mount probes and `when` conditions stat paths that may hang: they run on
+//! threads of their own (see `health::blocking`).
 
 use super::core::{Event, Notice, Outcome};
 use crate::config::{HealthCheck, ProcessSpec};
-use crate::health::{notify, probe};
+use crate::health::{blocking, mount, notify, probe};
 use crate::sys::{kill, reap::ExitStatus, spawn};
 use std::collections::HashMap;
 use std::path::Path;
@@ -81,6 +83,15 @@ impl Probes {
                 });
                 None
             }
+            HealthCheck::Mount { path } => {
+                let (path, tx) = (path.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let t0 = Instant::now();
+                    let outcome = convert(mount::probe(path, limit).await);
+                    let _ = tx.send(Internal::Event(answer(outcome, t0.elapsed())));
+                });
+                None
+            }
             HealthCheck::Exec { argv } => {
                 let env = super::event_loop::child_env(spec);
                 let creds = super::event_loop::credentials(spec);
@@ -143,6 +154,30 @@ impl Probes {
             kill::group(pid, libc::SIGKILL);
         }
     }
+}
+
+/// How long a `when` condition's stat may take. A path that has not
+/// answered in this long is on a hung mount: the check fails (and a oneshot
+/// with it) rather than guess.
+pub const CONDITION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Checks the `when` conditions of process `idx` off the loop's thread;
+/// the answer comes as an [`Event::Checked`].
+pub fn check_conditions(idx: usize, spec: &ProcessSpec, tx: &UnboundedSender<Internal>) {
+    let (conditions, tx) = (spec.when.clone(), tx.clone());
+    let paths: Vec<String> = conditions
+        .iter()
+        .map(|c| c.path().display().to_string())
+        .collect();
+    tokio::spawn(async move {
+        let checked = blocking::run(CONDITION_TIMEOUT, move || {
+            crate::config::first_failing(&conditions)
+        });
+        let verdict = checked
+            .await
+            .unwrap_or_else(|e| Err(format!("stat of {}: {e}", paths.join(", "))));
+        let _ = tx.send(Internal::Event(Event::Checked { idx, verdict }));
+    });
 }
 
 fn convert(outcome: probe::Outcome) -> Outcome {

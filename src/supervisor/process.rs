@@ -4,6 +4,8 @@
 //!  Waiting ──deps met──▶ Starting ──spawned──▶ Running ──exit──▶ Backoff ──delay──▶ Starting
 //!     │                     │                     │  └──stop──▶ Stopping ──exit──▶ Exited / Stopped
 //!     ├──(job)──▶ Scheduled ──due──▶ Starting     └──exit, no restart──▶ Exited / Failed
+//!     │         (a `when` that does not hold: Starting ──▶ Skipped, or a job's
+//!     │          run ──▶ Scheduled; see core/condition.rs)
 //!     └──shutdown──▶ Cancelled
 //! ```
 //! Only `Running` and `Stopping` hold a pid: a pid is signalled only while it is
@@ -69,6 +71,9 @@ pub enum State {
     Failed {
         status: ExitStatus,
     },
+    /// A oneshot whose `when` did not hold: it never ran, and what depends
+    /// on it starts as if it had succeeded (`Health::status` says why).
+    Skipped,
     /// Stopped by `oxinit stop`; stays so until `oxinit start`.
     Stopped,
     /// Never started, or its restart was cancelled by the shutdown.
@@ -95,6 +100,7 @@ impl State {
             State::Scheduled => "scheduled",
             State::Exited { .. } => "exited",
             State::Failed { .. } => "failed",
+            State::Skipped => "skipped",
             State::Stopped => "stopped",
             State::Cancelled => "not started",
         }
@@ -235,11 +241,26 @@ impl Process {
         self.last_failure.unwrap_or(1)
     }
 
+    /// A oneshot that is done for its dependents: it succeeded, or its
+    /// `when` did not hold and it was skipped.
+    pub fn done(&self) -> bool {
+        match self.state {
+            State::Exited { status } => status.success(),
+            State::Skipped => true,
+            _ => false,
+        }
+    }
+
     /// True when its readiness comes from probes the supervisor schedules.
     pub fn probed(&self) -> bool {
         matches!(
             self.spec.health.as_ref().map(|h| &h.check),
-            Some(HealthCheck::Http { .. } | HealthCheck::Tcp { .. } | HealthCheck::Exec { .. })
+            Some(
+                HealthCheck::Http { .. }
+                    | HealthCheck::Tcp { .. }
+                    | HealthCheck::Exec { .. }
+                    | HealthCheck::Mount { .. }
+            )
         )
     }
 
