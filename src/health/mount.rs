@@ -14,7 +14,6 @@
 //! hangs is not ready. Both run off the supervisor's thread (see
 //! [`super::blocking`]), bounded by the check's timeout.
 
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -66,38 +65,11 @@ fn on_own_device(path: &Path, dev: u64) -> bool {
     }
 }
 
-/// Whether mountinfo(5) text lists `path` as a mount point (its fifth
-/// field, with spaces, tabs, newlines and backslashes octal-escaped).
+/// Whether mountinfo(5) text lists `path` as a mount point.
 pub fn lists(mountinfo: &str, path: &Path) -> bool {
-    let wanted = path.as_os_str().as_bytes();
-    mountinfo
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .any(|field| unescape(field) == wanted)
-}
-
-/// `\040` → a space, and so on: the kernel's escaping of mount points.
-fn unescape(field: &str) -> Vec<u8> {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| bytes[i] == b'\\' && d.iter().all(|b| (b'0'..=b'7').contains(b)));
-        match octal {
-            Some(d) => {
-                let value = d.iter().fold(0u32, |n, b| n * 8 + u32::from(b - b'0'));
-                out.push(u8::try_from(value).unwrap_or(b'?'));
-                i += 4;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    out
+    crate::cgroup::parse_mountinfo(mountinfo)
+        .iter()
+        .any(|mount| mount.point == path)
 }
 
 #[cfg(test)]
@@ -111,15 +83,13 @@ mod tests {
 ";
 
     #[test]
-    fn mountinfo_lists_mount_points_with_their_escapes() {
+    fn mountinfo_lists_mount_points_as_the_kernel_escapes_them() {
         assert!(lists(MOUNTINFO, Path::new("/litefs")));
         assert!(lists(MOUNTINFO, Path::new("/mnt/with space")));
         assert!(lists(MOUNTINFO, Path::new("/")));
         assert!(!lists(MOUNTINFO, Path::new("/lite")));
         assert!(!lists(MOUNTINFO, Path::new("/litefs/sub")));
         assert!(!lists(MOUNTINFO, Path::new("/mnt/with\\040space")));
-        assert_eq!(unescape("a\\134b\\011"), b"a\\b\t");
-        assert_eq!(unescape("end\\04"), b"end\\04");
     }
 
     #[test]
