@@ -24,7 +24,8 @@ use super::probe::Outcome;
 /// Probes `path` within `timeout`.
 pub async fn probe(path: PathBuf, timeout: Duration) -> Outcome {
     let mountinfo = PathBuf::from("/proc/self/mountinfo");
-    match blocking::run(timeout, move || check(&path, &mountinfo)).await {
+    let key = path.display().to_string();
+    match blocking::run(&key, timeout, move || check(&path, &mountinfo)).await {
         Ok(Ok(())) => Outcome::Healthy,
         Ok(Err(why)) => Outcome::Unhealthy(why),
         Err(blocking::Unanswered::TimedOut(_)) => Outcome::TimedOut,

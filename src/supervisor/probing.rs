@@ -170,12 +170,13 @@ pub fn check_conditions(idx: usize, spec: &ProcessSpec, tx: &UnboundedSender<Int
         .map(|c| c.path().display().to_string())
         .collect();
     tokio::spawn(async move {
-        let checked = blocking::run(CONDITION_TIMEOUT, move || {
+        let paths = paths.join(", ");
+        let checked = blocking::run(&paths, CONDITION_TIMEOUT, move || {
             crate::config::first_failing(&conditions)
         });
         let verdict = checked
             .await
-            .unwrap_or_else(|e| Err(format!("stat of {}: {e}", paths.join(", "))));
+            .unwrap_or_else(|e| Err(format!("stat of {paths}: {e}")));
         let _ = tx.send(Internal::Event(Event::Checked { idx, verdict }));
     });
 }

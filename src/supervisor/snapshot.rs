@@ -30,7 +30,7 @@ pub struct ProcessStatus {
     /// "service" | "oneshot" | "job".
     pub kind: String,
     /// "waiting" | "starting" | "running" | "ready" | "unhealthy" | "backoff" |
-    /// "stopping" | "exited" | "failed" | "stopped" | "not started" | "scheduled".
+    /// "stopping" | "exited" | "failed" | "skipped" | "stopped" | "not started" | "scheduled".
     pub state: String,
     /// Its pid (also its process group) while it runs.
     pub pid: Option<i32>,
