@@ -37,6 +37,28 @@ echo "litefs mounted" >> "$log"
 while :; do sleep 0.05; done
 "#;
 
+/// `litefs mount` hung: MNT LOG. A FUSE mount whose daemon never answers
+/// (it holds /dev/fuse and reads nothing), so every stat of it blocks in
+/// the kernel until the daemon goes. On SIGTERM it closes /dev/fuse, which
+/// aborts the connection: the blocked calls return ENOTCONN.
+const HUNG_LITEFS: &str = r#"#!/usr/bin/env python3
+import os, signal, subprocess, sys, time
+mnt, log = sys.argv[1], sys.argv[2]
+fd = os.open("/dev/fuse", os.O_RDWR)
+options = f"fd={fd},rootmode=40000,user_id=0,group_id=0"
+subprocess.run(["mount", "-t", "fuse.hung", "-o", options, "hung", mnt], pass_fds=[fd], check=True)
+with open(log, "a") as f:
+    f.write("litefs mounted\n")
+def stop(*_):
+    os.close(fd)
+    with open(log, "a") as f:
+        f.write("litefs stopped\n")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+while True:
+    time.sleep(1)
+"#;
+
 /// The app: says whether the mount was there when it started, then runs
 /// until stopped.
 const APP: &str = r#"#!/bin/sh
@@ -61,8 +83,16 @@ impl Cluster {
         let log = s.file("events");
         fs::write(&log, "").unwrap();
         let fake = s.script("litefs-fake", FAKE_LITEFS);
+        let hung = s.script("litefs-hung", HUNG_LITEFS);
         let app = s.script("app", APP);
         let (mnt, log, sock) = (mnt.display(), log.display(), s.file("oxinit.sock"));
+        let litefs = match role {
+            "hung" => format!(r#"["{}", "{mnt}", "{log}"]"#, hung.display()),
+            _ => format!(
+                r#"["{}", "{mnt}", "0.7", "{role}", "{log}"]"#,
+                fake.display()
+            ),
+        };
         let oxfile = format!(
             r#"
 [init]
@@ -73,14 +103,15 @@ control_socket = "{sock}"
 enabled = false
 
 [processes.litefs]
-command = ["{fake}", "{mnt}", "0.7", "{role}", "{log}"]
+command = {litefs}
 stop_timeout = "5s"
 
 [processes.litefs.health]
 type = "mount"
 path = "{mnt}"
-interval = "5s"
-timeout = "2s"
+interval = "1s"
+timeout = "500ms"
+retries = 1000
 
 [processes.migrate]
 command = ["sh", "-c", "echo migrate ran >> {log}"]
@@ -94,7 +125,6 @@ depends_on = ["migrate", "litefs"]
 stop_timeout = "5s"
 "#,
             sock = sock.display(),
-            fake = fake.display(),
             app = app.display(),
         );
         let config = s.file("oxfile.toml");
@@ -109,6 +139,12 @@ stop_timeout = "5s"
             .lines()
             .map(str::to_string)
             .collect()
+    }
+
+    fn wait_for_line(&self, line: &str) {
+        wait_until(Duration::from_secs(20), line, || {
+            self.events().iter().any(|e| e == line).then_some(())
+        });
     }
 
     /// Waits for the app's first line, and says it must be `app started
@@ -134,15 +170,20 @@ stop_timeout = "5s"
         out.stdout
     }
 
-    /// SIGTERM; the app stops before the mount goes, and all ends with 0.
-    fn stop(mut self) -> Vec<String> {
+    /// SIGTERM, and all ends with 0 within `deadline`.
+    fn terminate(&mut self, deadline: Duration) {
         self.oxinit.signal(libc::SIGTERM);
         assert_eq!(
-            self.oxinit.wait(Duration::from_secs(30)),
+            self.oxinit.wait(deadline),
             ExitCode::Code(0),
             "{}",
             self.oxinit.output()
         );
+    }
+
+    /// SIGTERM; the app stops before the mount goes, and all ends with 0.
+    fn stop(mut self) -> Vec<String> {
+        self.terminate(Duration::from_secs(30));
         let events = self.events();
         let at = |line: &str| events.iter().position(|e| e == line);
         assert!(
@@ -226,4 +267,51 @@ fn on_a_replica_the_migration_is_skipped_and_the_app_still_starts_after_the_moun
     assert!(line.contains("skipped"), "{status}");
     let events = cluster.stop();
     assert!(!events.iter().any(|e| e == "migrate ran"), "{events:?}");
+}
+
+/// A mount that hangs every stat keeps its service unready (each probe
+/// times out, and the few threads stuck on it bound the rest), the app
+/// waiting, and oxinit answering: `oxinit status` replies and SIGTERM
+/// ends it all in time.
+#[test]
+fn a_hung_mount_is_not_ready_and_never_stalls_oxinit() {
+    if !require_root("a_hung_mount_is_not_ready_and_never_stalls_oxinit") {
+        return;
+    }
+    let mut cluster = Cluster::boot("hung");
+    cluster.wait_for_line("litefs mounted");
+    let stderr = wait_until(Duration::from_secs(20), "two timed-out probes", || {
+        let stderr = cluster.oxinit.stderr();
+        (stderr.matches("litefs: health check failed").count() >= 2).then_some(stderr)
+    });
+    assert!(
+        stderr.contains("health check failed (no answer within 500ms)"),
+        "{stderr}"
+    );
+    let t0 = std::time::Instant::now();
+    let status = cluster.status();
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "status took {:?}",
+        t0.elapsed()
+    );
+    let state = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} line in:\n{status}"))
+            .to_string()
+    };
+    assert!(state("litefs").contains("starting"), "{status}");
+    assert!(state("app").contains("waiting"), "{status}");
+    assert!(
+        !cluster
+            .events()
+            .iter()
+            .any(|e| e.starts_with("app started")),
+        "{:?}",
+        cluster.events()
+    );
+    cluster.terminate(Duration::from_secs(15));
+    assert!(cluster.events().iter().any(|e| e == "litefs stopped"));
 }
