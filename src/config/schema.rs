@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use super::variants::Variants;
+
 /// A problem (error or warning) at a position in oxfile.toml. `line` and
 /// `col` are 1-based (col counts characters); `line` is 0 when the problem
 /// has no single location.
@@ -140,12 +142,18 @@ pub enum LogFormat {
 }
 
 impl LogFormat {
+    /// `[init] log_format`, as written.
+    pub const VARIANTS: Variants<LogFormat> = Variants {
+        noun: "a log format",
+        list: &[
+            ("prefixed", LogFormat::Prefixed, ""),
+            ("raw", LogFormat::Raw, ""),
+            ("json", LogFormat::Json, ""),
+        ],
+    };
+
     pub fn as_str(self) -> &'static str {
-        match self {
-            LogFormat::Prefixed => "prefixed",
-            LogFormat::Raw => "raw",
-            LogFormat::Json => "json",
-        }
+        Self::VARIANTS.name(self)
     }
 }
 
@@ -190,7 +198,7 @@ pub struct ProcessSpec {
     pub replicator: Option<bool>,
     /// Oneshots and jobs: every condition must hold when it would start,
     /// else it is skipped (see [`super::condition`]). Empty: always runs.
-    pub when: Vec<super::Condition>,
+    pub when: Vec<Condition>,
 }
 
 impl ProcessSpec {
@@ -247,12 +255,18 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Each kind with its name (in `check`, `status` and metric labels).
+    pub const VARIANTS: Variants<Kind> = Variants {
+        noun: "a kind of process",
+        list: &[
+            ("service", Kind::Service, ""),
+            ("oneshot", Kind::Oneshot, ""),
+            ("job", Kind::Job, ""),
+        ],
+    };
+
     pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Service => "service",
-            Kind::Oneshot => "oneshot",
-            Kind::Job => "job",
-        }
+        Self::VARIANTS.name(self)
     }
 }
 
@@ -328,6 +342,44 @@ impl HealthCheck {
     }
 }
 
+/// One `when` test on a path (`[processes.NAME] when`, see
+/// `condition.rs`). Every condition of a process must hold for it to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// The path exists (symlinks followed, as `test -e`).
+    Exists(PathBuf),
+    /// The path does not exist.
+    Missing(PathBuf),
+}
+
+impl Condition {
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            Condition::Exists(p) | Condition::Missing(p) => p,
+        }
+    }
+
+    /// The key it is written with.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Condition::Exists(_) => "exists",
+            Condition::Missing(_) => "missing",
+        }
+    }
+}
+
+/// `exists = "/a"`, as `check` prints it and the skip message quotes it.
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} = {:?}",
+            self.key(),
+            self.path().display().to_string()
+        )
+    }
+}
+
 /// Who a process runs as, resolved from /etc/passwd and /etc/group at load.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserSpec {
@@ -352,11 +404,61 @@ pub enum RestartPolicy {
 }
 
 impl RestartPolicy {
+    /// `restart`, as written.
+    pub const VARIANTS: Variants<RestartPolicy> = Variants {
+        noun: "a restart policy",
+        list: &[
+            ("always", RestartPolicy::Always, ""),
+            ("on-failure", RestartPolicy::OnFailure, ""),
+            ("never", RestartPolicy::Never, ""),
+        ],
+    };
+
     pub fn as_str(self) -> &'static str {
-        match self {
-            RestartPolicy::Always => "always",
-            RestartPolicy::OnFailure => "on-failure",
-            RestartPolicy::Never => "never",
+        Self::VARIANTS.name(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each string enum's list names every variant once, and reads back
+    /// what it names. The matches make a new variant a compile error here,
+    /// so it cannot be left out of its list (where it would have no name).
+    #[test]
+    fn every_variant_is_listed_once() {
+        fn check<T: Copy + PartialEq + std::fmt::Debug>(list: &Variants<T>, all: &[T]) {
+            assert_eq!(list.list.len(), all.len());
+            for &v in all {
+                assert_eq!(list.parse(list.name(v)), Some(v), "{v:?}");
+            }
         }
+        let log = |f: LogFormat| match f {
+            LogFormat::Prefixed | LogFormat::Raw | LogFormat::Json => f,
+        };
+        check(
+            &LogFormat::VARIANTS,
+            &[LogFormat::Prefixed, LogFormat::Raw, LogFormat::Json].map(log),
+        );
+        let restart = |p: RestartPolicy| match p {
+            RestartPolicy::Always | RestartPolicy::OnFailure | RestartPolicy::Never => p,
+        };
+        check(
+            &RestartPolicy::VARIANTS,
+            &[
+                RestartPolicy::Always,
+                RestartPolicy::OnFailure,
+                RestartPolicy::Never,
+            ]
+            .map(restart),
+        );
+        let kind = |k: Kind| match k {
+            Kind::Service | Kind::Oneshot | Kind::Job => k,
+        };
+        check(
+            &Kind::VARIANTS,
+            &[Kind::Service, Kind::Oneshot, Kind::Job].map(kind),
+        );
     }
 }

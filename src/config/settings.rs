@@ -1,186 +1,105 @@
 //! The tables that configure oxinit itself rather than a process: `[init]`,
-//! `[metrics]` and `[sqlite]`.
+//! `[metrics]` and `[sqlite]`, each declared as its list of keys.
 
 use std::path::PathBuf;
 
-use toml::de::{DeTable, DeValue};
+use toml::de::DeValue;
 
 use super::address::{parse_host_port, Port};
-use super::parse::{duration, set_bool, Report, Value};
-use super::process::{expanded_string, resolve, Context};
+use super::report::Report;
 use super::schema::{InitSettings, LogFormat, MetricsSettings, SqliteSettings};
+use super::table::{duration, flag, key, Item, KeyDef};
+use super::value::set;
+use super::variants::Variants;
+use crate::cgroup::Requested;
 
-pub(super) const INIT_KEYS: &[&str] = &[
-    "shutdown_timeout",
-    "orphan_grace",
-    "log_format",
-    "control_socket",
-    "memory_enforcement",
+pub(super) const INIT: &[KeyDef<InitSettings>] = &[
+    duration("shutdown_timeout", |init| &mut init.shutdown_timeout),
+    duration("orphan_grace", |init| &mut init.orphan_grace),
+    key("log_format", |init, item, r| {
+        set(&mut init.log_format, item.choice(&LogFormat::VARIANTS, r))
+    }),
+    key("control_socket", |init, item, r| {
+        set(&mut init.control_socket, socket_path(item, r).map(Some))
+    }),
+    key("memory_enforcement", |init, item, r| {
+        set(
+            &mut init.memory_enforcement,
+            item.choice(&MEMORY_ENFORCEMENT, r),
+        )
+    }),
 ];
-pub(super) const METRICS_KEYS: &[&str] = &["enabled", "listen"];
-pub(super) const SQLITE_KEYS: &[&str] = &["databases", "require_volume"];
+
+pub(super) const METRICS: &[KeyDef<MetricsSettings>] = &[
+    flag("enabled", |m| &mut m.enabled),
+    key("listen", |m, item, r| set(&mut m.listen, listen(item, r))),
+];
+
+pub(super) const SQLITE: &[KeyDef<SqliteSettings>] = &[
+    key("databases", |s, item, r| s.databases = databases(item, r)),
+    flag("require_volume", |s| &mut s.require_volume),
+];
+
+/// `[init] memory_enforcement`.
+pub(super) const MEMORY_ENFORCEMENT: Variants<Requested> = Variants {
+    noun: "a mode",
+    list: &[
+        ("auto", Requested::Auto, "cgroups when usable, else polling"),
+        ("cgroup", Requested::Cgroup, "cgroups or refuse to boot"),
+        ("poll", Requested::Poll, ""),
+    ],
+};
 
 /// `sun_path` holds 108 bytes including the terminating NUL: a longer path
 /// cannot be bound, and the error at boot would be an opaque EINVAL.
 const MAX_SOCKET_PATH: usize = 107;
 
-pub(super) fn parse_init(
-    table: &DeTable<'_>,
-    init: &mut InitSettings,
-    ctx: &Context<'_>,
-    report: &mut Report<'_>,
-) {
-    for (key, value) in table.iter() {
-        let name = key.get_ref().as_ref();
-        let what = format!("[init] {name}");
-        match name {
-            "shutdown_timeout" => {
-                if let Some(d) = duration(value, &what, report) {
-                    init.shutdown_timeout = d;
-                }
-            }
-            "orphan_grace" => {
-                if let Some(d) = duration(value, &what, report) {
-                    init.orphan_grace = d;
-                }
-            }
-            "log_format" => match value.get_ref() {
-                DeValue::String(s) => match s.as_ref() {
-                    "prefixed" => init.log_format = LogFormat::Prefixed,
-                    "raw" => init.log_format = LogFormat::Raw,
-                    "json" => init.log_format = LogFormat::Json,
-                    other => report.error(
-                        &value.span(),
-                        format!("{what}: \"{other}\" is not a log format; use \"prefixed\", \"raw\" or \"json\""),
-                    ),
-                },
-                _ => report.wrong_type(value, &what, "\"prefixed\", \"raw\" or \"json\""),
-            },
-            "control_socket" => {
-                if let Some(path) = socket_path(value, &what, ctx, report) {
-                    init.control_socket = Some(path);
-                }
-            }
-            "memory_enforcement" => match value.get_ref() {
-                DeValue::String(s) => match s.parse() {
-                    Ok(requested) => init.memory_enforcement = requested,
-                    Err(_) => report.error(
-                        &value.span(),
-                        format!("{what}: \"{s}\" is not a mode; use \"auto\" (cgroups when usable, else polling), \"cgroup\" (cgroups or refuse to boot) or \"poll\""),
-                    ),
-                },
-                _ => report.wrong_type(value, &what, "\"auto\", \"cgroup\" or \"poll\""),
-            },
-            _ => report.unknown_key(key, "[init]", INIT_KEYS, &[]),
-        }
-    }
-}
-
-pub(super) fn socket_path(
-    value: &Value<'_>,
-    what: &str,
-    ctx: &Context<'_>,
-    report: &mut Report<'_>,
-) -> Option<PathBuf> {
-    let text = expanded_string(value, what, ctx, report)?;
-    if text.is_empty() {
-        report.error(&value.span(), format!("{what}: empty path"));
-        return None;
-    }
-    let path = resolve(ctx.base_dir, &text);
+pub(super) fn socket_path(item: &Item<'_, '_>, report: &mut Report<'_>) -> Option<PathBuf> {
+    let path = item.path(report)?;
     let len = path.as_os_str().len();
     if len > MAX_SOCKET_PATH {
-        report.error(
-            &value.span(),
-            format!(
-                "{what}: {} is {len} bytes long, but a Unix socket path holds at most {MAX_SOCKET_PATH}; choose a shorter path such as \"/run/oxinit.sock\"",
-                path.display()
-            ),
-        );
+        let path = path.display();
+        item.error(format_args!("{path} is {len} bytes long, but a Unix socket path holds at most {MAX_SOCKET_PATH}; choose a shorter path such as \"/run/oxinit.sock\""), report);
         return None;
     }
     Some(path)
 }
 
-pub(super) fn parse_metrics(
-    table: &DeTable<'_>,
-    metrics: &mut MetricsSettings,
-    ctx: &Context<'_>,
-    report: &mut Report<'_>,
-) {
-    for (key, value) in table.iter() {
-        let name = key.get_ref().as_ref();
-        let what = format!("[metrics] {name}");
-        match name {
-            "enabled" => set_bool(&mut metrics.enabled, value, &what, report),
-            "listen" => {
-                if let DeValue::Integer(port) = value.get_ref() {
-                    report.error(
-                        &value.span(),
-                        format!("{what}: write the address and the port as a string: listen = \"0.0.0.0:{}\"", port.as_str()),
-                    );
-                    continue;
-                }
-                let Some(text) = expanded_string(value, &what, ctx, report) else {
-                    continue;
-                };
-                match parse_host_port(&text, Port::Listen) {
-                    Ok(addr) => metrics.listen = addr,
-                    Err(e) => report.error(
-                        &value.span(),
-                        format!("{what}: {e} (e.g. \"0.0.0.0:9091\", \"[::]:9091\" or \"localhost:9091\")"),
-                    ),
-                }
-            }
-            _ => report.unknown_key(key, "[metrics]", METRICS_KEYS, &[]),
-        }
+fn listen(item: &Item<'_, '_>, report: &mut Report<'_>) -> Option<std::net::SocketAddr> {
+    if let DeValue::Integer(port) = item.value.get_ref() {
+        let port = port.as_str();
+        let hint = format!("listen = \"0.0.0.0:{port}\"");
+        item.error(
+            format_args!("write the address and the port as a string: {hint}"),
+            report,
+        );
+        return None;
     }
+    let text = item.string(report)?;
+    let examples = "(e.g. \"0.0.0.0:9091\", \"[::]:9091\" or \"localhost:9091\")";
+    parse_host_port(&text, Port::Listen)
+        .map_err(|e| item.error(format_args!("{e} {examples}"), report))
+        .ok()
 }
 
-pub(super) fn parse_sqlite(
-    table: &DeTable<'_>,
-    sqlite: &mut SqliteSettings,
-    ctx: &Context<'_>,
-    report: &mut Report<'_>,
-) {
-    for (key, value) in table.iter() {
-        let name = key.get_ref().as_ref();
-        let what = format!("[sqlite] {name}");
-        match name {
-            "databases" => sqlite.databases = parse_databases(value, &what, ctx, report),
-            "require_volume" => set_bool(&mut sqlite.require_volume, value, &what, report),
-            _ => report.unknown_key(key, "[sqlite]", SQLITE_KEYS, &[]),
-        }
-    }
-}
-
-fn parse_databases(
-    value: &Value<'_>,
-    what: &str,
-    ctx: &Context<'_>,
-    report: &mut Report<'_>,
-) -> Vec<PathBuf> {
-    let DeValue::Array(items) = value.get_ref() else {
-        let hint = match value.get_ref() {
+fn databases(item: &Item<'_, '_>, report: &mut Report<'_>) -> Vec<PathBuf> {
+    let what = &item.what;
+    let DeValue::Array(items) = item.value.get_ref() else {
+        let hint = match item.value.get_ref() {
             DeValue::String(s) => format!("an array: write databases = [\"{s}\"]"),
             _ => "an array of database paths".to_string(),
         };
-        report.wrong_type(value, what, &hint);
+        report.wrong_type(item.value, what, &hint);
         return Vec::new();
     };
     let mut databases: Vec<PathBuf> = Vec::new();
-    for item in items.iter() {
-        let Some(text) = expanded_string(item, what, ctx, report) else {
+    for entry in items.iter() {
+        let Some(path) = item.entry(entry).path(report) else {
             continue;
         };
-        if text.is_empty() {
-            report.error(&item.span(), format!("{what}: empty path"));
-            continue;
-        }
-        let path = resolve(ctx.base_dir, &text);
         if databases.contains(&path) {
             report.error(
-                &item.span(),
+                &entry.span(),
                 format!("{what}: {} is listed twice", path.display()),
             );
             continue;
@@ -188,4 +107,24 @@ fn parse_databases(
         databases.push(path);
     }
     databases
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The match makes a new mode a compile error here, so it cannot be
+    /// left out of the list.
+    #[test]
+    fn every_memory_enforcement_mode_is_listed() {
+        let all = [Requested::Auto, Requested::Cgroup, Requested::Poll];
+        for mode in all {
+            match mode {
+                Requested::Auto | Requested::Cgroup | Requested::Poll => {}
+            }
+            let name = MEMORY_ENFORCEMENT.name(mode);
+            assert_eq!(MEMORY_ENFORCEMENT.parse(name), Some(mode), "{mode:?}");
+        }
+        assert_eq!(MEMORY_ENFORCEMENT.list.len(), all.len());
+    }
 }

@@ -4,7 +4,7 @@
 
 use super::location::{self, Candidate, Lookup};
 use super::{render_status, ControlError, Request, Response, Snapshot};
-use crate::config::units::format_duration;
+use crate::units::format_duration;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
@@ -105,6 +105,7 @@ pub fn client(request: Request, lookup: &Lookup, json: bool) -> i32 {
 /// [`client`] against one socket, with its waits and outputs as parameters
 /// (for tests). `json` prints the raw answer: the snapshot for `status`,
 /// the response line otherwise.
+#[cfg(test)]
 pub fn run_client(
     request: &Request,
     socket: &Path,

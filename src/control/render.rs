@@ -10,6 +10,7 @@
 
 use super::Snapshot;
 use crate::supervisor::snapshot::{ExitInfo, ProcessStatus};
+use crate::units::format_duration_approx;
 
 /// The status table of `snapshot` as seen at `now` (Unix seconds).
 pub fn render_status(snapshot: &Snapshot, now: f64) -> String {
@@ -120,27 +121,16 @@ fn align(rows: &[Vec<String>]) -> String {
 }
 
 /// A duration in seconds, in its two largest units: "12s", "5m12s", "3h4m",
-/// "3d4h"; a zero second unit is left out ("5m"). Negative (clock steps) and
+/// "3d4h" (see [`format_duration_approx`]). Negative (clock steps) and
 /// sub-second durations are "0s".
 pub fn human_duration(seconds: f64) -> String {
-    let total = if seconds.is_finite() && seconds > 0.0 {
+    // Whole seconds: a status line does not show the tenths the log lines do.
+    let whole = if seconds.is_finite() && seconds > 0.0 {
         seconds as u64
     } else {
         0
     };
-    let units = [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")];
-    let Some(first) = units.iter().position(|(size, _)| total >= *size) else {
-        return "0s".to_string();
-    };
-    let (size, unit) = units[first];
-    let mut out = format!("{}{unit}", total / size);
-    if let Some(&(next_size, next_unit)) = units.get(first + 1) {
-        let rest = total % size / next_size;
-        if rest > 0 {
-            out.push_str(&format!("{rest}{next_unit}"));
-        }
-    }
-    out
+    format_duration_approx(std::time::Duration::from_secs(whole))
 }
 
 #[cfg(test)]

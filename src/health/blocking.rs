@@ -65,7 +65,7 @@ impl Drop for Slot {
 /// Why a call gave no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unanswered {
-    #[error("no answer within {}", crate::config::units::format_duration(*.0))]
+    #[error("no answer within {}", crate::units::format_duration(*.0))]
     TimedOut(Duration),
     #[error("{MAX_STUCK} earlier calls on it have not returned yet (a hung mount?)")]
     TooManyStuck,

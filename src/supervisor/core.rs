@@ -9,10 +9,10 @@
 //! there are no timers to cancel. Unit tests drive it with explicit instants.
 
 use super::process::{ExitReason, LastExit, Process, State, StopCause};
-use crate::config::units::{format_size, format_size_approx};
 use crate::config::{Config, InitSettings, Kind, RestartPolicy};
 use crate::sys::reap::ExitStatus;
 use crate::sys::signals;
+use crate::units::{format_duration_approx as fmt_duration, format_size, format_size_approx};
 use condition::launch;
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
@@ -1133,28 +1133,6 @@ impl Supervisor {
                 idx,
                 sig: libc::SIGKILL,
             });
-        }
-    }
-}
-
-/// "250ms", "1.5s", "2m30s" — for log lines.
-pub fn fmt_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        if ms % 1000 == 0 {
-            format!("{}s", ms / 1000)
-        } else {
-            format!("{:.1}s", d.as_secs_f64())
-        }
-    } else {
-        let s = d.as_secs();
-        match (s / 3600, (s % 3600) / 60, s % 60) {
-            (0, m, 0) => format!("{m}m"),
-            (0, m, s) => format!("{m}m{s}s"),
-            (h, 0, _) => format!("{h}h"),
-            (h, m, _) => format!("{h}h{m}m"),
         }
     }
 }

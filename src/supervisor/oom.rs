@@ -15,8 +15,8 @@
 
 use super::probing::Internal;
 use crate::cgroup::{KernelLog, OomWakeups, ProcessCgroup};
-use crate::config::units::format_size;
 use crate::metrics::Metrics;
+use crate::units::format_size;
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;

@@ -93,8 +93,8 @@ impl Probes {
                 None
             }
             HealthCheck::Exec { argv } => {
-                let env = super::event_loop::child_env(spec);
-                let creds = super::event_loop::credentials(spec);
+                let env = crate::launch::child_env(spec);
+                let creds = crate::launch::credentials(spec);
                 let request = spawn::SpawnSpec {
                     argv,
                     env: &env,
@@ -172,7 +172,7 @@ pub fn check_conditions(idx: usize, spec: &ProcessSpec, tx: &UnboundedSender<Int
     tokio::spawn(async move {
         let paths = paths.join(", ");
         let checked = blocking::run(&paths, CONDITION_TIMEOUT, move || {
-            crate::config::first_failing(&conditions)
+            crate::health::condition::first_failing(&conditions)
         });
         let verdict = checked
             .await
