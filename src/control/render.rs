@@ -9,7 +9,7 @@
 //! ```
 
 use super::Snapshot;
-use crate::supervisor::snapshot::{ExitInfo, ProcessStatus};
+use crate::snapshot::{ExitInfo, ExitReason, Kind, ProcessStatus};
 use crate::units::format_duration_approx;
 
 /// The status table of `snapshot` as seen at `now` (Unix seconds).
@@ -20,13 +20,9 @@ pub fn render_status(snapshot: &Snapshot, now: f64) -> String {
         snapshot.pid,
         human_duration(now - snapshot.started_at),
         snapshot.phase,
-        if snapshot.memory_enforcement.is_empty() {
-            "-"
-        } else {
-            &snapshot.memory_enforcement
-        },
+        snapshot.memory_enforcement.map_or("-", |m| m.as_str()),
     );
-    let jobs = snapshot.processes.iter().any(|p| p.kind == "job");
+    let jobs = snapshot.processes.iter().any(|p| p.kind == Kind::Job);
     let mut header = vec![
         "NAME",
         "KIND",
@@ -43,8 +39,8 @@ pub fn render_status(snapshot: &Snapshot, now: f64) -> String {
     for p in &snapshot.processes {
         let mut row = vec![
             p.name.clone(),
-            p.kind.clone(),
-            p.state.clone(),
+            p.kind.to_string(),
+            p.state.to_string(),
             p.pid.map_or("-".to_string(), |pid| pid.to_string()),
             uptime(p, now),
             p.restarts.to_string(),
@@ -54,7 +50,7 @@ pub fn render_status(snapshot: &Snapshot, now: f64) -> String {
         ];
         if jobs {
             row.push(match p.next_run {
-                Some(at) if p.kind == "job" => format!("in {}", human_duration(at - now)),
+                Some(at) if p.kind == Kind::Job => format!("in {}", human_duration(at - now)),
                 _ => "-".to_string(),
             });
         }
@@ -80,13 +76,13 @@ fn uptime(p: &ProcessStatus, now: f64) -> String {
 
 /// "code 1, 2m ago", "SIGKILL (oom), 10s ago", "code 0 (stop), 1h ago".
 fn describe_exit(exit: &ExitInfo, now: f64) -> String {
-    let how = if exit.code > 128 && exit.reason != "exit" {
+    let how = if exit.code > 128 && exit.reason != ExitReason::Exit {
         crate::sys::signals::name(exit.code - 128)
     } else {
         format!("code {}", exit.code)
     };
-    let why = match exit.reason.as_str() {
-        "exit" | "signal" | "" => String::new(),
+    let why = match exit.reason {
+        ExitReason::Exit | ExitReason::Signal => String::new(),
         reason => format!(" ({reason})"),
     };
     format!("{how}{why}, {} ago", human_duration(now - exit.at))
@@ -154,7 +150,7 @@ mod tests {
     fn exits_name_the_signal_and_the_reason() {
         let at = |code, reason: &str| ExitInfo {
             code,
-            reason: reason.to_string(),
+            reason: reason.parse().unwrap(),
             at: 1000.0,
         };
         assert_eq!(describe_exit(&at(1, "exit"), 1120.0), "code 1, 2m ago");

@@ -38,7 +38,7 @@ use tokio::task::{AbortHandle, Id, JoinSet};
 use tokio::time::{timeout_at, Instant};
 
 use super::Metrics;
-use crate::supervisor::snapshot::Snapshot;
+use crate::snapshot::Snapshot;
 
 /// The content type of the Prometheus text exposition format.
 const METRICS_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -338,7 +338,7 @@ fn health(snapshot: &Snapshot) -> Response<Full<Bytes>> {
     let not_ready: Vec<&str> = snapshot
         .processes
         .iter()
-        .filter(|p| p.kind == "service" && !(p.up && p.ready))
+        .filter(|p| p.kind == crate::snapshot::Kind::Service && !(p.up && p.ready))
         .map(|p| p.name.as_str())
         .collect();
     let (status, problems) = match snapshot.health() {

@@ -27,7 +27,7 @@ fn checks(w: &World) -> Vec<String> {
     w.log
         .iter()
         .filter_map(|(_, a)| match a {
-            Action::Check { idx } => Some(w.sup.processes()[*idx].name().to_string()),
+            Action::Check { idx, .. } => Some(w.sup.processes()[*idx].name().to_string()),
             _ => None,
         })
         .collect()
@@ -38,22 +38,22 @@ fn mounted() -> World {
     let mut w = World::new(LITEFS);
     assert_eq!(w.spawned(), ["litefs"]);
     let litefs = w.idx("litefs");
-    assert!(w.log.iter().any(|(_, a)| *a
-        == Action::Probe {
-            idx: litefs,
-            run: 1
-        }));
+    let run = w.run_of(litefs);
+    assert!(w
+        .log
+        .iter()
+        .any(|(_, a)| *a == Action::Probe { idx: litefs, run }));
     // Not mounted yet: nothing else starts, nothing is checked.
     w.send(Event::Probe {
         idx: litefs,
-        run: 1,
+        run,
         outcome: Outcome::Unhealthy("nothing is mounted on /litefs yet".into()),
         took: ms(1),
     });
     assert!(checks(&w).is_empty());
     w.send(Event::Probe {
         idx: litefs,
-        run: 1,
+        run,
         outcome: Outcome::Healthy,
         took: ms(1),
     });
@@ -73,6 +73,7 @@ fn on_a_replica_the_migration_is_skipped_and_the_app_starts() {
     let migrate = w.idx("migrate");
     w.send(Event::Checked {
         idx: migrate,
+        run: w.run_of(migrate),
         verdict: Ok(Some(REPLICA.into())),
     });
     assert_eq!(*w.state("migrate"), State::Skipped);
@@ -97,6 +98,7 @@ fn on_the_primary_the_migration_runs_before_the_app() {
     let migrate = w.idx("migrate");
     w.send(Event::Checked {
         idx: migrate,
+        run: w.run_of(migrate),
         verdict: Ok(None),
     });
     assert_eq!(w.spawned(), ["litefs", "migrate"]);
@@ -111,6 +113,7 @@ fn a_condition_that_cannot_be_checked_aborts_the_boot() {
     let migrate = w.idx("migrate");
     w.send(Event::Checked {
         idx: migrate,
+        run: w.run_of(migrate),
         verdict: Err("stat of /litefs/.primary: no answer within 5s".into()),
     });
     assert!(matches!(w.state("migrate"), State::Failed { .. }));
@@ -123,9 +126,10 @@ fn a_condition_that_cannot_be_checked_aborts_the_boot() {
 fn an_answer_after_the_shutdown_began_starts_nothing() {
     let mut w = mounted();
     let migrate = w.idx("migrate");
-    w.send(Event::Signal(TERM));
+    w.send(signal(TERM));
     w.send(Event::Checked {
         idx: migrate,
+        run: w.run_of(migrate),
         verdict: Ok(None),
     });
     assert_eq!(*w.state("migrate"), State::Cancelled);
@@ -135,6 +139,7 @@ fn an_answer_after_the_shutdown_began_starts_nothing() {
     // A late answer about a process no longer starting is ignored.
     w.send(Event::Checked {
         idx: migrate,
+        run: w.run_of(migrate),
         verdict: Ok(None),
     });
     assert_eq!(w.spawned(), ["litefs"]);
@@ -151,13 +156,14 @@ fn a_job_checks_its_condition_at_every_run_and_counts_a_skip() {
     assert_eq!(checks(&w), ["vacuum"]);
     w.send(Event::Checked {
         idx: vacuum,
+        run: w.run_of(vacuum),
         verdict: Ok(Some(REPLICA.into())),
     });
     assert_eq!(*w.state("vacuum"), State::Scheduled);
     assert!(w.spawned().is_empty());
     assert!(w.observed.contains(&Observation::JobRun {
         idx: vacuum,
-        result: "skipped"
+        result: JobResult::Skipped
     }));
     // The next run asks again; this time this node is the primary.
     let (d, _) = w.wait_next();
@@ -165,6 +171,7 @@ fn a_job_checks_its_condition_at_every_run_and_counts_a_skip() {
     assert_eq!(checks(&w), ["vacuum", "vacuum"]);
     w.send(Event::Checked {
         idx: vacuum,
+        run: w.run_of(vacuum),
         verdict: Ok(None),
     });
     assert_eq!(w.spawned(), ["vacuum"]);
@@ -176,6 +183,7 @@ fn oxinit_start_of_a_skipped_oneshot_checks_again_and_replies() {
     let migrate = w.idx("migrate");
     w.send(Event::Checked {
         idx: migrate,
+        run: w.run_of(migrate),
         verdict: Ok(Some(REPLICA.into())),
     });
     let actions = w.send(Event::Control {
@@ -183,9 +191,13 @@ fn oxinit_start_of_a_skipped_oneshot_checks_again_and_replies() {
         command: Command::Start,
         name: "migrate".into(),
     });
-    assert!(actions.contains(&Action::Check { idx: migrate }));
+    assert!(actions.contains(&Action::Check {
+        idx: migrate,
+        run: w.run_of(migrate)
+    }));
     let actions = w.send(Event::Checked {
         idx: migrate,
+        run: w.run_of(migrate),
         verdict: Ok(Some(REPLICA.into())),
     });
     assert!(actions.contains(&Action::Reply {

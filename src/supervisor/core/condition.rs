@@ -6,7 +6,7 @@
 //! mount, so the core does not do it: it asks with [`Action::Check`], the
 //! event loop checks off its thread with a timeout, and the answer comes
 //! back as [`Event::Checked`](super::Event::Checked). Until then the process
-//! is `Starting`.
+//! is `Starting`, with the run number the spawn will carry.
 //!
 //! - holds: it is spawned as usual;
 //! - does not hold: a oneshot is `Skipped` (logged once with the reason,
@@ -19,41 +19,46 @@
 
 use super::{Action, Observation, Phase, Supervisor};
 use crate::config::Kind;
+use crate::snapshot::JobResult;
+use crate::supervisor::ids::{ProcId, RunId};
 use crate::supervisor::process::{Process, State};
+use crate::supervisor::transitions::Why;
 use tokio::time::Instant;
 
-/// What starts process `idx`, already `Starting`: its spawn, or first the
-/// check of its conditions.
-pub(super) fn launch(idx: usize, p: &Process) -> Action {
+/// What starts run `run` of process `idx`, already `Starting`: its spawn,
+/// or first the check of its conditions.
+pub(super) fn launch(idx: ProcId, run: RunId, p: &Process) -> Action {
     if p.spec.when.is_empty() {
-        Action::Spawn(idx)
+        Action::Spawn { idx, run }
     } else {
-        Action::Check { idx }
+        Action::Check { idx, run }
     }
 }
 
 impl Supervisor {
-    /// The answer to an [`Action::Check`] of process `idx`.
+    /// The answer to an [`Action::Check`] of run `run` of process `idx`.
     pub(super) fn checked(
         &mut self,
-        idx: usize,
+        idx: ProcId,
+        run: RunId,
         verdict: Result<Option<String>, String>,
         now: Instant,
         out: &mut Vec<Action>,
     ) {
         let running = self.phase == Phase::Running;
         let p = &mut self.procs[idx];
-        if p.state != State::Starting {
+        // A late answer: the process was stopped, or started again, since.
+        if p.state != State::Starting || p.run != run {
             return;
         }
         if !running {
             // The shutdown began while the check ran: it is not started.
-            p.state = State::Cancelled;
+            p.transition(State::Cancelled, Why::Shutdown);
             return;
         }
         let why = match verdict {
             Ok(None) => {
-                out.push(Action::Spawn(idx));
+                out.push(Action::Spawn { idx, run });
                 return;
             }
             Ok(Some(why)) => why,
@@ -66,14 +71,14 @@ impl Supervisor {
         let name = p.spec.name.clone();
         if p.kind == Kind::Job {
             tracing::info!("job {name}: this run is skipped: {why}");
-            p.state = State::Scheduled;
+            p.transition(State::Scheduled, Why::ConditionFalse);
             out.push(Action::Record(Observation::JobRun {
                 idx,
-                result: "skipped",
+                result: JobResult::Skipped,
             }));
         } else {
             tracing::info!("{name} skipped: {why}");
-            p.state = State::Skipped;
+            p.transition(State::Skipped, Why::ConditionFalse);
         }
         // Shown by `oxinit status`; a later start resets it.
         p.health.status = Some(format!("skipped: {why}"));
