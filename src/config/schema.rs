@@ -196,6 +196,9 @@ pub struct ProcessSpec {
     /// `replicator = true|false` as written; None: detected from the command
     /// (see [`super::replicator`]).
     pub replicator: Option<bool>,
+    /// Oneshots and jobs: every condition must hold when it would start,
+    /// else it is skipped (see [`super::condition`]). Empty: always runs.
+    pub when: Vec<Condition>,
 }
 
 impl ProcessSpec {
@@ -223,6 +226,7 @@ impl ProcessSpec {
             limits: crate::cgroup::Limits::default(),
             schedule: None,
             replicator: None,
+            when: Vec::new(),
         }
     }
 
@@ -318,6 +322,11 @@ pub enum HealthCheck {
     /// `READY=1`); with a watchdog it must also send `WATCHDOG=1` at least
     /// this often.
     Notify { watchdog: Option<Duration> },
+    /// A filesystem is mounted at `path` (it is listed in
+    /// /proc/self/mountinfo, or lives on another device than its parent) and
+    /// answers: a stat and a directory read finish within the timeout. For
+    /// `litefs mount` and other FUSE daemons, whose mount is their readiness.
+    Mount { path: PathBuf },
 }
 
 impl HealthCheck {
@@ -328,7 +337,46 @@ impl HealthCheck {
             HealthCheck::Tcp { .. } => "tcp",
             HealthCheck::Exec { .. } => "exec",
             HealthCheck::Notify { .. } => "notify",
+            HealthCheck::Mount { .. } => "mount",
         }
+    }
+}
+
+/// One `when` test on a path (`[processes.NAME] when`, see
+/// `condition.rs`). Every condition of a process must hold for it to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// The path exists (symlinks followed, as `test -e`).
+    Exists(PathBuf),
+    /// The path does not exist.
+    Missing(PathBuf),
+}
+
+impl Condition {
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            Condition::Exists(p) | Condition::Missing(p) => p,
+        }
+    }
+
+    /// The key it is written with.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Condition::Exists(_) => "exists",
+            Condition::Missing(_) => "missing",
+        }
+    }
+}
+
+/// `exists = "/a"`, as `check` prints it and the skip message quotes it.
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} = {:?}",
+            self.key(),
+            self.path().display().to_string()
+        )
     }
 }
 

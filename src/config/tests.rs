@@ -127,6 +127,7 @@ fn defaults() {
             limits: crate::cgroup::Limits::default(),
             schedule: None,
             replicator: None,
+            when: vec![],
         }
     );
     assert_eq!(api.kind(), Kind::Service);
@@ -1075,6 +1076,7 @@ fn example_oxfile_parses() {
 }
 
 mod budget;
+mod condition;
 mod health;
 mod inputs;
 mod jobs_and_limits;
