@@ -52,8 +52,8 @@ pub use plan::{plan, Plan};
 pub use reference::{reference_keys, TRANSLATION_BEGIN, TRANSLATION_END};
 pub use render::{render_check, render_check_at};
 pub use schema::{
-    Config, HealthCheck, HealthSpec, InitSettings, Kind, LogFormat, MetricsSettings, Problem,
-    ProcessSpec, RestartPolicy, SqliteSettings, UserSpec,
+    Config, HealthCheck, HealthSpec, IncludeUrl, InitSettings, Kind, LogFormat, MetricsSettings,
+    Problem, ProcessSpec, RestartPolicy, SqliteSettings, UserSpec,
 };
 
 /// What a config is resolved against: the environment `${VAR}` reads and the

@@ -1,14 +1,18 @@
 //! The tables that configure oxinit itself rather than a process: `[init]`,
 //! `[metrics]` and `[sqlite]`.
 
+use std::net::SocketAddr;
+use std::ops::Range;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use toml::de::{DeTable, DeValue};
 
-use super::address::{parse_host_port, Port};
+use super::address::{parse_host_port, parse_http_url, Port};
 use super::parse::{duration, set_bool, Report, Value};
 use super::process::{expanded_string, resolve, Context};
-use super::schema::{InitSettings, LogFormat, MetricsSettings, SqliteSettings};
+use super::schema::{IncludeUrl, InitSettings, LogFormat, MetricsSettings, SqliteSettings};
+use super::units::parse_size;
 
 pub(super) const INIT_KEYS: &[&str] = &[
     "shutdown_timeout",
@@ -17,8 +21,19 @@ pub(super) const INIT_KEYS: &[&str] = &[
     "control_socket",
     "memory_enforcement",
 ];
-pub(super) const METRICS_KEYS: &[&str] = &["enabled", "listen"];
-pub(super) const SQLITE_KEYS: &[&str] = &["databases", "require_volume"];
+pub(super) const METRICS_KEYS: &[&str] = &[
+    "enabled",
+    "listen",
+    "include",
+    "include_timeout",
+    "include_max_size",
+];
+pub(super) const SQLITE_KEYS: &[&str] = &["databases", "require_volume", "max_replication_lag"];
+
+/// The longest `[metrics] include_timeout`: the includes are fetched while a
+/// scrape waits, and oxinit answers a scrape within 10s (Prometheus's
+/// default `scrape_timeout` too), its own figures included.
+const MAX_INCLUDE_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// `sun_path` holds 108 bytes including the terminating NUL: a longer path
 /// cannot be bound, and the error at boot would be an opaque EINVAL.
@@ -108,6 +123,7 @@ pub(super) fn parse_metrics(
     ctx: &Context<'_>,
     report: &mut Report<'_>,
 ) {
+    let mut includes = Vec::new();
     for (key, value) in table.iter() {
         let name = key.get_ref().as_ref();
         let what = format!("[metrics] {name}");
@@ -132,8 +148,45 @@ pub(super) fn parse_metrics(
                     ),
                 }
             }
+            "include" => includes = parse_includes(value, &what, ctx, report),
+            "include_timeout" => {
+                if let Some(d) = duration(value, &what, report) {
+                    if d.is_zero() || d > MAX_INCLUDE_TIMEOUT {
+                        report.error(
+                            &value.span(),
+                            format!("{what}: must be more than 0s and at most \"8s\": the includes are fetched while the scrape waits, and oxinit answers a scrape within 10s (Prometheus's default scrape_timeout too); e.g. include_timeout = \"2s\""),
+                        );
+                    } else {
+                        metrics.include_timeout = d;
+                    }
+                }
+            }
+            "include_max_size" => match value.get_ref() {
+                DeValue::String(text) => match parse_size(text) {
+                    Ok(0) => report.error(
+                        &value.span(),
+                        format!("{what}: must be more than 0, e.g. \"4MiB\""),
+                    ),
+                    Ok(n) => metrics.include_max_size = n,
+                    Err(e) => report.error(&value.span(), format!("{what}: {e}")),
+                },
+                _ => report.wrong_type(value, &what, "a size such as \"4MiB\""),
+            },
             _ => report.unknown_key(key, "[metrics]", METRICS_KEYS, &[]),
         }
+    }
+    for (include, span) in includes {
+        if metrics.enabled && is_own_address(include.addr, metrics.listen) {
+            report.error(
+                &span,
+                format!(
+                    "[metrics] include: \"{}\" is oxinit's own /metrics ([metrics] listen = \"{}\"); it would fetch itself at every scrape. Include other programs' endpoints only, e.g. Litestream's \"http://127.0.0.1:9090/metrics\"",
+                    include.url, metrics.listen
+                ),
+            );
+            continue;
+        }
+        metrics.include.push(include);
     }
 }
 
@@ -149,6 +202,18 @@ pub(super) fn parse_sqlite(
         match name {
             "databases" => sqlite.databases = parse_databases(value, &what, ctx, report),
             "require_volume" => set_bool(&mut sqlite.require_volume, value, &what, report),
+            "max_replication_lag" => {
+                if let Some(d) = duration(value, &what, report) {
+                    if d.is_zero() {
+                        report.error(
+                            &value.span(),
+                            format!("{what}: \"0s\" would fail /health at every write; write the lag to tolerate, e.g. \"60s\", or leave the key out"),
+                        );
+                    } else {
+                        sqlite.max_replication_lag = Some(d);
+                    }
+                }
+            }
             _ => report.unknown_key(key, "[sqlite]", SQLITE_KEYS, &[]),
         }
     }
@@ -188,4 +253,61 @@ fn parse_databases(
         databases.push(path);
     }
     databases
+}
+
+/// `[metrics] include = ["http://127.0.0.1:9090/metrics", …]`.
+fn parse_includes(
+    value: &Value<'_>,
+    what: &str,
+    ctx: &Context<'_>,
+    report: &mut Report<'_>,
+) -> Vec<(IncludeUrl, Range<usize>)> {
+    let DeValue::Array(items) = value.get_ref() else {
+        let hint = match value.get_ref() {
+            DeValue::String(s) => format!("an array: write include = [\"{s}\"]"),
+            _ => "an array of URLs such as [\"http://127.0.0.1:9090/metrics\"]".to_string(),
+        };
+        report.wrong_type(value, what, &hint);
+        return Vec::new();
+    };
+    let mut urls: Vec<(IncludeUrl, Range<usize>)> = Vec::new();
+    for item in items.iter() {
+        let Some(text) = expanded_string(item, what, ctx, report) else {
+            continue;
+        };
+        let lower = text.to_ascii_lowercase();
+        let parsed = if lower.starts_with("http://") {
+            parse_http_url(&text)
+        } else if lower.starts_with("https://") {
+            Err(format!("\"{text}\": https is not supported (oxinit carries no TLS stack); include the exporter's plain-HTTP address, e.g. \"http://127.0.0.1:9090/metrics\""))
+        } else {
+            Err(format!("\"{text}\" is not an http:// URL: write e.g. \"http://127.0.0.1:9090/metrics\" (Litestream's `addr:`)"))
+        };
+        if urls.iter().any(|(u, _)| u.url == text) {
+            report.error(&item.span(), format!("{what}: \"{text}\" is listed twice"));
+            continue;
+        }
+        match parsed {
+            Ok(url) => urls.push((
+                IncludeUrl {
+                    url: text,
+                    addr: url.addr,
+                    host: url.host,
+                    path: url.path,
+                },
+                item.span(),
+            )),
+            Err(e) => report.error(&item.span(), format!("{what}: {e}")),
+        }
+    }
+    urls
+}
+
+/// An include of oxinit's own listening address would fetch itself at every
+/// scrape, which fetches itself again, until the connection cap.
+fn is_own_address(include: SocketAddr, listen: SocketAddr) -> bool {
+    include.port() == listen.port()
+        && (listen.ip().is_unspecified()
+            || include.ip() == listen.ip()
+            || (include.ip().is_loopback() && listen.ip().is_loopback()))
 }

@@ -11,12 +11,20 @@
 //! - [`usage`]: memory and CPU of a process from its cgroup or /proc.
 //! - [`own_process`]: oxinit's own `process_*` metrics (CPU, memory, fds).
 //! - [`server`]: the hyper server; nothing in it can make the supervisor wait.
+//! - [`include`]: `[metrics] include`, other programs' metrics appended at
+//!   scrape time (`exposition`: their text split into families; `http_get`:
+//!   the bounded fetch).
+//! - [`replication`]: the sampler behind `oxinit_sqlite_replication_lag_seconds`.
 //!
 //! Boot: [`parse_listen`] the `[metrics] listen` value, [`bind`] it (a clear
 //! error when the port is taken), then spawn [`serve`] on the runtime.
 
+mod exposition;
+mod http_get;
+pub mod include;
 pub mod own_process;
 mod registry;
+pub mod replication;
 pub mod server;
 pub mod usage;
 
@@ -26,7 +34,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 pub use registry::{
     Metrics, ENFORCEMENT_MODES, EXIT_REASONS, HEALTH_RESULTS, JOB_RESULTS, SIGNALS, USAGE_MAX_AGE,
 };
-pub use server::{serve, serve_with, Limits};
+pub use server::{serve, serve_including, serve_with, Limits, Scrape};
 
 /// The default of `[metrics] listen`.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9091);

@@ -45,6 +45,7 @@ pub fn start(config: &Config, snapshots: &watch::Receiver<Arc<Snapshot>>) -> Res
         .collect();
     let metrics = Arc::new(Metrics::new(&kinds, env!("CARGO_PKG_VERSION")));
     metrics.set_memory_enforcement(memory_mode);
+    let scrape = crate::metrics::replication::start(&config.metrics, &config.sqlite);
     if config.metrics.enabled {
         let listener = crate::metrics::bind(config.metrics.listen).map_err(|e| {
             tracing::error!("{e}");
@@ -54,11 +55,13 @@ pub fn start(config: &Config, snapshots: &watch::Receiver<Arc<Snapshot>>) -> Res
             "metrics on http://{}/metrics (also /health, /status)",
             config.metrics.listen
         );
-        tokio::spawn(crate::metrics::serve(
+        tokio::spawn(crate::metrics::serve_including(
             listener,
             metrics.clone(),
             snapshots.clone(),
             config.sqlite.databases.clone(),
+            crate::metrics::Limits::default(),
+            scrape,
         ));
     }
 

@@ -21,14 +21,18 @@ fn defaults() {
         config.metrics,
         MetricsSettings {
             enabled: true,
-            listen: addr("0.0.0.0:9091")
+            listen: addr("0.0.0.0:9091"),
+            include: vec![],
+            include_timeout: std::time::Duration::from_secs(2),
+            include_max_size: 4 * 1024 * 1024,
         }
     );
     assert_eq!(
         config.sqlite,
         SqliteSettings {
             databases: vec![],
-            require_volume: false
+            require_volume: false,
+            max_replication_lag: None,
         }
     );
     let text = render_check(&config);
@@ -166,6 +170,7 @@ fn sqlite_databases_resolve_and_expand() {
                 base.join("data/y.db"),
             ],
             require_volume: true,
+            max_replication_lag: None,
         }
     );
     assert_contains(
