@@ -374,7 +374,11 @@ fn litestreams_metrics_are_included_and_its_lag_rises_and_falls() {
         secs(30),
         "lag while frozen",
     );
+    let started = Instant::now();
     assert_eq!(ox.metric(&up), 0.0);
+    let took = started.elapsed();
+    eprintln!("scrape with the include frozen: {took:?}");
+    assert!(took < secs(3), "include_timeout is 1s, the scrape took {took:?}");
     let (code, body) = health(port);
     assert_eq!(code, 503, "{body}");
     assert!(

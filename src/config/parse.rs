@@ -20,7 +20,7 @@ use super::process::{parse_process, Context, ProcessDraft};
 use super::schema::{
     Config, InitSettings, Kind, MetricsSettings, Problem, ProcessSpec, SqliteSettings,
 };
-use super::settings::{parse_init, parse_metrics, parse_sqlite};
+use super::settings::{check_replication_lag, parse_init, parse_metrics, parse_sqlite};
 use super::suggest::did_you_mean;
 use super::users::Accounts;
 use super::{units, ConfigError, LoadContext, Lookups};
@@ -397,34 +397,6 @@ fn base_dir(path: &Path) -> PathBuf {
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| PathBuf::from("/"))
-}
-
-/// `[sqlite] max_replication_lag` judges Litestream's own figures for the
-/// databases, which oxinit reads through `[metrics] include`: without both,
-/// `/health` could never pass.
-fn check_replication_lag(
-    document: &DeTable<'_>,
-    metrics: &MetricsSettings,
-    sqlite: &SqliteSettings,
-    report: &mut Report<'_>,
-) {
-    if sqlite.max_replication_lag.is_none() {
-        return;
-    }
-    let missing = match (sqlite.databases.is_empty(), metrics.include.is_empty()) {
-        (true, _) => "[sqlite] databases lists no database to watch: add the replicated one, e.g. databases = [\"/data/app.db\"]",
-        (false, true) => "[metrics] include has no URL to read Litestream's metrics from: add its `addr:`, e.g. include = [\"http://127.0.0.1:9090/metrics\"]",
-        (false, false) => return,
-    };
-    let span = match document.get("sqlite").map(|v| v.get_ref()) {
-        Some(DeValue::Table(table)) => table.get("max_replication_lag").map(|v| v.span()),
-        _ => None,
-    };
-    let message = format!("[sqlite] max_replication_lag: {missing}");
-    match span {
-        Some(span) => report.error(&span, message),
-        None => report.error_nowhere(message),
-    }
 }
 
 /// A duration value (`"15s"`); `what` names the table and key in messages.

@@ -34,7 +34,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 pub use registry::{
     Metrics, ENFORCEMENT_MODES, EXIT_REASONS, HEALTH_RESULTS, JOB_RESULTS, SIGNALS, USAGE_MAX_AGE,
 };
-pub use server::{serve, serve_including, serve_with, Limits, Scrape};
+pub use replication::Scrape;
+pub use server::{serve, serve_including, serve_with, Limits};
 
 /// The default of `[metrics] listen`.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9091);

@@ -5,10 +5,10 @@
 //! need observations closer together than Prometheus scrapes, so a task
 //! observes every [`SAMPLE_EVERY`]: it stats each database's `-wal` on the
 //! blocking pool (a hung network filesystem costs one thread, and the next
-//! stats wait for it rather than piling up) and asks the include URLs that
-//! answer with Litestream's metrics; the other include URLs (the app's) are
-//! asked only every [`PROBE_EVERY`] rounds, to notice a Litestream that
-//! appears later.
+//! stats wait for it rather than piling up) and asks the include URLs, all
+//! at once: every round those that answer with Litestream's metrics or do
+//! not answer yet, and those that answered without them (the app's) only
+//! every [`PROBE_EVERY`] rounds, to notice a Litestream that appears there.
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -20,7 +20,6 @@ use tokio::task::JoinHandle;
 
 use super::exposition::{escape_label, sample_value};
 use super::include::Includes;
-use super::server::Scrape;
 use crate::config::{MetricsSettings, SqliteSettings};
 use crate::sqlite::freshness::Replication;
 
@@ -30,6 +29,14 @@ pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 const PROBE_EVERY: u64 = 30;
 /// How long a round waits for the `stat`s of the WALs.
 const STAT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What a scrape adds to oxinit's own figures: `[metrics] include` and the
+/// replication lag.
+#[derive(Debug, Clone, Default)]
+pub struct Scrape {
+    pub includes: Arc<Includes>,
+    pub replication: Option<Arc<Replication>>,
+}
 
 /// The gauge's family name.
 pub const LAG_FAMILY: &str = "oxinit_sqlite_replication_lag_seconds";
@@ -80,17 +87,16 @@ pub async fn sample(
 ) {
     let mut ticks = tokio::time::interval(SAMPLE_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut litestream: BTreeSet<usize> = BTreeSet::new();
+    // The URLs that answered without Litestream's metrics; a URL that does
+    // not answer (Litestream not started yet, or frozen) stays asked.
+    let mut others: BTreeSet<usize> = BTreeSet::new();
     let mut stats: Option<JoinHandle<Vec<Files>>> = None;
     for round in 0u64.. {
         ticks.tick().await;
         let at = SystemTime::now();
-        let which: Vec<usize> =
-            if round % PROBE_EVERY == 0 || (litestream.is_empty() && round % 5 == 0) {
-                (0..includes.targets().len()).collect()
-            } else {
-                litestream.iter().copied().collect()
-            };
+        let which: Vec<usize> = (0..includes.targets().len())
+            .filter(|i| round % PROBE_EVERY == 0 || !others.contains(i))
+            .collect();
         let (answers, files) = tokio::join!(
             includes.fetch(&which, includes.timeout()),
             stat_files(&mut stats, &databases)
@@ -99,10 +105,10 @@ pub async fn sample(
         for (&i, answer) in which.iter().zip(&answers) {
             if let Ok(text) = &answer.result {
                 if text.contains("litestream_sync_count") {
-                    litestream.insert(i);
+                    others.remove(&i);
                     texts.push(text.as_str());
                 } else {
-                    litestream.remove(&i);
+                    others.insert(i);
                 }
             }
         }

@@ -37,9 +37,8 @@ use tokio::sync::{watch, Mutex};
 use tokio::task::{AbortHandle, Id, JoinSet};
 use tokio::time::{timeout_at, Instant};
 
-use super::include::Includes;
+use super::replication::Scrape;
 use super::Metrics;
-use crate::sqlite::freshness::Replication;
 use crate::supervisor::snapshot::Snapshot;
 
 /// The content type of the Prometheus text exposition format.
@@ -74,14 +73,6 @@ impl Default for Limits {
             render_timeout: Duration::from_secs(10),
         }
     }
-}
-
-/// What a scrape adds to oxinit's own figures: `[metrics] include` and the
-/// replication lag.
-#[derive(Debug, Clone, Default)]
-pub struct Scrape {
-    pub includes: Arc<Includes>,
-    pub replication: Option<Arc<Replication>>,
 }
 
 /// What every connection needs.

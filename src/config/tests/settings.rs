@@ -309,11 +309,18 @@ fn metrics_include_urls_and_bounds() {
     assert_eq!(
         urls,
         [
-            ("http://127.0.0.1:9090/metrics", "127.0.0.1:9090".to_string(), "/metrics"),
+            (
+                "http://127.0.0.1:9090/metrics",
+                "127.0.0.1:9090".to_string(),
+                "/metrics"
+            ),
             ("http://localhost:8080", "127.0.0.1:8080".to_string(), "/"),
         ]
     );
-    assert_eq!(config.metrics.include_timeout, std::time::Duration::from_millis(500));
+    assert_eq!(
+        config.metrics.include_timeout,
+        std::time::Duration::from_millis(500)
+    );
     assert_eq!(config.metrics.include_max_size, 16 << 20);
 }
 
@@ -321,16 +328,37 @@ fn metrics_include_urls_and_bounds() {
 fn metrics_include_problems_are_at_their_line() {
     let f = Fixture::new();
     for (body, expected) in [
-        ("include = \"http://127.0.0.1:9090/metrics\"", "write include = [\"http://127.0.0.1:9090/metrics\"]"),
-        ("include = [\"127.0.0.1:9090\"]", "is not an http:// URL: write e.g. \"http://127.0.0.1:9090/metrics\""),
-        ("include = [\"https://127.0.0.1:9090/metrics\"]", "https is not supported (oxinit carries no TLS stack)"),
-        ("include = [\"http://litestream:9090/metrics\"]", "oxinit does no DNS lookups"),
-        ("include = [\"http://127.0.0.1/a\", \"http://127.0.0.1/a\"]", "is listed twice"),
-        ("include = [\"http://127.0.0.1:9091/metrics\"]", "is oxinit's own /metrics ([metrics] listen = \"0.0.0.0:9091\")"),
+        (
+            "include = \"http://127.0.0.1:9090/metrics\"",
+            "write include = [\"http://127.0.0.1:9090/metrics\"]",
+        ),
+        (
+            "include = [\"127.0.0.1:9090\"]",
+            "is not an http:// URL: write e.g. \"http://127.0.0.1:9090/metrics\"",
+        ),
+        (
+            "include = [\"https://127.0.0.1:9090/metrics\"]",
+            "https is not supported (oxinit carries no TLS stack)",
+        ),
+        (
+            "include = [\"http://litestream:9090/metrics\"]",
+            "oxinit does no DNS lookups",
+        ),
+        (
+            "include = [\"http://127.0.0.1/a\", \"http://127.0.0.1/a\"]",
+            "is listed twice",
+        ),
+        (
+            "include = [\"http://127.0.0.1:9091/metrics\"]",
+            "is oxinit's own /metrics ([metrics] listen = \"0.0.0.0:9091\")",
+        ),
         ("include_timeout = \"20s\"", "at most \"8s\""),
         ("include_timeout = \"0s\"", "must be more than 0s"),
         ("include_max_size = \"0\"", "must be more than 0"),
-        ("include_max_size = 4096", "expected a size such as \"4MiB\""),
+        (
+            "include_max_size = 4096",
+            "expected a size such as \"4MiB\"",
+        ),
     ] {
         let (line, _, message) = f.problem(&format!("[metrics]\n{body}\n{RUN}"));
         assert_eq!(line, 2, "{body}");
@@ -347,14 +375,21 @@ fn max_replication_lag_needs_a_database_and_an_include() {
     let config = f.ok(&format!(
         "{include}[sqlite]\ndatabases = [\"/data/app.db\"]\nmax_replication_lag = \"1m\"\n{RUN}"
     ));
-    assert_eq!(config.sqlite.max_replication_lag, Some(std::time::Duration::from_secs(60)));
+    assert_eq!(
+        config.sqlite.max_replication_lag,
+        Some(std::time::Duration::from_secs(60))
+    );
     let (line, _, message) = f.problem(&format!(
         "[sqlite]\ndatabases = [\"/data/app.db\"]\nmax_replication_lag = \"1m\"\n{RUN}"
     ));
     assert_eq!(line, 3);
-    assert_contains(&message, "[sqlite] max_replication_lag: [metrics] include has no URL");
-    let (line, _, message) =
-        f.problem(&format!("{include}[sqlite]\nmax_replication_lag = \"1m\"\n{RUN}"));
+    assert_contains(
+        &message,
+        "[sqlite] max_replication_lag: [metrics] include has no URL",
+    );
+    let (line, _, message) = f.problem(&format!(
+        "{include}[sqlite]\nmax_replication_lag = \"1m\"\n{RUN}"
+    ));
     assert_eq!(line, 4);
     assert_contains(&message, "[sqlite] databases lists no database to watch");
     let (_, _, message) = f.problem(&format!(
