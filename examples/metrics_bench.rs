@@ -26,7 +26,7 @@ use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use oxinit::metrics::{bind, parse_listen, serve, Metrics};
+use oxinit::metrics::{bind, serve, Metrics};
 use oxinit::supervisor::snapshot::{ProcessStatus, Snapshot};
 use tokio::time::{sleep, sleep_until, Instant};
 
@@ -53,7 +53,9 @@ fn main() {
             other => panic!("unknown argument {other:?}: --fake N, --listen ADDR"),
         }
     }
-    let addr = parse_listen(&listen).unwrap_or_else(|e| panic!("{e}"));
+    let addr: std::net::SocketAddr = listen
+        .parse()
+        .unwrap_or_else(|e| panic!("--listen {listen:?}: {e}: write IP:PORT"));
     let listener = bind(addr).unwrap_or_else(|e| panic!("{e}"));
 
     let mut children = Children(Vec::new());

@@ -29,6 +29,7 @@ pub use queue::{flush, lines_dropped};
 use std::cell::RefCell;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(test)]
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 use tracing::level_filters::LevelFilter;
@@ -122,6 +123,7 @@ pub struct Subscriber {
 
 enum Sink {
     Stderr,
+    #[cfg(test)]
     Memory(Arc<Mutex<Vec<u8>>>),
 }
 
@@ -136,6 +138,7 @@ impl Subscriber {
     }
 
     /// The same lines appended to `buffer` instead, for tests that read them.
+    #[cfg(test)]
     pub fn writing_to(self, buffer: Arc<Mutex<Vec<u8>>>) -> Subscriber {
         Subscriber {
             sink: Sink::Memory(buffer),
@@ -146,6 +149,7 @@ impl Subscriber {
     fn write(&self, line: &[u8]) {
         match &self.sink {
             Sink::Stderr => write_stderr(line),
+            #[cfg(test)]
             Sink::Memory(buffer) => buffer
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)

@@ -1,22 +1,39 @@
 //! oxinit: a tiny PID 1 for single-box SQLite apps in containers.
 //!
-//! Module map (see README.md's Development section and DESIGN.md):
-//! - [`sys`]: every unsafe call: spawn, the reaper, signals, PID-1 duties.
-//! - [`cgroup`]: memory limits (cgroup v2, v1, polling); its own unsafe corner.
-//! - [`single`]: single-command mode (`oxinit -- CMD`), the tini drop-in.
-//! - [`sweep`]: the final TERM → grace → KILL of every leftover process.
-//! - [`config`]: the oxfile.toml schema, units, validation and the boot plan.
-//! - [`supervisor`]: supervisor mode: the pure state machine and its event loop.
-//! - [`logs`]: relay of the children's stdout/stderr.
-//! - [`health`]: HTTP/TCP probes and the sd_notify socket.
-//! - [`schedule`]: cron and `@every` schedules of jobs.
-//! - [`control`]: the control socket and the `status`/`restart`/… client.
-//! - [`metrics`], [`sqlite`]: Prometheus metrics, /health, /status, SQLite gauges.
-//! - [`exit`]: exit-code rules shared by every mode.
-//! - [`cli`]: the command line, parsed by hand (one pass, tables for --help).
-//! - [`diag`]: oxinit's own log lines: its `tracing` subscriber, text or JSON,
-//!   and the bounded queue that keeps PID 1 from waiting on its stderr.
-//! - [`proc_stat`]: the process table from /proc, for every part that needs it.
+//! The modules form a one-way stack in the order data flows; each imports
+//! its own layer or a lower one. Bottom first (README.md's Development
+//! section holds the list, and tests/house.rs checks every import against
+//! it):
+//! 1. the kernel: [`sys`] (every raw system call: spawn, the reaper,
+//!    signals, kill, PID-1 duties), `proc_stat` (the process table from
+//!    /proc), [`exit`] (exit-code rules shared by every mode);
+//! 2. shared leaves: `units` (one duration and one size parser and
+//!    formatter) and `snapshot` (the status snapshot's typed enums);
+//! 3. what the oxfile says and what the machine offers: [`config`] (the
+//!    oxfile.toml schema, validation and the boot plan), [`cgroup`] (memory
+//!    limits: cgroup v2, v1, polling), `schedule` (cron and `@every`),
+//!    [`sqlite`] (file sizes, journal mode, the volume check);
+//! 4. [`diag`] (oxinit's own lines, through a bounded queue that keeps
+//!    PID 1 from waiting on its stderr), [`logs`] (relay of the children's
+//!    stdout/stderr), `health` (HTTP/TCP probes, the sd_notify socket);
+//! 5. `launch` (how a child is built: env, credentials), `sweep` (the
+//!    final TERM → grace → KILL of every leftover);
+//! 6. [`supervisor`]: the pure state machine, then its event loop;
+//! 7. what serves the outside: [`control`] (the control socket and the
+//!    `status`/`restart`/… client), [`metrics`] (Prometheus, /health,
+//!    /status);
+//! 8. `wiring` (the supervisor, metrics and control built with their
+//!    channels), [`cli`] (the command line, parsed by hand), [`single`]
+//!    (single-command mode, the tini drop-in); then main.rs.
+//!
+//! Modules are `pub(crate)` unless the binary, tests/, examples/ or fuzz/
+//! reach them by path, so the compiler reports dead code in them.
+
+// Unsafe code is a compile error but in `sys`, the one corner that makes raw
+// system calls (its mod.rs allows it); every unsafe block there says why it
+// is sound (clippy, with CI's -D warnings).
+#![deny(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod cgroup;
 pub mod cli;
@@ -24,13 +41,14 @@ pub mod config;
 pub mod control;
 pub mod diag;
 pub mod exit;
-pub mod health;
+pub(crate) mod health;
+pub(crate) mod launch;
 pub mod logs;
 pub mod metrics;
-pub mod proc_stat;
-pub mod schedule;
+pub(crate) mod proc_stat;
+pub(crate) mod schedule;
 pub mod single;
 pub mod sqlite;
 pub mod supervisor;
-pub mod sweep;
+pub(crate) mod sweep;
 pub mod sys;

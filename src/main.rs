@@ -7,11 +7,16 @@
 //! to be open, and SIGPIPE is blocked with every other signal (std ignores it).
 //! `std::env::args` works without std's runtime on glibc.
 #![no_main]
+#![deny(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 use oxinit::cli::{Cli, Command};
 use oxinit::{config, control, exit, single, supervisor, sys};
 use std::path::Path;
 
+// The one exception to the crate's unsafe_code rule: `no_mangle` exports
+// the C symbol `main`, which nothing else in the binary defines (no_main).
+#[allow(unsafe_code)]
 #[no_mangle]
 pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
     if let Err(e) = sys::stdio::ensure_open() {

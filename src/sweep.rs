@@ -80,7 +80,7 @@ impl Sweep {
         if !sweep.drain() {
             sweep.signal_leftovers(libc::SIGTERM);
             // The groups' members are among them: our descendants.
-            kill::continue_stopped_leftovers();
+            pid1::continue_stopped_leftovers();
             sweep.phase = Phase::Grace(Instant::now() + grace);
         }
         sweep

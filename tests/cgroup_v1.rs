@@ -11,9 +11,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use oxinit::cgroup::{
-    detect, join_from_child, Enforcement, Limits, Mode, ProcessCgroup, Requested, Roots,
-};
+use oxinit::cgroup::{detect, Enforcement, Limits, Mode, ProcessCgroup, Requested, Roots};
+use oxinit::sys::spawn::join_from_child;
 
 const MIB: u64 = 1 << 20;
 

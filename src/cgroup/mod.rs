@@ -12,7 +12,8 @@
 //!   leaf, enable controllers) and removes cgroups a previous run left.
 //! - [`Enforcement::create`] makes one process's cgroup with its limits and
 //!   opens its `cgroup.procs`; the child joins it before exec
-//!   ([`join_from_child`]).
+//!   ([`join_from_child`](crate::sys::spawn::join_from_child), a step of
+//!   the spawn).
 //! - [`ProcessCgroup::oom_watch`] wakes the supervisor when the OOM killer
 //!   struck inside a running process's cgroup; [`KernelLog`] names the
 //!   victims where the kernel log is readable.
@@ -27,6 +28,8 @@ mod detect;
 mod error;
 mod files;
 mod kernel_log;
+mod layout;
+mod members;
 mod oom_watch;
 pub mod poll;
 mod process;
@@ -40,9 +43,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 pub use error::CgroupError;
-pub use kernel_log::{KernelLog, OomVictim};
+pub use kernel_log::KernelLog;
 pub use oom_watch::{drain as drain_oom_watch, OomWakeups};
-pub use process::{join_from_child, ProcessCgroup, Usage};
+pub use process::ProcessCgroup;
 
 use detect::{V1Target, V2Target};
 
@@ -369,15 +372,15 @@ fn cleanup_leftovers(dirs: &[PathBuf], name: &str) -> Cleanup {
                 continue;
             }
             let path = entry.path();
-            if let process::Owner::Another(owner) = process::owner(&path, Path::new("/proc")) {
+            if let members::Owner::Another(owner) = members::owner(&path, Path::new("/proc")) {
                 cleanup.failed.push(CgroupError::InUse { path, owner });
                 continue;
             }
-            match process::kill_members(&path) {
+            match members::kill_members(&path) {
                 Ok(killed) => cleanup.killed += killed,
                 Err(err) => cleanup.failed.push(err),
             }
-            match process::remove_tree(&path) {
+            match members::remove_tree(&path) {
                 Ok(()) => cleanup.removed.push(path),
                 Err(err) => cleanup.failed.push(err),
             }

@@ -7,35 +7,19 @@
 //! join after exec would let a fast allocator escape the limit; after the
 //! exit, read `oom_kills()` (the OOM verdict lives in the cgroup) and only
 //! then `remove()`.
+//!
+//! [`join_from_child`]: crate::sys::spawn::join_from_child
 
-use std::fs;
-use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 
 use super::files;
+use super::layout::Layout;
+use super::members::{kill_members, remove_tree};
 use super::CgroupError;
-
-/// Where a process's cgroup lives.
-#[derive(Debug, Clone)]
-pub(crate) enum Layout {
-    V2 {
-        dir: PathBuf,
-    },
-    /// cgroup v1 has one directory per hierarchy; pids and cpuacct only
-    /// when those hierarchies are writable (and, for pids, a limit is set).
-    V1 {
-        memory: PathBuf,
-        pids: Option<PathBuf>,
-        cpuacct: Option<PathBuf>,
-    },
-}
 
 /// Figures for metrics and `oxinit status`; `None` where unknown.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -100,15 +84,11 @@ impl ProcessCgroup {
         self.hierarchy_path.as_deref()
     }
 
-    pub(crate) fn layout(&self) -> &Layout {
-        &self.layout
-    }
-
     /// A descriptor that becomes readable when the OOM counter may have
     /// moved (see [`super::oom_watch`]); read [`oom_kills`](Self::oom_kills)
     /// then, and [`drain_oom_watch`](super::drain_oom_watch) it.
     pub fn oom_watch(&self) -> Result<OwnedFd, CgroupError> {
-        super::oom_watch::open(self)
+        super::oom_watch::open(&self.layout)
     }
 
     pub fn process(&self) -> &str {
@@ -144,7 +124,7 @@ impl ProcessCgroup {
     }
 
     /// The descriptors the child writes "0" to before exec (see
-    /// [`join_from_child`]). Collect them before fork: the child must not
+    /// [`join_from_child`](crate::sys::spawn::join_from_child)). Collect them before fork: the child must not
     /// allocate. Empty after [`close_procs_fds`](Self::close_procs_fds).
     pub fn procs_fds(&self) -> Vec<RawFd> {
         self.procs.iter().map(AsRawFd::as_raw_fd).collect()
@@ -253,156 +233,10 @@ impl ProcessCgroup {
     }
 }
 
-/// Called in the child between fork and exec: joins the cgroup(s) by
-/// writing "0" (the writer itself) to each descriptor of
-/// [`ProcessCgroup::procs_fds`]. Async-signal-safe: no allocation, no lock,
-/// only write(2).
-pub fn join_from_child(procs_fds: &[RawFd]) -> Result<(), Errno> {
-    for &fd in procs_fds {
-        // SAFETY: the parent opened these descriptors and keeps them open
-        // across the fork; the child only borrows them for one write.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        nix::unistd::write(fd, b"0")?;
-    }
-    Ok(())
-}
-
-/// Rounds of "read members, SIGKILL the new ones". A fork bomb can add
-/// members between a read and the kills; each round catches those, and
-/// stops as soon as a read shows nothing new.
-const KILL_ROUNDS: usize = 16;
-
-/// SIGKILLs every process in `dir` and below. Uses `cgroup.kill` (v2, Linux
-/// 5.14+), which the kernel applies atomically to the whole subtree, when
-/// the file exists; otherwise signals pid by pid.
-/// Whose processes a cgroup of our name holds, judged by their ancestry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Owner {
-    /// Empty, or its processes descend from this oxinit, or from no oxinit
-    /// at all (a previous run's, reparented when it died): ours to empty.
-    Ours,
-    /// A process of it descends from another live oxinit and not from this
-    /// one: two oxinits share a cgroup (parallel tests, a second instance
-    /// started by hand). Killing those processes would break the other.
-    Another(i32),
-}
-
-/// [`Owner`] of `dir`, from the members' parent chains in `proc_root`. An
-/// oxinit is a process with this process's own `comm`; a chain that
-/// passes through this oxinit is ours (a nested oxinit's children too).
-pub(crate) fn owner(dir: &Path, proc_root: &Path) -> Owner {
-    let own = std::process::id() as i32;
-    let comm =
-        |pid: i32| std::fs::read_to_string(proc_root.join(pid.to_string()).join("comm")).ok();
-    let Some(own_comm) = std::fs::read_to_string(proc_root.join("self/comm")).ok() else {
-        return Owner::Ours;
-    };
-    let members = files::read_pids_recursive(dir).unwrap_or_default();
-    for pid in members.into_iter().filter(|&pid| pid > 1 && pid != own) {
-        let mut other = None;
-        let mut at = pid;
-        // Bounded: a pid chain is at most as long as the process table.
-        for _ in 0..4096 {
-            let Some(stat) = crate::proc_stat::read(proc_root, &at.to_string()) else {
-                break;
-            };
-            if stat.ppid == own {
-                other = None;
-                break;
-            }
-            if stat.ppid <= 1 {
-                break;
-            }
-            if other.is_none() && comm(stat.ppid).as_deref() == Some(own_comm.as_str()) {
-                other = Some(stat.ppid);
-            }
-            at = stat.ppid;
-        }
-        if let Some(owner) = other {
-            return Owner::Another(owner);
-        }
-    }
-    Owner::Ours
-}
-
-pub(crate) fn kill_members(dir: &Path) -> Result<usize, CgroupError> {
-    let kill_file = dir.join("cgroup.kill");
-    if kill_file.is_file() {
-        let count = files::read_pids_recursive(dir)?.len();
-        files::write(&kill_file, "1")?;
-        return Ok(count);
-    }
-    let own = std::process::id() as i32;
-    let mut signalled: Vec<i32> = Vec::new();
-    for _ in 0..KILL_ROUNDS {
-        let fresh: Vec<i32> = files::read_pids_recursive(dir)?
-            .into_iter()
-            // Never signal init, ourselves, or a process group (pid <= 0),
-            // whatever a cgroup.procs (or a fake one in a test) says.
-            .filter(|&pid| pid > 1 && pid != own && !signalled.contains(&pid))
-            .collect();
-        if fresh.is_empty() {
-            break;
-        }
-        for pid in fresh {
-            match kill(Pid::from_raw(pid), Signal::SIGKILL) {
-                Ok(()) | Err(Errno::ESRCH) => {}
-                Err(errno) => tracing::warn!(
-                    "cannot SIGKILL pid {pid} in cgroup {}: {errno}",
-                    dir.display()
-                ),
-            }
-            signalled.push(pid);
-        }
-    }
-    Ok(signalled.len())
-}
-
-/// Waits between rmdir attempts while SIGKILLed members finish exiting
-/// (zombies do not hold a cgroup; exiting ones do for a moment): ~75 ms in
-/// all, short enough to block PID 1's loop.
-const REMOVE_BACKOFF: [Duration; 5] = [
-    Duration::ZERO,
-    Duration::from_millis(5),
-    Duration::from_millis(10),
-    Duration::from_millis(20),
-    Duration::from_millis(40),
-];
-
-/// Removes `dir` and any cgroups below it, killing lingering members.
-pub(crate) fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
-    for pause in REMOVE_BACKOFF {
-        std::thread::sleep(pause);
-        match rmdir_tree(dir) {
-            Ok(()) => return Ok(()),
-            Err((_, err)) if err.raw_os_error() == Some(libc::EBUSY) => {
-                if let Err(err) = kill_members(dir) {
-                    tracing::debug!("while removing {}: {err}", dir.display());
-                }
-            }
-            Err((path, source)) => return Err(CgroupError::RemoveDir { path, source }),
-        }
-    }
-    Err(CgroupError::Busy {
-        path: dir.to_owned(),
-        members: files::read_pids_recursive(dir).unwrap_or_default(),
-    })
-}
-
-fn rmdir_tree(dir: &Path) -> Result<(), (PathBuf, io::Error)> {
-    for path in files::subtree(dir).into_iter().chain([dir.to_owned()]) {
-        match fs::remove_dir(&path) {
-            Ok(()) => {}
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-            Err(err) => return Err((path, err)),
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::process::ExitStatusExt;
     use std::process::Command;
 
@@ -528,22 +362,5 @@ mod tests {
         cg.remove().unwrap();
         assert!(!dir.exists());
         cg.remove().unwrap();
-    }
-
-    #[test]
-    fn join_from_child_writes_zero_to_every_fd() {
-        let tmp = tempfile::tempdir().unwrap();
-        let a = tmp.path().join("a");
-        let b = tmp.path().join("b");
-        fixture(&a, &[("cgroup.procs", "")]);
-        fixture(&b, &[("cgroup.procs", "")]);
-        let fds = [
-            files::open_procs_fd(&a).unwrap(),
-            files::open_procs_fd(&b).unwrap(),
-        ];
-        let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
-        join_from_child(&raw).unwrap();
-        assert_eq!(fs::read_to_string(a.join("cgroup.procs")).unwrap(), "0");
-        assert_eq!(fs::read_to_string(b.join("cgroup.procs")).unwrap(), "0");
     }
 }

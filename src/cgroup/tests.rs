@@ -3,11 +3,12 @@
 //! machine's real cgroup2 mount when run as root.
 
 use std::fs;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::*;
+use crate::sys::spawn::{join_before_exec, join_from_child};
 
 const PID: u32 = 4242;
 
@@ -571,22 +572,18 @@ fn real_v2_join_members_cpu_kill_and_remove() {
     struct Tidy(PathBuf);
     impl Drop for Tidy {
         fn drop(&mut self) {
-            let _ = process::remove_tree(&self.0);
+            let _ = members::remove_tree(&self.0);
         }
     }
     let _tidy = Tidy(leaf.clone());
     assert_eq!(leaf, dir.join(format!("{name}-probe")));
     let fds = cg.procs_fds();
-    let mut child = unsafe {
-        Command::new("sh")
-            .args([
-                "-c",
-                "sleep 60 & i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; wait",
-            ])
-            .pre_exec(move || join_from_child(&fds).map_err(std::io::Error::from))
-            .spawn()
-            .unwrap()
-    };
+    let mut sh = Command::new("sh");
+    sh.args([
+        "-c",
+        "sleep 60 & i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; wait",
+    ]);
+    let mut child = join_before_exec(&mut sh, fds).spawn().unwrap();
     cg.close_procs_fds();
     let own_cgroup = fs::read_to_string(format!("/proc/{}/cgroup", child.id())).unwrap();
     assert!(

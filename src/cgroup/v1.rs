@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 
 use super::detect::V1Target;
 use super::files;
-use super::process::{self, Layout, ProcessCgroup};
+use super::layout::Layout;
+use super::members::{self, Owner};
+use super::process::ProcessCgroup;
 use super::{cleanup_leftovers, make_dir, CgroupError, Cleanup, Limits, Prepared};
 
 /// v1 has no "no internal processes" rule: preparing is only removing
@@ -96,10 +98,10 @@ fn leaf(parent: &Path, leaf_name: &str, made: &mut Vec<PathBuf>) -> Result<PathB
     if make_dir(&dir)? {
         made.push(dir.clone());
     } else {
-        if let process::Owner::Another(owner) = process::owner(&dir, Path::new("/proc")) {
+        if let Owner::Another(owner) = members::owner(&dir, Path::new("/proc")) {
             return Err(CgroupError::InUse { path: dir, owner });
         }
-        let killed = process::kill_members(&dir)?;
+        let killed = members::kill_members(&dir)?;
         tracing::warn!(
             "reusing cgroup {} left by an earlier run ({killed} process(es) killed)",
             dir.display()

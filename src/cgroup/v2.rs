@@ -20,7 +20,9 @@ use nix::errno::Errno;
 
 use super::detect::V2Target;
 use super::files;
-use super::process::{self, Layout, ProcessCgroup};
+use super::layout::Layout;
+use super::members::{self, Owner};
+use super::process::ProcessCgroup;
 use super::{cleanup_leftovers, make_dir, CgroupError, Limits, Prepared};
 
 /// Rounds of "move what is left, try again" while processes fork into our
@@ -120,10 +122,10 @@ pub(crate) fn create(
     if !fresh {
         // Left by an earlier start of this process whose removal failed:
         // reuse it, without the stragglers. Unless another oxinit runs there.
-        if let process::Owner::Another(owner) = process::owner(&leaf, Path::new("/proc")) {
+        if let Owner::Another(owner) = members::owner(&leaf, Path::new("/proc")) {
             return Err(CgroupError::InUse { path: leaf, owner });
         }
-        let killed = process::kill_members(&leaf)?;
+        let killed = members::kill_members(&leaf)?;
         tracing::warn!(
             "reusing cgroup {} left by an earlier run ({killed} process(es) killed)",
             leaf.display()

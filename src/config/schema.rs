@@ -120,6 +120,8 @@ impl Default for MetricsSettings {
             enabled: true,
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 9091)),
             include: Vec::new(),
+            // Well inside Prometheus's default scrape timeout (10s), and
+            // room for a few hundred thousand series.
             include_timeout: Duration::from_secs(2),
             include_max_size: 4 * 1024 * 1024,
         }

@@ -26,7 +26,7 @@
 //! Only when every counted connection is past its request (answers being
 //! written, commands running) is a newcomer answered "busy".
 
-use super::server::Limits;
+use super::limits::Limits;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;

@@ -105,6 +105,7 @@ pub fn client(request: Request, lookup: &Lookup, json: bool) -> i32 {
 /// [`client`] against one socket, with its waits and outputs as parameters
 /// (for tests). `json` prints the raw answer: the snapshot for `status`,
 /// the response line otherwise.
+#[cfg(test)]
 pub fn run_client(
     request: &Request,
     socket: &Path,

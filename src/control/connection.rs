@@ -3,8 +3,8 @@
 //! own task (and one of the connection slots, for a bounded time).
 
 use super::admission::Ticket;
+use super::limits::Limits;
 use super::ratelimit::LogLimiter;
-use super::server::Limits;
 use super::{Action, Command, Request, Response, Snapshot};
 use crate::config::units::format_duration;
 use std::fmt;

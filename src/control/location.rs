@@ -237,7 +237,7 @@ pub struct Lookup {
 #[derive(Debug)]
 pub enum Oxfile {
     /// Found, and its `[init] control_socket` (None: not written).
-    Socket(PathBuf, Option<PathBuf>),
+    Socket(Option<PathBuf>),
     /// Found but unreadable or broken.
     Broken(PathBuf, crate::config::ConfigError),
     /// None of the default places has one.
@@ -255,7 +255,7 @@ impl Oxfile {
             explicit.is_some() || std::env::var_os("OXINIT_CONFIG").is_some_and(|v| !v.is_empty());
         match crate::config::locate(explicit) {
             Ok(path) => match crate::config::load_control_socket(&path) {
-                Ok(socket) => Oxfile::Socket(path, socket),
+                Ok(socket) => Oxfile::Socket(socket),
                 Err(e) => Oxfile::Broken(path, e),
             },
             Err(ConfigError::NotFound { tried }) if named => {
@@ -276,13 +276,13 @@ pub fn lookup(flag: Option<&Path>, oxfile: Oxfile, places: &Places) -> Lookup {
         };
     }
     let problem = match oxfile {
-        Oxfile::Socket(_, Some(socket)) => {
+        Oxfile::Socket(Some(socket)) => {
             return Lookup {
                 candidates: vec![Candidate::plain(socket)],
                 notes: vec![],
             }
         }
-        Oxfile::Socket(_, None) | Oxfile::Absent => None,
+        Oxfile::Socket(None) | Oxfile::Absent => None,
         Oxfile::Broken(path, e) => Some(format!(
             "cannot take [init] control_socket from {}: {e}",
             path.display()

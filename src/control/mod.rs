@@ -30,6 +30,7 @@
 //! - [`location`]: where the socket is (`/run`, `$XDG_RUNTIME_DIR`, `/tmp/oxinit-UID`);
 //! - [`server`]: binding (stale and live sockets) and the accept loop;
 //! - [`admission`]: the caps on connections, and who makes room;
+//! - [`limits`]: the bounds the server holds and admission and connections enforce;
 //! - [`connection`]: one connection: credentials, bounded read, dispatch;
 //! - [`protocol`]: the request and response lines;
 //! - [`client`]: the `oxinit status|restart|stop|start|healthcheck` side;
@@ -39,6 +40,7 @@ mod admission;
 mod client;
 mod connection;
 mod error;
+mod limits;
 pub mod location;
 mod protocol;
 mod ratelimit;
@@ -51,11 +53,17 @@ mod tests;
 use std::fmt;
 
 pub use crate::supervisor::snapshot::Snapshot;
-pub use client::{client, run_client, ClientOptions};
+// What only the unit tests reach through here.
+pub use client::client;
 pub use error::ControlError;
 pub use protocol::{Request, Response};
-pub use render::{human_duration, render_status};
-pub use server::{Limits, Server};
+pub use render::render_status;
+pub use server::Server;
+#[cfg(test)]
+pub(crate) use {
+    client::{run_client, ClientOptions},
+    limits::Limits,
+};
 
 /// What `main` asks the running oxinit for (the same type as a request line).
 pub type ClientRequest = Request;

@@ -3,7 +3,6 @@
 //!
 //! - [`probe`]: one HTTP or TCP probe, bounded by its timeout. Exec probes are
 //!   spawned and reaped by the supervisor itself (one reaper owns every wait).
-//! - [`target`]: `url` / `address` from oxfile.toml, parsed without DNS.
 //! - [`rundir`]: where the notify sockets live.
 //! - [`notify`]: the `NOTIFY_SOCKET` a child reports `READY=1`,
 //!   `STATUS=…`, `WATCHDOG=1` on, as under systemd.
@@ -14,12 +13,8 @@
 pub mod notify;
 pub mod probe;
 pub mod rundir;
-pub mod target;
 
 #[cfg(test)]
 mod tests;
 
-pub use notify::{Notice, NotifyError, NotifySocket};
-pub use probe::Outcome;
 pub use rundir::{default_dir, RuntimeDir};
-pub use target::{parse_address, HttpTarget};

@@ -3,8 +3,8 @@
 //! Each probe is a future wrapped whole (connect, write, read) in one
 //! `tokio::time::timeout`, so a hung endpoint costs exactly one timeout and
 //! never blocks the supervisor or another probe: they all share the one
-//! runtime thread and only ever await. Addresses arrive resolved (see
-//! `target.rs`): no DNS here.
+//! runtime thread and only ever await. Addresses arrive resolved (the oxfile
+//! parser reads them without DNS, `config/address.rs`): no DNS here.
 //!
 //! The HTTP probe reads the status line and nothing more (at most 4 KiB, so
 //! a server that streams garbage cannot make us buffer it), then drops the
@@ -29,21 +29,6 @@ pub enum Outcome {
     Unhealthy(String),
     /// No answer within the probe's timeout.
     TimedOut,
-}
-
-impl Outcome {
-    pub fn is_healthy(&self) -> bool {
-        matches!(self, Outcome::Healthy)
-    }
-
-    /// The `result` label of `oxinit_health_checks_total`.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Outcome::Healthy => "healthy",
-            Outcome::Unhealthy(_) => "unhealthy",
-            Outcome::TimedOut => "timeout",
-        }
-    }
 }
 
 /// `GET path` over HTTP/1.1 with `Host: host`: healthy on a 2xx or 3xx
@@ -214,13 +199,5 @@ mod tests {
         assert_eq!(status_of(early_hints), Status::Final(500));
         assert_eq!(status_of(&early_hints[..30]), Status::Incomplete);
         assert_eq!(status_of(&early_hints[..50]), Status::Incomplete);
-    }
-
-    #[test]
-    fn labels() {
-        assert_eq!(Outcome::Healthy.label(), "healthy");
-        assert_eq!(Outcome::Unhealthy("x".into()).label(), "unhealthy");
-        assert_eq!(Outcome::TimedOut.label(), "timeout");
-        assert!(Outcome::Healthy.is_healthy() && !Outcome::TimedOut.is_healthy());
     }
 }

@@ -12,8 +12,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::notify::{parse_notices, MAX_MESSAGE};
-use super::probe::{http, tcp};
+use super::notify::{parse_notices, Notice, NotifyError, NotifySocket, MAX_MESSAGE};
+use super::probe::{http, tcp, Outcome};
 use super::rundir::{choose_dir, prepare_dir};
 use super::*;
 

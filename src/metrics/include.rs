@@ -23,12 +23,6 @@ use tokio::task::JoinSet;
 use super::exposition::{append_new, escape_label, family_names};
 use super::http_get::{get, FetchError};
 
-/// The default of `[metrics] include_timeout`: well inside Prometheus's
-/// default scrape timeout (10s) and oxinit's own render timeout.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
-/// The default of `[metrics] include_max_size`.
-pub const DEFAULT_MAX_BYTES: u64 = 4 * 1024 * 1024;
-
 /// The families this module writes itself.
 const OWN_FAMILIES: [&str; 3] = [
     "oxinit_include_up",
@@ -231,7 +225,11 @@ mod tests {
     async fn fetches_concurrently_and_merges_with_drops_counted() {
         let slow = exporter(APP, Duration::from_millis(300)).await;
         let also = exporter(APP, Duration::from_millis(300)).await;
-        let includes = Includes::new(vec![slow.clone(), also.clone()], DEFAULT_TIMEOUT, 1 << 20);
+        let includes = Includes::new(
+            vec![slow.clone(), also.clone()],
+            Duration::from_secs(2),
+            1 << 20,
+        );
         let started = Instant::now();
         let answers = includes.fetch_all(Duration::from_secs(5)).await;
         assert!(

@@ -16,39 +16,35 @@
 //!   the bounded fetch).
 //! - [`replication`]: the sampler behind `oxinit_sqlite_replication_lag_seconds`.
 //!
-//! Boot: [`parse_listen`] the `[metrics] listen` value, [`bind`] it (a clear
-//! error when the port is taken), then spawn [`serve`] on the runtime.
+//! Boot: [`bind`] the `[metrics] listen` address (parsed with the oxfile; a
+//! clear error when the port is taken), then spawn [`serve`] on the runtime.
 
 mod exposition;
 mod http_get;
-pub mod include;
-pub mod own_process;
+pub(crate) mod include;
+pub(crate) mod own_process;
 mod registry;
-pub mod replication;
-pub mod server;
-pub mod usage;
+pub(crate) mod replication;
+mod server;
+pub(crate) mod usage;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-pub use registry::{
-    Metrics, ENFORCEMENT_MODES, EXIT_REASONS, HEALTH_RESULTS, JOB_RESULTS, SIGNALS, USAGE_MAX_AGE,
-};
-pub use replication::Scrape;
-pub use server::{serve, serve_including, serve_with, Limits};
+pub use registry::Metrics;
+pub use server::serve;
+pub(crate) use server::{serve_including, Limits};
+// What only the unit tests reach through here.
+#[cfg(test)]
+pub(crate) use registry::{EXIT_REASONS, HEALTH_RESULTS, JOB_RESULTS};
+#[cfg(test)]
+pub(crate) use server::serve_with;
 
 /// The default of `[metrics] listen`.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9091);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
-    #[error(
-        "[metrics] listen = {value:?} is not an address to listen on: {why}. Write IP:PORT, \
-         e.g. \"0.0.0.0:9091\" (every interface), \"127.0.0.1:9091\" (this machine only) or \
-         \"[::]:9091\"; or set [metrics] enabled = false"
-    )]
-    Parse { value: String, why: String },
-
     #[error(
         "[metrics] listen = \"{addr}\"{}: cannot listen there: {source}{}",
         default_note(*addr),
@@ -86,36 +82,6 @@ fn bind_hint(addr: SocketAddr, source: &io::Error) -> &'static str {
              or 127.0.0.1"
         }
         _ => "",
-    }
-}
-
-/// Parses `[metrics] listen`: `IP:PORT`, `[IPv6]:PORT`, `:PORT` (every
-/// interface) or `localhost:PORT`. Other host names are refused: oxinit
-/// does no DNS (it must work in scratch images without NSS).
-pub fn parse_listen(value: &str) -> Result<SocketAddr, MetricsError> {
-    let err = |why: &str| MetricsError::Parse {
-        value: value.to_owned(),
-        why: why.to_owned(),
-    };
-    let trimmed = value.trim();
-    if let Ok(addr) = trimmed.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    if trimmed.parse::<IpAddr>().is_ok() {
-        return Err(err("the port is missing"));
-    }
-    let Some((host, port)) = trimmed.rsplit_once(':') else {
-        return Err(err("the port is missing"));
-    };
-    let port: u16 = port
-        .parse()
-        .map_err(|_| err(&format!("{port:?} is not a port number (0-65535)")))?;
-    match host {
-        "" => Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)),
-        "localhost" => Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)),
-        _ => Err(err(&format!(
-            "{host:?} is not an IP address (host names are not resolved)"
-        ))),
     }
 }
 

@@ -29,7 +29,8 @@ pub struct Usage {
 }
 
 /// Reads `p`'s figures: from `p.cgroups` when it has any, else from the
-/// process tree under `proc_root`.
+/// process tree under `proc_root` (tests; a scrape shares one [`Scan`]).
+#[cfg(test)]
 pub fn read(p: &ProcessStatus, proc_root: &Path) -> Usage {
     read_with(p, &mut Scan::new(proc_root))
 }

@@ -20,7 +20,8 @@ use super::oom::OomCounter;
 use super::probing::{Internal, Probes};
 use super::snapshot::Snapshot;
 use crate::cgroup::ProcessCgroup;
-use crate::config::{Config, HealthCheck, LogFormat, ProcessSpec};
+use crate::config::{Config, HealthCheck, LogFormat};
+use crate::launch::{child_env, credentials};
 use crate::logs::{Drained, LogSink, Stream, Style};
 use crate::sys::{kill, pid1, reap, signals, signals::Signals, spawn};
 use std::collections::{HashMap, VecDeque};
@@ -533,29 +534,4 @@ async fn recv_control(
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
-}
-
-pub(super) fn credentials(spec: &ProcessSpec) -> Option<spawn::Credentials> {
-    spec.user.as_ref().map(|u| spawn::Credentials {
-        uid: u.uid,
-        gid: u.gid,
-        groups: u.groups.clone(),
-    })
-}
-
-/// The child's additions to oxinit's environment: HOME/USER/LOGNAME for a
-/// `user` (as login and Docker do), then the oxfile's env.
-pub(super) fn child_env(spec: &ProcessSpec) -> Vec<(String, String)> {
-    let mut env = Vec::new();
-    if let Some(user) = &spec.user {
-        if let Some(home) = &user.home {
-            env.push(("HOME".to_string(), home.display().to_string()));
-        }
-        if let Some(name) = &user.name {
-            env.push(("USER".to_string(), name.clone()));
-            env.push(("LOGNAME".to_string(), name.clone()));
-        }
-    }
-    env.extend(spec.env.iter().cloned());
-    env
 }

@@ -82,8 +82,8 @@ impl Probes {
                 None
             }
             HealthCheck::Exec { argv } => {
-                let env = super::event_loop::child_env(spec);
-                let creds = super::event_loop::credentials(spec);
+                let env = crate::launch::child_env(spec);
+                let creds = crate::launch::credentials(spec);
                 let request = spawn::SpawnSpec {
                     argv,
                     env: &env,

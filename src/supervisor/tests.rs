@@ -1145,7 +1145,7 @@ fn numeric_user_without_passwd_entry_gets_home_slash() {
     let toml = "[processes.app]\ncommand = \"app\"\nuser = 4242\nenv = { A = \"1\" }\n";
     let config = parse_str(toml, Path::new("/srv/oxfile.toml"), &ctx).unwrap();
     assert_eq!(
-        super::event_loop::child_env(&config.processes[0]),
+        crate::launch::child_env(&config.processes[0]),
         vec![
             ("HOME".to_string(), "/".to_string()),
             ("A".to_string(), "1".to_string()),

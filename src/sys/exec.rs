@@ -119,10 +119,6 @@ impl CArray {
     pub fn len(&self) -> usize {
         self.strings.len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.strings.is_empty()
-    }
 }
 
 /// oxinit's environment with `overrides` applied (a later one wins), as

@@ -71,21 +71,6 @@ pub fn continue_stopped_in_group(pgid: i32) -> usize {
     continue_stopped(&members)
 }
 
-/// SIGCONT to every leftover that is stopped: as PID 1 every other process in
-/// the namespace (what kill(-1) reaches), else every descendant of oxinit.
-pub fn continue_stopped_leftovers() -> usize {
-    let me = std::process::id() as i32;
-    let leftovers: Vec<ProcStat> = if super::pid1::is_pid1() {
-        proc_stat::scan(std::path::Path::new("/proc"))
-            .into_iter()
-            .filter(|p| p.pid != me)
-            .collect()
-    } else {
-        descendants_of_us()
-    };
-    continue_stopped(&leftovers)
-}
-
 /// oxinit's descendants (not itself), from /proc.
 pub fn descendants_of_us() -> Vec<ProcStat> {
     let me = std::process::id() as i32;

@@ -4,6 +4,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::kill;
+use crate::proc_stat::{self, ProcStat};
+
 /// True when oxinit is the init of its PID namespace (a container's PID 1).
 pub fn is_pid1() -> bool {
     std::process::id() == 1
@@ -50,12 +53,14 @@ pub enum TtyHandover {
 /// send SIGHUP and SIGCONT to our foreground group, which we discard here.
 pub fn prepare_tty() -> TtyHandover {
     let stdin = 0;
-    // SAFETY: plain queries on fd 0.
+    // SAFETY: isatty takes a descriptor number and no pointer: an fd that is
+    // not open is an error return, not undefined behaviour.
     if unsafe { libc::isatty(stdin) } != 1 {
         return TtyHandover::None;
     }
-    // SAFETY: getsid(0)/tcgetsid take no pointers.
+    // SAFETY: getsid(0) asks about the calling process; no pointer.
     let our_sid = unsafe { libc::getsid(0) };
+    // SAFETY: tcgetsid takes a descriptor number and no pointer.
     let tty_sid = unsafe { libc::tcgetsid(stdin) };
     if tty_sid == -1 {
         // Nobody's controlling terminal yet: the child can take it.
@@ -67,7 +72,7 @@ pub fn prepare_tty() -> TtyHandover {
     if our_sid as u32 != std::process::id() {
         return TtyHandover::Foreground;
     }
-    // SAFETY: TIOCNOTTY takes no argument.
+    // SAFETY: TIOCNOTTY takes no argument, so no memory is passed.
     if unsafe { libc::ioctl(stdin, libc::TIOCNOTTY) } == -1 {
         tracing::debug!(
             "cannot detach from the terminal: {}",
@@ -78,7 +83,8 @@ pub fn prepare_tty() -> TtyHandover {
     // Setting a disposition to SIG_IGN discards the pending, blocked signal
     // (POSIX): this drops the SIGHUP/SIGCONT that TIOCNOTTY just queued.
     for sig in [libc::SIGHUP, libc::SIGCONT] {
-        // SAFETY: SIG_IGN then SIG_DFL; no handler function involved.
+        // SAFETY: SIG_IGN then SIG_DFL are the kernel's own dispositions: no
+        // handler function of ours runs, so nothing can be re-entered.
         unsafe {
             libc::signal(sig, libc::SIG_IGN);
             libc::signal(sig, libc::SIG_DFL);
@@ -94,11 +100,26 @@ pub fn descendants(root: i32) -> Vec<i32> {
 }
 
 pub(crate) fn descendants_in(proc_root: &Path, root: i32) -> Vec<i32> {
-    let procs = crate::proc_stat::scan(proc_root);
-    crate::proc_stat::with_descendants(&procs, |p| p.ppid == root)
+    let procs = proc_stat::scan(proc_root);
+    proc_stat::with_descendants(&procs, |p| p.ppid == root)
         .iter()
         .map(|p| p.pid)
         .collect()
+}
+
+/// SIGCONT to every leftover that is stopped: as PID 1 every other process in
+/// the namespace (what kill(-1) reaches), else every descendant of oxinit.
+pub fn continue_stopped_leftovers() -> usize {
+    let me = std::process::id() as i32;
+    let leftovers: Vec<ProcStat> = if is_pid1() {
+        proc_stat::scan(Path::new("/proc"))
+            .into_iter()
+            .filter(|p| p.pid != me)
+            .collect()
+    } else {
+        kill::descendants_of_us()
+    };
+    kill::continue_stopped(&leftovers)
 }
 
 /// Ends oxinit now, with `code`, skipping libc's exit handlers: for the end of
@@ -116,10 +137,10 @@ pub fn exit_now(code: i32) -> ! {
 pub fn emergency_stop(grace: std::time::Duration) {
     let everyone = |sig| {
         if is_pid1() {
-            super::kill::everyone(sig);
+            kill::everyone(sig);
         } else {
             for pid in descendants(std::process::id() as i32) {
-                super::kill::process(pid, sig);
+                kill::process(pid, sig);
             }
         }
     };
@@ -134,7 +155,7 @@ pub fn emergency_stop(grace: std::time::Duration) {
         false
     };
     everyone(libc::SIGTERM);
-    super::kill::continue_stopped_leftovers();
+    continue_stopped_leftovers();
     if !wait_until_gone(grace) {
         everyone(libc::SIGKILL);
         wait_until_gone(std::time::Duration::from_secs(5));

@@ -19,8 +19,9 @@
 //! 3. a new session (`setsid`), so stop signals reach its whole process group —
 //!    or, under someone else's terminal session, a new foreground process group;
 //! 4. the controlling terminal, when oxinit handed it over;
-//! 5. its cgroup, by writing "0" to `cgroup.procs` fds the parent opened (so it
-//!    is limited from its first instruction, and before privileges are dropped);
+//! 5. its cgroup, by writing "0" to `cgroup.procs` fds the parent opened
+//!    ([`join`]; so it is limited from its first instruction, and before
+//!    privileges are dropped);
 //! 6. supplementary groups, gid, uid;
 //! 7. its working directory (as the user it runs as);
 //! 8. an empty signal mask (oxinit blocks everything; children must not);
@@ -418,8 +419,11 @@ fn ignored_signals() -> &'static [i32] {
     IGNORED.get_or_init(|| {
         (1..=libc::SIGRTMAX())
             .filter(|&sig| {
-                // SAFETY: a query (no new action); `old` is written by the kernel.
+                // SAFETY: `sigaction` is a plain C struct for which all-zero
+                // bytes are a valid value.
                 let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+                // SAFETY: a query: the null new action changes nothing, and
+                // `old` is a valid, writable struct the kernel fills.
                 let ok = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } == 0;
                 ok && old.sa_sigaction == libc::SIG_IGN
             })
@@ -428,5 +432,10 @@ fn ignored_signals() -> &'static [i32] {
 }
 
 mod child;
+mod join;
+
+#[cfg(test)]
+pub(crate) use join::join_before_exec;
+pub use join::join_from_child;
 #[cfg(test)]
 mod tests;

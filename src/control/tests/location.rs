@@ -162,18 +162,14 @@ fn a_client_with_socket_uses_it_alone_then_the_oxfile_then_the_variable() {
     let flag = Path::new("/flag.sock");
     let found = lookup(
         Some(flag),
-        Oxfile::Socket("/o.toml".into(), Some("/oxfile.sock".into())),
+        Oxfile::Socket(Some("/oxfile.sock".into())),
         &r.places,
     );
     assert_eq!(paths(&found), ["/flag.sock"]);
-    let found = lookup(
-        None,
-        Oxfile::Socket("/o.toml".into(), Some("/oxfile.sock".into())),
-        &r.places,
-    );
+    let found = lookup(None, Oxfile::Socket(Some("/oxfile.sock".into())), &r.places);
     assert_eq!(paths(&found), ["/oxfile.sock"]);
     assert!(found.notes.is_empty());
-    let found = lookup(None, Oxfile::Socket("/o.toml".into(), None), &r.places);
+    let found = lookup(None, Oxfile::Socket(None), &r.places);
     assert_eq!(paths(&found), ["/env/ox.sock"]);
     r.places.oxinit_socket = None;
     r.places.xdg_runtime_dir = Some("/xdg".into());

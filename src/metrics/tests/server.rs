@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 
 use super::{names, parse, running, snapshot, stopped};
-use crate::metrics::{bind, parse_listen, serve_with, Limits, Metrics, MetricsError};
+use crate::metrics::{bind, serve_with, Limits, Metrics, MetricsError};
 use crate::supervisor::snapshot::Snapshot;
 
 /// A server on its own thread and runtime, with a stand-in for the
@@ -383,35 +383,4 @@ fn the_default_address_in_use_says_it_is_the_default_and_how_to_change_or_disabl
         source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
     };
     assert!(!other.to_string().contains("default"), "{other}");
-}
-
-#[test]
-fn listen_values() {
-    assert_eq!(
-        parse_listen("0.0.0.0:9091").unwrap(),
-        "0.0.0.0:9091".parse().unwrap()
-    );
-    assert_eq!(
-        parse_listen("[::]:9091").unwrap(),
-        "[::]:9091".parse().unwrap()
-    );
-    assert_eq!(
-        parse_listen(":9100").unwrap(),
-        "0.0.0.0:9100".parse().unwrap()
-    );
-    assert_eq!(
-        parse_listen("localhost:9091").unwrap(),
-        "127.0.0.1:9091".parse().unwrap()
-    );
-    for (bad, why) in [
-        ("0.0.0.0", "port is missing"),
-        ("9091", "port is missing"),
-        ("0.0.0.0:99999", "not a port number"),
-        ("metrics.internal:9091", "not an IP address"),
-    ] {
-        let err = parse_listen(bad).unwrap_err().to_string();
-        assert!(err.contains(why), "{bad}: {err}");
-        assert!(err.contains("[metrics] listen"), "{err}");
-        assert!(err.contains(&format!("{bad:?}")), "{err}");
-    }
 }

@@ -68,7 +68,7 @@ impl ChildSetup<'_> {
                     }
                 }
             }
-            if crate::cgroup::join_from_child(self.cgroup_procs).is_err() {
+            if super::join_from_child(self.cgroup_procs).is_err() {
                 return Err(Stage::Cgroup); // errno is still write(2)'s
             }
             if let Some((uid, gid, groups)) = &self.creds {
@@ -104,7 +104,9 @@ impl ChildSetup<'_> {
                 break;
             };
             last = i;
-            // SAFETY: NUL-terminated strings and arrays built before the fork.
+            // SAFETY: `path`, argv and envp are NUL-terminated strings and
+            // NULL-terminated arrays built before the fork, alive for the call;
+            // execve returns only on failure.
             unsafe { libc::execve(path, self.argv.as_ptr(), self.envp.as_ptr()) };
             match errno() {
                 // Not there: try the next $PATH entry.
@@ -161,6 +163,7 @@ fn errno() -> i32 {
 }
 
 fn set_errno(value: i32) {
-    // SAFETY: as above.
+    // SAFETY: the calling thread's errno location is always valid and only
+    // this thread writes it.
     unsafe { *libc::__errno_location() = value };
 }

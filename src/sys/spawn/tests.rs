@@ -142,3 +142,19 @@ fn a_nul_byte_in_an_argument_is_refused_before_forking() {
     assert_eq!((e.stage, e.exit_code), (Stage::Prepare, 126), "{e}");
     assert!(e.reason.contains("NUL"), "{e}");
 }
+
+#[test]
+fn join_from_child_writes_zero_to_every_fd() {
+    use std::os::fd::AsRawFd;
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let open = |path: &Path| {
+        std::fs::write(path, "").unwrap();
+        std::fs::OpenOptions::new().write(true).open(path).unwrap()
+    };
+    let files = [open(&a), open(&b)];
+    let raw: Vec<RawFd> = files.iter().map(AsRawFd::as_raw_fd).collect();
+    join_from_child(&raw).unwrap();
+    assert_eq!(std::fs::read_to_string(&a).unwrap(), "0");
+    assert_eq!(std::fs::read_to_string(&b).unwrap(), "0");
+}
