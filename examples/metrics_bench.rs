@@ -27,7 +27,9 @@ use std::time::{Duration, SystemTime};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use oxinit::metrics::{bind, serve, Metrics};
-use oxinit::supervisor::snapshot::{ProcessStatus, Snapshot};
+use oxinit::snapshot::{
+    HealthResult, MemoryEnforcement, Phase, ProcessState, ProcessStatus, Snapshot,
+};
 use tokio::time::{sleep, sleep_until, Instant};
 
 /// Kills the fake processes on exit.
@@ -69,8 +71,8 @@ fn main() {
         };
         let mut status = ProcessStatus {
             name: name.clone(),
-            kind: kind.into(),
-            state: "exited".into(),
+            kind: kind.parse().unwrap(),
+            state: ProcessState::Exited,
             critical: true,
             ..Default::default()
         };
@@ -84,7 +86,7 @@ fn main() {
             status.pid = Some(child.id() as i32);
             status.up = true;
             status.ready = true;
-            status.state = "running".into();
+            status.state = ProcessState::Running;
             status.started_at = Some(unix_now());
             status.memory_limit_bytes = Some(256 << 20);
             children.0.push(child);
@@ -96,7 +98,7 @@ fn main() {
     for (name, kind) in &processes {
         if kind == "service" {
             for ms in [2, 8, 30] {
-                metrics.health_check(name, "ok", Duration::from_millis(ms));
+                metrics.health_check(name, HealthResult::Ok, Duration::from_millis(ms));
             }
         }
     }
@@ -104,9 +106,9 @@ fn main() {
         version: env!("CARGO_PKG_VERSION").into(),
         pid: std::process::id(),
         started_at: unix_now(),
-        phase: "running".into(),
+        phase: Phase::Running,
         booted: true,
-        memory_enforcement: "poll".into(),
+        memory_enforcement: Some(MemoryEnforcement::Poll),
         processes: statuses,
     };
     let (_tx, rx) = tokio::sync::watch::channel(Arc::new(snapshot));

@@ -8,7 +8,9 @@
 //!    signals, kill, PID-1 duties), `proc_stat` (the process table from
 //!    /proc), [`exit`] (exit-code rules shared by every mode);
 //! 2. shared leaves: `units` (one duration and one size parser and
-//!    formatter) and `snapshot` (the status snapshot's typed enums);
+//!    formatter), [`snapshot`] (the status snapshot and its typed words,
+//!    whose labels the JSON and the metrics share) and `verb`
+//!    (`restart`/`stop`/`start` as the control socket hands them on);
 //! 3. what the oxfile says and what the machine offers: [`config`] (the
 //!    oxfile.toml schema, validation and the boot plan), [`cgroup`] (memory
 //!    limits: cgroup v2, v1, polling), `schedule` (cron and `@every`),
@@ -23,8 +25,9 @@
 //!    `status`/`restart`/… client), [`metrics`] (Prometheus, /health,
 //!    /status);
 //! 8. `wiring` (the supervisor, metrics and control built with their
-//!    channels), [`cli`] (the command line, parsed by hand), [`single`]
-//!    (single-command mode, the tini drop-in); then main.rs.
+//!    channels), [`commands`] (`run` and `check`), [`cli`] (the command
+//!    line, parsed by hand), [`single`] (single-command mode, the tini
+//!    drop-in); then main.rs.
 //!
 //! Modules are `pub(crate)` unless the binary, tests/, examples/ or fuzz/
 //! reach them by path, so the compiler reports dead code in them.
@@ -37,6 +40,7 @@
 
 pub mod cgroup;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod control;
 pub mod diag;
@@ -48,7 +52,11 @@ pub mod metrics;
 pub(crate) mod proc_stat;
 pub(crate) mod schedule;
 pub mod single;
+pub mod snapshot;
 pub mod sqlite;
 pub mod supervisor;
 pub(crate) mod sweep;
 pub mod sys;
+pub mod units;
+pub(crate) mod verb;
+pub(crate) mod wiring;

@@ -11,8 +11,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 use oxinit::cli::{Cli, Command};
-use oxinit::{config, control, exit, single, supervisor, sys};
-use std::path::Path;
+use oxinit::{commands, control, exit, single, sys};
 
 // The one exception to the crate's unsafe_code rule: `no_mangle` exports
 // the C symbol `main`, which nothing else in the binary defines (no_main).
@@ -43,7 +42,7 @@ pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
     if let Some(Command::Check { config, strict }) = &cli.command {
         sys::signals::unblock_all();
         oxinit::diag::init("warn", oxinit::diag::Output::Direct);
-        std::process::exit(check(config.as_deref(), *strict));
+        std::process::exit(commands::check(config.as_deref(), *strict));
     }
     let single_mode = cli.command.is_none() && !cli.argv.is_empty();
     // From here on oxinit is (or stands in for) PID 1: its own lines never
@@ -78,112 +77,9 @@ fn run(cli: Cli) -> i32 {
             oxinit::diag::flush();
             sys::pid1::exit_now(code)
         }
-        None => supervise(None),
-        Some(Command::Run { config }) => supervise(config.as_deref()),
+        None => commands::supervise(None),
+        Some(Command::Run { config }) => commands::supervise(config.as_deref()),
         // `check` and the control commands are handled in main, without a runtime.
         Some(_) => exit::INTERNAL,
-    }
-}
-
-/// Finds and loads the oxfile; a bad one is printed whole and exits 78.
-fn load_config(explicit: Option<&Path>, lookups: config::Lookups) -> Result<config::Config, i32> {
-    let ctx = config::LoadContext {
-        lookups,
-        ..config::LoadContext::from_process()
-    };
-    let loaded = config::locate(explicit).and_then(|path| config::load_with(&path, &ctx));
-    loaded.map_err(|e| {
-        oxinit::say!("{e}");
-        exit::CONFIG
-    })
-}
-
-fn supervise(explicit: Option<&Path>) -> i32 {
-    let config = match load_config(explicit, config::Lookups::Run) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    for w in &config.warnings {
-        tracing::warn!(
-            "{}:{}:{}: {}",
-            config.path.display(),
-            w.line,
-            w.col,
-            w.message
-        );
-    }
-    let count = config.processes.len();
-    tracing::info!(
-        "oxinit {} supervising {count} process{} from {}",
-        env!("CARGO_PKG_VERSION"),
-        if count == 1 { "" } else { "es" },
-        config.path.display()
-    );
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            oxinit::say!("cannot start the event loop: {e}");
-            return exit::INTERNAL;
-        }
-    };
-    rt.block_on(supervisor::run(config))
-}
-
-fn check(explicit: Option<&Path>, strict: bool) -> i32 {
-    let lookups = match strict {
-        true => config::Lookups::Strict,
-        false => config::Lookups::Check,
-    };
-    match load_config(explicit, lookups) {
-        Ok(config) => {
-            if let Some(native) = &config.translation {
-                // An Oxmgr-format file: the same file in oxinit's own
-                // format, for the user to keep (it parses to the same plan).
-                println!(
-                    "{}\n{native}{}\n",
-                    config::TRANSLATION_BEGIN,
-                    config::TRANSLATION_END
-                );
-            }
-            print!("{}", config::render_check(&config));
-            let mut code = 0;
-            for db in &config.sqlite.databases {
-                if let Some(warning) = oxinit::sqlite::volume_check(db) {
-                    if config.sqlite.require_volume {
-                        println!("error: {warning}; [sqlite] require_volume = true: `run` would not start");
-                        code = exit::CONFIG;
-                    } else {
-                        println!("warning: {warning}");
-                    }
-                }
-            }
-            let places = control::location::Places::from_process();
-            let socket = control::location::choose(config.init.control_socket.as_deref(), &places);
-            println!(
-                "control socket here: {} ({})",
-                socket.place.path.display(),
-                socket.why
-            );
-            if let Some(dir) = &socket.place.private_dir {
-                if let Err(e) = control::location::check_private(dir, places.uid) {
-                    println!("warning: {e}");
-                }
-            }
-            let roots = oxinit::cgroup::Roots::default();
-            match oxinit::cgroup::detect(config.init.memory_enforcement, &roots, std::process::id())
-            {
-                Ok(e) => println!("memory limits here: {} ({})", e.mode().as_str(), e.reason()),
-                Err(e) => {
-                    println!("memory limits here: unusable: {e}");
-                    return exit::CONFIG;
-                }
-            }
-            code
-        }
-        Err(code) => code,
     }
 }

@@ -4,7 +4,7 @@
 //! although main blocks every signal first thing.
 
 use oxinit::control::{Action, Command as ControlCommand, Server, Snapshot};
-use oxinit::supervisor::snapshot::ProcessStatus;
+use oxinit::snapshot::{Kind, Phase, ProcessState, ProcessStatus};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -15,8 +15,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 fn service(name: &str, pid: i32) -> ProcessStatus {
     ProcessStatus {
         name: name.into(),
-        kind: "service".into(),
-        state: "running".into(),
+        kind: Kind::Service,
+        state: ProcessState::Running,
         pid: Some(pid),
         up: true,
         ready: true,
@@ -49,7 +49,7 @@ impl FakeOxinit {
                 ready_tx.send(()).unwrap();
                 let snapshot = Snapshot {
                     version: "0.1.0".into(),
-                    phase: "running".into(),
+                    phase: Phase::Running,
                     booted: true,
                     processes: vec![service("api", 40), service("slow", 50)],
                     ..Snapshot::default()

@@ -271,7 +271,7 @@ fn stop_chain(config: &config::Config) -> Duration {
 fn fly_duration(fly: &toml::Table, key: &str) -> Duration {
     match fly.get(key) {
         Some(toml::Value::Integer(secs)) => Duration::from_secs(*secs as u64),
-        Some(toml::Value::String(text)) => config::units::parse_duration(text).unwrap(),
+        Some(toml::Value::String(text)) => oxinit::units::parse_duration(text).unwrap(),
         other => panic!("fly.toml {key}: {other:?}"),
     }
 }

@@ -22,43 +22,6 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Known offenders of (a) and (b), in the parts other work of issue 12 is
-/// rewriting. Removed when issue 12's config/supervisor parts land: each
-/// entry then goes, and the test keeps the house from there.
-const KNOWN_LONG_FILES: &[&str] = &[
-    "src/config/parse.rs",
-    "src/supervisor/core.rs",
-    "src/supervisor/event_loop.rs",
-];
-/// Known file circles (removed when issue 12's config/supervisor parts land).
-/// A circle found passes only when all its files are in one entry.
-const KNOWN_FILE_CYCLES: &[&[&str]] = &[&[
-    "src/config/budget.rs",
-    "src/config/command.rs",
-    "src/config/health.rs",
-    "src/config/kinds.rs",
-    "src/config/limits.rs",
-    "src/config/machine.rs",
-    "src/config/oxmgr/emit.rs",
-    "src/config/oxmgr/mod.rs",
-    "src/config/parse.rs",
-    "src/config/process.rs",
-    "src/config/settings.rs",
-]];
-/// Known circles between top-level modules (removed when issue 12's
-/// config/supervisor parts land).
-const KNOWN_MODULE_CYCLES: &[&[&str]] = &[
-    &["config", "schedule"],
-    &["control", "metrics", "supervisor"],
-];
-/// Known imports up the layer list (removed when issue 12's config/supervisor
-/// parts land): (from, to).
-const KNOWN_UPWARD: &[(&str, &str)] = &[
-    ("config", "logs"),
-    ("supervisor", "control"),
-    ("supervisor", "metrics"),
-];
-
 /// The module stack, bottom first, as README.md's Development section
 /// writes it down (the bold module names of its numbered list between the
 /// `<!-- layers` markers): the list is kept in one place, and a module moved
@@ -1054,38 +1017,20 @@ fn src_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
-fn within(found: &[String], allowed: &[&[&str]]) -> bool {
-    allowed
-        .iter()
-        .any(|a| found.iter().all(|f| a.contains(&f.as_str())))
-}
-
-/// Every finding not on an allow-list, as the report to fail with.
+/// Every finding, as the report to fail with.
 fn offences(f: &Findings) -> String {
     let mut out = String::new();
-    for l in f.long.iter().filter(|l| {
-        !KNOWN_LONG_FILES
-            .iter()
-            .any(|k| l.starts_with(&format!("{k} ")))
-    }) {
+    for l in &f.long {
         writeln!(
             out,
             "(a) over {MAX_LINES} lines and not a test file: {l}: split it by concept"
         )
         .unwrap();
     }
-    for (files, circle) in f
-        .file_cycles
-        .iter()
-        .filter(|(c, _)| !within(c, KNOWN_FILE_CYCLES))
-    {
+    for (files, circle) in &f.file_cycles {
         writeln!(out, "(b) import circle between files {files:?}: {circle}; move what both need into a leaf both import").unwrap();
     }
-    for (names, circle) in f
-        .module_cycles
-        .iter()
-        .filter(|(c, _)| !within(c, KNOWN_MODULE_CYCLES))
-    {
+    for (names, circle) in &f.module_cycles {
         writeln!(
             out,
             "(b) import circle between top-level modules {names:?}: {circle}"
@@ -1095,11 +1040,7 @@ fn offences(f: &Findings) -> String {
     for m in &f.unknown_modules {
         writeln!(out, "(b) top-level module {m:?} is in no layer: add it to the layer list of README.md's Development section").unwrap();
     }
-    for (a, b, how) in f
-        .upward
-        .iter()
-        .filter(|(a, b, _)| !KNOWN_UPWARD.contains(&(a.as_str(), b.as_str())))
-    {
+    for (a, b, how) in &f.upward {
         writeln!(
             out,
             "(b) {a} imports {b}, a higher layer ({how}): imports go down the layer list"
@@ -1118,32 +1059,6 @@ fn offences(f: &Findings) -> String {
 #[test]
 fn the_house_keeps_its_rules() {
     let findings = check(&src_dir());
-    // Allow-list entries that no longer match anything: for whoever empties them.
-    for k in KNOWN_LONG_FILES.iter().filter(|k| {
-        !findings
-            .long
-            .iter()
-            .any(|l| l.starts_with(&format!("{k} ")))
-    }) {
-        println!("note: {k} is no longer over {MAX_LINES} lines: drop it from KNOWN_LONG_FILES");
-    }
-    for k in KNOWN_FILE_CYCLES.iter().filter(|k| {
-        !findings
-            .file_cycles
-            .iter()
-            .any(|(c, _)| c.iter().all(|f| k.contains(&f.as_str())))
-    }) {
-        println!("note: no circle left in {k:?}: drop it from KNOWN_FILE_CYCLES");
-    }
-    for k in KNOWN_UPWARD
-        .iter()
-        .filter(|(a, b)| !findings.upward.iter().any(|(x, y, _)| x == a && y == b))
-    {
-        println!(
-            "note: {} no longer imports {}: drop it from KNOWN_UPWARD",
-            k.0, k.1
-        );
-    }
     let report = offences(&findings);
     assert!(
         report.is_empty(),

@@ -14,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use oxinit::metrics::{bind, serve, Metrics};
-use oxinit::supervisor::snapshot::{ProcessStatus, Snapshot};
+use oxinit::snapshot::{MemoryEnforcement, Phase, ProcessState, ProcessStatus, Snapshot};
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 
@@ -39,8 +39,12 @@ fn free_port() -> u16 {
 fn process(name: &str, kind: &str, up: bool) -> ProcessStatus {
     ProcessStatus {
         name: name.into(),
-        kind: kind.into(),
-        state: if up { "running" } else { "exited" }.into(),
+        kind: kind.parse().unwrap(),
+        state: if up {
+            ProcessState::Running
+        } else {
+            ProcessState::Exited
+        },
         pid: up.then_some(std::process::id() as i32),
         up,
         ready: up,
@@ -64,9 +68,9 @@ fn start_oxinit() -> SocketAddr {
     );
     let snapshot = Snapshot {
         version: "0.1.0".into(),
-        phase: "running".into(),
+        phase: Phase::Running,
         booted: true,
-        memory_enforcement: "poll".into(),
+        memory_enforcement: Some(MemoryEnforcement::Poll),
         processes: vec![
             process("api", "service", true),
             process("litestream", "service", true),

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use oxinit::metrics::Metrics;
+use oxinit::snapshot::Snapshot;
 use oxinit::sqlite::{check_volumes, stats, volume_check};
-use oxinit::supervisor::snapshot::Snapshot;
 
 /// A python3 process holding one connection open to a WAL database (the
 /// last connection to close would checkpoint and delete the -wal file),

@@ -19,7 +19,7 @@
 use super::help::{self, Opt, Spec};
 use super::{Cli, Command, SocketArg, Usage, DEFAULT_GRACE};
 use crate::config::suggest::did_you_mean;
-use crate::config::units::parse_duration;
+use crate::units::parse_duration;
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;

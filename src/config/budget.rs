@@ -21,10 +21,11 @@ use std::time::Duration;
 
 use toml::de::{DeTable, DeValue};
 
-use super::parse::Report;
 use super::plan::Plan;
+use super::report::Report;
 use super::schema::{InitSettings, Kind, Problem, ProcessSpec};
-use super::units::{format_duration as dur, parse_duration, parse_signal};
+use super::signal::{parse_signal, SHUTDOWN_SIGNALS};
+use crate::units::{format_duration as dur, parse_duration};
 
 /// One stop level as the budget sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,13 +247,7 @@ pub fn read_fly_toml(dir: &Path, problems: &mut Vec<Problem>) -> Option<FlyToml>
         None => {}
         Some(DeValue::String(s)) => {
             fly.kill_signal = Some(s.to_string());
-            let stops = matches!(
-                parse_signal(s),
-                Ok(nix::sys::signal::Signal::SIGTERM
-                    | nix::sys::signal::Signal::SIGINT
-                    | nix::sys::signal::Signal::SIGQUIT)
-            );
-            if !stops {
+            if !parse_signal(s).is_ok_and(|sig| SHUTDOWN_SIGNALS.contains(&sig)) {
                 problems.push(nowhere(format!(
                     "{shown}: kill_signal = \"{s}\" does not make oxinit shut down (only SIGINT, SIGTERM and SIGQUIT do; others are forwarded to the services), so Fly would SIGKILL everything after kill_timeout with no ordered stop; use \"SIGINT\" (Fly's default) or \"SIGTERM\""
                 )));

@@ -8,17 +8,13 @@
 use toml::de::DeValue;
 
 use super::expand::expand;
-use super::parse::{no_nul, Report, Value};
-use super::process::Context;
+use super::report::Report;
+use super::value::{no_nul, Item};
 
-/// Reads a `command` value (string or array) into argv, reporting every
+/// Reads a `command` item (string or array) into argv, reporting every
 /// problem; returns an empty argv when there were errors.
-pub(super) fn parse(
-    value: &Value<'_>,
-    what: &str,
-    ctx: &Context<'_>,
-    report: &mut Report<'_>,
-) -> Vec<String> {
+pub(super) fn parse(item: &Item<'_, '_>, report: &mut Report<'_>) -> Vec<String> {
+    let (value, what) = (item.value, &item.what);
     let span = value.span();
     // Where each word was written: an array item has its own position.
     let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
@@ -27,7 +23,7 @@ pub(super) fn parse(
             let words = match split(text) {
                 Ok(words) => words,
                 Err(e) => {
-                    report.error(&span, format!("{what}: {e}"));
+                    item.error(e, report);
                     return Vec::new();
                 }
             };
@@ -44,13 +40,13 @@ pub(super) fn parse(
         }
         DeValue::Array(items) => {
             let mut words = Vec::new();
-            for item in items.iter() {
-                match item.get_ref() {
+            for word in items.iter() {
+                match word.get_ref() {
                     DeValue::String(s) => {
                         words.push(s.to_string());
-                        spans.push(item.span());
+                        spans.push(word.span());
                     }
-                    _ => report.wrong_type(item, what, "a string in the command array"),
+                    _ => report.wrong_type(word, what, "a string in the command array"),
                 }
             }
             if words.len() != items.len() {
@@ -64,17 +60,14 @@ pub(super) fn parse(
         }
     };
     if words.is_empty() {
-        report.error(
-            &span,
-            format!("{what}: the command is empty; name a program to run"),
-        );
+        item.error("the command is empty; name a program to run", report);
         return Vec::new();
     }
     // Expanded per word after splitting, so a value with spaces stays one argument.
     let mut argv = Vec::with_capacity(words.len());
     for (index, word) in words.iter().enumerate() {
         let at = spans.get(index).unwrap_or(&span);
-        match expand(word, ctx.env) {
+        match expand(word, item.ctx.env) {
             Ok(expanded) if !no_nul(&expanded, at, what, report) => return Vec::new(),
             Ok(expanded) => argv.push(expanded),
             Err(e) => {
@@ -84,10 +77,7 @@ pub(super) fn parse(
         }
     }
     if argv[0].is_empty() {
-        report.error(
-            &span,
-            format!("{what}: the program name (first word) is empty"),
-        );
+        item.error("the program name (first word) is empty", report);
     }
     argv
 }

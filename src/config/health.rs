@@ -9,98 +9,137 @@ use toml::de::{DeTable, DeValue};
 
 use super::address::{parse_host_port, parse_http_url, Port};
 use super::command;
-use super::parse::{duration, whole_number, Key, Report, Value};
-use super::process::{expanded_string, Context};
+use super::report::{Key, Report};
 use super::schema::{HealthCheck, HealthSpec};
-use super::units::format_duration;
+use super::table::{duration, key, walk_with, Item, KeyDef};
+use super::value::set;
+use super::variants::either;
+use crate::units::format_duration;
 
-/// Keys every type accepts.
-pub(super) const COMMON_KEYS: &[&str] = &["type", "interval", "timeout", "retries", "start_period"];
-
-/// Each type with its own keys; the first is required (none for notify).
-pub(super) const TYPES: &[(&str, &[&str])] = &[
-    ("http", &["url"]),
-    ("tcp", &["address"]),
-    ("exec", &["command"]),
-    ("notify", &["watchdog"]),
+/// Keys every type accepts, with the timing they set.
+pub(super) const COMMON: &[KeyDef<HealthSpec>] = &[
+    // Read before the others, see `read_type`.
+    key("type", |_, _, _| {}),
+    key("interval", |h, item, r| {
+        set(&mut h.interval, item.positive_duration(r))
+    }),
+    key("timeout", |h, item, r| {
+        set(&mut h.timeout, item.positive_duration(r))
+    }),
+    key("retries", |h, item, r| {
+        set(&mut h.retries, item.count(1, "3", r))
+    }),
+    duration("start_period", |h| &mut h.start_period),
 ];
 
-const TYPE_LIST: &str = "\"http\", \"tcp\", \"exec\" or \"notify\"";
+/// One type of check, declared once: its name, its own key, and how the
+/// check is built from that key's value.
+pub(super) struct CheckType {
+    pub name: &'static str,
+    pub key: &'static str,
+    /// What to add when the own key is missing; None: it is optional.
+    example: Option<&'static str>,
+    /// Builds the check from its own key, when written.
+    build: fn(Option<&Item<'_, '_>>, &mut Report<'_>) -> Option<HealthCheck>,
+}
 
-/// Parses the `health` value of process `name`. None when it had errors.
+pub(super) const TYPES: &[CheckType] = &[
+    CheckType {
+        name: "http",
+        key: "url",
+        example: Some("\"http://127.0.0.1:3000/health\""),
+        build: http,
+    },
+    CheckType {
+        name: "tcp",
+        key: "address",
+        example: Some("\"127.0.0.1:5432\""),
+        build: tcp,
+    },
+    CheckType {
+        name: "exec",
+        key: "command",
+        example: Some("\"pg_isready -h 127.0.0.1\""),
+        build: exec,
+    },
+    CheckType {
+        name: "notify",
+        key: "watchdog",
+        example: None,
+        build: notify,
+    },
+];
+
+/// `"http", "tcp", "exec" or "notify"`.
+fn type_list() -> String {
+    either(TYPES.iter().map(|t| format!("\"{}\"", t.name)))
+}
+
+/// Parses the `health` item of process `name`. None when it had errors.
 pub(super) fn parse(
     name: &str,
-    key: &Key<'_>,
-    value: &Value<'_>,
-    ctx: &Context<'_>,
+    item: &Item<'_, '_>,
     report: &mut Report<'_>,
 ) -> Option<HealthSpec> {
     let label = format!("[processes.{name}.health]");
-    let DeValue::Table(table) = value.get_ref() else {
-        report.wrong_type(
-            value,
-            &format!("[processes.{name}] health"),
-            &format!("a {label} table"),
-        );
-        return None;
-    };
-    let kind = read_type(table, key, &label, report);
-    let valid = valid_keys(kind);
+    let table = item.table(&format!("a {label} table"), report)?;
+    let kind = read_type(table, item.key, &label, report);
+    // The keys of the table's type; every type's when the type is unknown.
+    let mut valid: Vec<&str> = vec![COMMON[0].name];
+    let own = TYPES
+        .iter()
+        .filter(|t| kind.is_none_or(|k| k.name == t.name));
+    valid.extend(own.map(|t| t.key));
+    valid.extend(COMMON[1..].iter().map(|k| k.name));
 
-    // The check is filled in once the type's own key has been read.
+    // The check is built once the whole table is read.
     let mut spec = HealthSpec::new(HealthCheck::Notify { watchdog: None });
-    // The value of the type's own key (url, address, command, watchdog).
-    let mut own: Option<&Value<'_>> = None;
     let before = report.errors.len();
-
-    for (key, value) in table.iter() {
-        let key_name = key.get_ref().as_ref();
-        let what = format!("{label} {key_name}");
-        match key_name {
-            "type" => {}
-            "interval" => {
-                if let Some(d) = positive_duration(value, &what, report) {
-                    spec.interval = d;
-                }
-            }
-            "timeout" => {
-                if let Some(d) = positive_duration(value, &what, report) {
-                    spec.timeout = d;
-                }
-            }
-            "start_period" => {
-                if let Some(d) = duration(value, &what, report) {
-                    spec.start_period = d;
-                }
-            }
-            "retries" => {
-                let range = (1, u64::from(u32::MAX));
-                if let Some(n) = whole_number(value, &what, range, "3", report) {
-                    spec.retries = u32::try_from(n).unwrap_or(u32::MAX);
-                }
-            }
-            _ => match TYPES.iter().find(|(_, keys)| keys.contains(&key_name)) {
-                Some((owner, _)) => match kind {
-                    Some(kind) if *owner != kind => report.error(
-                        &key.span(),
-                        format!(
-                            "{what}: {key_name} belongs to type = \"{owner}\", not to a \"{kind}\" check; valid keys for type = \"{kind}\": {}",
-                            valid.join(", ")
-                        ),
-                    ),
-                    Some(_) => own = Some(value),
-                    // The missing or bad type has its own error.
-                    None => {}
-                },
-                None => report.unknown_key(key, &label, &valid, &[]),
-            },
+    let other = |key: &Key<'_>, report: &mut Report<'_>| {
+        let name = key.get_ref().as_ref();
+        match (TYPES.iter().find(|t| t.key == name), kind) {
+            (Some(owner), Some(kind)) if owner.name != kind.name => report.error(
+                &key.span(),
+                format!(
+                    "{label} {name}: {name} belongs to type = \"{}\", not to a \"{}\" check; valid keys for type = \"{}\": {}",
+                    owner.name,
+                    kind.name,
+                    kind.name,
+                    valid.join(", ")
+                ),
+            ),
+            // The type's own key, read below; or the type is missing or
+            // bad, which has its own error.
+            (Some(_), _) => {}
+            (None, _) => report.unknown_key(key, &label, &valid, &[]),
         }
-    }
+    };
+    walk_with(table, &label, COMMON, &mut spec, item.ctx, report, other);
 
     // Built even when something above failed, so its problems are reported
     // in the same run. A timeout longer than interval is fine (as in Docker
     // and Kubernetes): probes never overlap, see supervisor::cadence.
-    let check = kind.and_then(|kind| build_check(kind, own, key, &label, ctx, report));
+    let kind = kind?;
+    let own = table.get_key_value(kind.key).map(|(key, value)| Item {
+        key,
+        value,
+        what: format!("{label} {}", kind.key),
+        ctx: item.ctx,
+    });
+    let check = match (&own, kind.example) {
+        (None, Some(example)) => {
+            let key = kind.key;
+            report.error(
+                &item.key.span(),
+                format!(
+                    "{label}: a \"{}\" check needs {key}; add {key} = {example}",
+                    kind.name
+                ),
+            );
+            None
+        }
+        (own, _) => (kind.build)(own.as_ref(), report),
+    };
     let check = check.filter(|_| report.errors.len() == before)?;
     Some(HealthSpec { check, ..spec })
 }
@@ -111,20 +150,20 @@ fn read_type(
     key: &Key<'_>,
     label: &str,
     report: &mut Report<'_>,
-) -> Option<&'static str> {
+) -> Option<&'static CheckType> {
     let Some(value) = table.get("type") else {
         report.error(
             &key.span(),
-            format!("{label}: missing type; add type = {TYPE_LIST}"),
+            format!("{label}: missing type; add type = {}", type_list()),
         );
         return None;
     };
     let what = format!("{label} type");
     let DeValue::String(text) = value.get_ref() else {
-        report.wrong_type(value, &what, TYPE_LIST);
+        report.wrong_type(value, &what, &type_list());
         return None;
     };
-    let found = TYPES.iter().find(|(name, _)| *name == text.as_ref());
+    let found = TYPES.iter().find(|t| t.name == text.as_ref());
     if found.is_none() {
         let hint = if text.eq_ignore_ascii_case("https") {
             " (for an https endpoint, probe the app's plain-HTTP port on 127.0.0.1 with type = \"http\")"
@@ -133,91 +172,40 @@ fn read_type(
         };
         report.error(
             &value.span(),
-            format!("{what}: \"{text}\" is not a check type; use {TYPE_LIST}{hint}"),
+            format!(
+                "{what}: \"{text}\" is not a check type; use {}{hint}",
+                type_list()
+            ),
         );
     }
-    found.map(|(name, _)| *name)
+    found
 }
 
-/// The keys a check of `kind` accepts; every key when the type is unknown.
-fn valid_keys(kind: Option<&str>) -> Vec<&'static str> {
-    let mut keys: Vec<&str> = COMMON_KEYS[..1].to_vec();
-    for (name, own) in TYPES {
-        if kind.is_none() || kind == Some(*name) {
-            keys.extend_from_slice(own);
-        }
-    }
-    keys.extend_from_slice(&COMMON_KEYS[1..]);
-    keys
+fn http(own: Option<&Item<'_, '_>>, report: &mut Report<'_>) -> Option<HealthCheck> {
+    let own = own?;
+    let url = own.string(report)?;
+    let parsed = parse_http_url(&url)
+        .map_err(|e| own.error(e, report))
+        .ok()?;
+    Some(HealthCheck::Http {
+        url,
+        addr: parsed.addr,
+        host: parsed.host,
+        path: parsed.path,
+    })
 }
 
-/// The type-specific part, from the type's own key (if written).
-fn build_check(
-    kind: &str,
-    own_value: Option<&Value<'_>>,
-    health_key: &Key<'_>,
-    label: &str,
-    ctx: &Context<'_>,
-    report: &mut Report<'_>,
-) -> Option<HealthCheck> {
-    let required = |key: &str, example: &str, report: &mut Report<'_>| {
-        report.error(
-            &health_key.span(),
-            format!("{label}: a \"{kind}\" check needs {key}; add {key} = {example}"),
-        );
-    };
-    match kind {
-        "http" => {
-            let Some(value) = own_value else {
-                required("url", "\"http://127.0.0.1:3000/health\"", report);
-                return None;
-            };
-            let what = format!("{label} url");
-            let url = expanded_string(value, &what, ctx, report)?;
-            match parse_http_url(&url) {
-                Ok(parsed) => Some(HealthCheck::Http {
-                    url,
-                    addr: parsed.addr,
-                    host: parsed.host,
-                    path: parsed.path,
-                }),
-                Err(e) => {
-                    report.error(&value.span(), format!("{what}: {e}"));
-                    None
-                }
-            }
-        }
-        "tcp" => {
-            let Some(value) = own_value else {
-                required("address", "\"127.0.0.1:5432\"", report);
-                return None;
-            };
-            let what = format!("{label} address");
-            let text = expanded_string(value, &what, ctx, report)?;
-            match parse_host_port(&text, Port::Required) {
-                Ok(addr) => Some(HealthCheck::Tcp { addr }),
-                Err(e) => {
-                    report.error(&value.span(), format!("{what}: {e}"));
-                    None
-                }
-            }
-        }
-        "exec" => {
-            let Some(value) = own_value else {
-                required("command", "\"pg_isready -h 127.0.0.1\"", report);
-                return None;
-            };
-            let argv = command::parse(value, &format!("{label} command"), ctx, report);
-            (!argv.is_empty()).then_some(HealthCheck::Exec { argv })
-        }
-        _ => {
-            let watchdog = match own_value {
-                Some(value) => Some(watchdog(value, &format!("{label} watchdog"), report)?),
-                None => None,
-            };
-            Some(HealthCheck::Notify { watchdog })
-        }
-    }
+fn tcp(own: Option<&Item<'_, '_>>, report: &mut Report<'_>) -> Option<HealthCheck> {
+    let own = own?;
+    let text = own.string(report)?;
+    let addr = parse_host_port(&text, Port::Required).map_err(|e| own.error(e, report));
+    Some(HealthCheck::Tcp { addr: addr.ok()? })
+}
+
+fn exec(own: Option<&Item<'_, '_>>, report: &mut Report<'_>) -> Option<HealthCheck> {
+    let own = own?;
+    let argv = command::parse(own, report);
+    (!argv.is_empty()).then_some(HealthCheck::Exec { argv })
 }
 
 /// The longest `watchdog`. It reaches the app as `WATCHDOG_USEC`, which
@@ -229,31 +217,15 @@ fn build_check(
 /// far past any use of it, and every client handles it.
 pub(super) const MAX_WATCHDOG: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
-fn watchdog(value: &Value<'_>, what: &str, report: &mut Report<'_>) -> Option<std::time::Duration> {
-    let d = positive_duration(value, what, report)?;
+fn notify(own: Option<&Item<'_, '_>>, report: &mut Report<'_>) -> Option<HealthCheck> {
+    let Some(own) = own else {
+        return Some(HealthCheck::Notify { watchdog: None });
+    };
+    let d = own.positive_duration(report)?;
     if d > MAX_WATCHDOG {
-        report.error(
-            &value.span(),
-            format!(
-                "{what}: must be at most {} (the app is told it as WATCHDOG_USEC and pings at least that often; a watchdog notices a hang within minutes): lower it, or remove watchdog to go without one",
-                format_duration(MAX_WATCHDOG)
-            ),
-        );
+        let max = format_duration(MAX_WATCHDOG);
+        own.error(format!("must be at most {max} (the app is told it as WATCHDOG_USEC and pings at least that often; a watchdog notices a hang within minutes): lower it, or remove watchdog to go without one"), report);
         return None;
     }
-    Some(d)
-}
-
-/// A duration that must not be zero (a zero interval would spin).
-fn positive_duration(
-    value: &Value<'_>,
-    what: &str,
-    report: &mut Report<'_>,
-) -> Option<std::time::Duration> {
-    let d = duration(value, what, report)?;
-    if d.is_zero() {
-        report.error(&value.span(), format!("{what}: must be longer than 0s"));
-        return None;
-    }
-    Some(d)
+    Some(HealthCheck::Notify { watchdog: Some(d) })
 }

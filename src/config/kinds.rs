@@ -4,13 +4,13 @@
 //! and its failure never stops the container. Checked once the whole table
 //! is read, so the order of the keys does not matter.
 
-use super::parse::Report;
-use super::process::Seen;
+use super::report::Report;
 use super::schema::{Kind, ProcessSpec, RestartPolicy};
-use super::units::format_duration;
+use super::table::Seen;
+use crate::units::format_duration;
 
 /// Keys that only make sense for a restarted service.
-const SERVICE_ONLY: &[&str] = &[
+pub(super) const SERVICE_ONLY: &[&str] = &[
     "restart",
     "restart_delay",
     "restart_delay_max",
@@ -30,7 +30,7 @@ pub(super) fn check_combinations(
     match spec.kind() {
         Kind::Job => {
             if spec.oneshot {
-                if let Some(span) = seen.keys.get("oneshot") {
+                if let Some(span) = seen.get("oneshot") {
                     report.error(
                         span,
                         format!("{label} oneshot: a scheduled job already runs to completion; remove oneshot"),
@@ -38,7 +38,7 @@ pub(super) fn check_combinations(
                 }
             }
             for key in SERVICE_ONLY {
-                if let Some(span) = seen.keys.get(key) {
+                if let Some(span) = seen.get(key) {
                     let why = if *key == "critical" {
                         "a job's failure never takes the container down (it is logged and counted, and the job runs again at its next time)"
                     } else {
@@ -56,7 +56,7 @@ pub(super) fn check_combinations(
         }
         Kind::Oneshot => {
             for key in SERVICE_ONLY {
-                if let Some(span) = seen.keys.get(key) {
+                if let Some(span) = seen.get(key) {
                     let why = if *key == "critical" {
                         "a oneshot is always critical: its failure aborts boot"
                     } else {
@@ -80,7 +80,7 @@ pub(super) fn check_combinations(
 /// A replicator runs beside the app for as long as it runs; a oneshot
 /// (`litestream restore`) or a job cannot be one.
 fn refuse_replicator(seen: &Seen, label: &str, what: &str, report: &mut Report<'_>) {
-    if let Some(span) = seen.keys.get("replicator") {
+    if let Some(span) = seen.get("replicator") {
         report.error(
             span,
             format!("{label} replicator: {what} runs to completion, so it cannot run beside the others as their replicator (only a service can); remove replicator"),
@@ -89,7 +89,7 @@ fn refuse_replicator(seen: &Seen, label: &str, what: &str, report: &mut Report<'
 }
 
 fn refuse_health(seen: &Seen, label: &str, why: &str, report: &mut Report<'_>) {
-    if let Some(span) = seen.keys.get("health") {
+    if let Some(span) = seen.get("health") {
         let table = label.trim_end_matches(']');
         report.error(
             span,
@@ -99,7 +99,7 @@ fn refuse_health(seen: &Seen, label: &str, why: &str, report: &mut Report<'_>) {
 }
 
 fn check_service(spec: &ProcessSpec, seen: &Seen, label: &str, report: &mut Report<'_>) {
-    if let Some(span) = seen.keys.get("timeout") {
+    if let Some(span) = seen.get("timeout") {
         report.error(
             span,
             format!("{label} timeout: only a oneshot or a scheduled job has a run timeout (a service runs until stopped); did you mean stop_timeout?"),
@@ -109,9 +109,9 @@ fn check_service(spec: &ProcessSpec, seen: &Seen, label: &str, report: &mut Repo
         // Point at whichever bound was written (defaults cannot conflict).
         let written = ["restart_delay_max", "restart_delay"]
             .into_iter()
-            .find_map(|key| seen.keys.get(key).map(|span| (key, span.clone())));
+            .find_map(|key| seen.get(key).map(|span| (key, span.clone())));
         let (key, span) = written.unwrap_or(("restart_delay", 0..0));
-        let default = if seen.keys.contains_key("restart_delay_max") {
+        let default = if seen.contains_key("restart_delay_max") {
             ""
         } else {
             ", the default"

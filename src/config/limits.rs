@@ -6,11 +6,18 @@
 
 use toml::de::DeValue;
 
-use super::parse::{whole_number, Report, Value};
-use super::units::{format_size, parse_size};
+use super::report::Report;
+use super::table::{key, walk, Item, KeyDef};
 use crate::cgroup::Limits;
+use crate::units::{format_size, parse_size};
 
-pub(super) const LIMIT_KEYS: &[&str] = &["memory", "memory_high", "pids"];
+pub(super) const LIMITS: &[KeyDef<Limits>] = &[
+    key("memory", |l, item, r| l.memory = size(item, r)),
+    key("memory_high", |l, item, r| l.memory_high = size(item, r)),
+    key("pids", |l, item, r| {
+        l.pids = item.whole_number((1, MAX_PIDS), "64", r)
+    }),
+];
 
 /// The kernel's PID_MAX_LIMIT on 64-bit: no pids.max above it can matter.
 const MAX_PIDS: u64 = 4_194_304;
@@ -19,37 +26,21 @@ const MAX_PIDS: u64 = 4_194_304;
 /// (`memory = 512` is 512 bytes).
 const SUSPICIOUSLY_SMALL: u64 = 4 << 20;
 
-/// Parses the `limits` value of process `name`; limits with errors are left
+/// Reads the `limits` item of process `name`; limits with errors are left
 /// unset (the whole file is rejected anyway).
-pub(super) fn parse(name: &str, value: &Value<'_>, report: &mut Report<'_>) -> Limits {
+pub(super) fn parse(name: &str, item: &Item<'_, '_>, report: &mut Report<'_>) -> Limits {
     let label = format!("[processes.{name}.limits]");
     let mut limits = Limits::default();
-    let DeValue::Table(table) = value.get_ref() else {
-        report.wrong_type(
-            value,
-            &format!("[processes.{name}] limits"),
-            &format!("a {label} table"),
-        );
+    let Some(table) = item.table(&format!("a {label} table"), report) else {
         return limits;
     };
-    let mut high_span = None;
-    for (key, value) in table.iter() {
-        let key_name = key.get_ref().as_ref();
-        let what = format!("{label} {key_name}");
-        match key_name {
-            "memory" => limits.memory = size(value, &what, report),
-            "memory_high" => {
-                high_span = Some(value.span());
-                limits.memory_high = size(value, &what, report);
-            }
-            "pids" => limits.pids = whole_number(value, &what, (1, MAX_PIDS), "64", report),
-            _ => report.unknown_key(key, &label, LIMIT_KEYS, &[]),
-        }
-    }
-    if let (Some(memory), Some(high), Some(span)) = (limits.memory, limits.memory_high, high_span) {
+    let seen = walk(table, &label, LIMITS, &mut limits, item.ctx, report);
+    if let (Some(memory), Some(high), Some(span)) =
+        (limits.memory, limits.memory_high, seen.get("memory_high"))
+    {
         if high >= memory {
             report.error(
-                &span,
+                span,
                 format!(
                     "{label} memory_high: memory_high ({}) must be below memory ({}): memory_high is where the kernel starts to reclaim and throttle, memory is where it kills; lower memory_high or remove it",
                     format_size(high),
@@ -63,48 +54,37 @@ pub(super) fn parse(name: &str, value: &Value<'_>, report: &mut Report<'_>) -> L
 
 /// A size: `"512M"`, `"64MiB"`, `"1G"` or bytes as an integer. Zero is
 /// refused, a tiny value warned about.
-fn size(value: &Value<'_>, what: &str, report: &mut Report<'_>) -> Option<u64> {
-    let bytes = match value.get_ref() {
-        DeValue::String(s) => match parse_size(s) {
-            Ok(n) => n,
-            Err(e) => {
-                report.error(&value.span(), format!("{what}: {e}"));
-                return None;
-            }
-        },
-        DeValue::Integer(i) => {
-            match u64::from_str_radix(i.as_str(), i.radix()) {
-                Ok(n) => n,
-                Err(_) => {
-                    report.error(
-                    &value.span(),
-                    format!("{what}: must be a number of bytes, 0 or more, or a size such as \"512M\""),
-                );
-                    return None;
-                }
-            }
-        }
+fn size(item: &Item<'_, '_>, report: &mut Report<'_>) -> Option<u64> {
+    let bytes = match item.value.get_ref() {
+        DeValue::String(s) => parse_size(s).map_err(|e| item.error(e, report)).ok()?,
+        DeValue::Integer(i) => u64::from_str_radix(i.as_str(), i.radix())
+            .map_err(|_| {
+                let hint = "must be a number of bytes, 0 or more, or a size such as \"512M\"";
+                item.error(hint, report)
+            })
+            .ok()?,
         _ => {
-            report.wrong_type(value, what, "a size such as \"512M\"");
+            report.wrong_type(item.value, &item.what, "a size such as \"512M\"");
             return None;
         }
     };
     if bytes == 0 {
-        report.error(
-            &value.span(),
-            format!("{what}: 0 leaves no memory at all; remove the key for no limit"),
+        item.error(
+            "0 leaves no memory at all; remove the key for no limit",
+            report,
         );
         return None;
     }
     if bytes < SUSPICIOUSLY_SMALL {
-        let hint = match value.get_ref() {
+        let hint = match item.value.get_ref() {
             DeValue::Integer(_) => format!(" A bare number is bytes: did you mean \"{bytes}M\"?"),
             _ => String::new(),
         };
         report.warn(
-            &value.span(),
+            &item.value.span(),
             format!(
-                "{what}: {} is too little for almost any program to start.{hint}",
+                "{}: {} is too little for almost any program to start.{hint}",
+                item.what,
                 format_size(bytes)
             ),
         );

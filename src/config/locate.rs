@@ -8,7 +8,7 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use super::ConfigError;
+use super::report::ConfigError;
 
 /// Finds the config file using the real environment and working directory.
 pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {

@@ -10,10 +10,10 @@
 
 use std::ffi::OsStr;
 
-use super::parse::Report;
-use super::process::{Context, Seen};
+use super::context::Context;
+use super::report::{Lookups, Report};
 use super::schema::ProcessSpec;
-use super::Lookups;
+use super::table::Seen;
 use crate::sys::exec::{self, Unresolved};
 
 /// Reports the command and `cwd` of `spec` that do not resolve here.
@@ -28,7 +28,7 @@ pub(super) fn check_process(
         return;
     }
     let cwd = spec.cwd.as_deref().unwrap_or(ctx.base_dir);
-    if let (Some(dir), Some(span)) = (&spec.cwd, seen.keys.get("cwd")) {
+    if let (Some(dir), Some(span)) = (&spec.cwd, seen.get("cwd")) {
         if !dir.is_dir() {
             report.not_here(
                 span,
@@ -40,7 +40,7 @@ pub(super) fn check_process(
             return; // a relative command would be looked up in it
         }
     }
-    let (Some(program), Some(span)) = (spec.argv.first(), seen.keys.get("command")) else {
+    let (Some(program), Some(span)) = (spec.argv.first(), seen.get("command")) else {
         return;
     };
     // The child's $PATH: its `env`, else oxinit's environment.

@@ -11,14 +11,55 @@
 //!   [`Problem`] with its line and column;
 //! - [`plan::plan`]: start and stop order; [`render_check`]: what `oxinit
 //!   check` prints;
-//! - [`units`]: durations, sizes and signals in human notation.
+//! - durations and sizes are [`crate::units`]'s; signals as the file names
+//!   them are `signal.rs`'s.
 //! - `oxmgr`: Oxmgr's format (`version`, `[defaults]`, `[[apps]]`),
 //!   translated into this one and parsed by the same parser;
 //!   [`reference_keys`]: every key accepted, for the README's reference.
+//!
+//! # How the file is read
+//!
+//! TOML is parsed into toml's spanned document and walked by hand, so every
+//! problem is reported at once with its line and column (serde would stop
+//! at the first). Each table is declared once, as a list of keys with the
+//! function that reads each one (`table::KeyDef`); `table::walk` reads a
+//! table with its list, and the unknown-key message, its "did you mean",
+//! and [`reference_keys`] come from the same list. Each string enum is
+//! declared once too, as a [`Variants`] list that gives its parser, its
+//! names and its "use \"a\", \"b\" or \"c\"" message.
+//!
+//! The files import downward only, leaves first: `schema` (the resolved
+//! types), `variants`, `report` (problems, positions, `ConfigError`),
+//! `context`, `value` (`Item`: one `key = value` and its typed getters),
+//! `table` (key lists and the walk); then one file per table (`settings`,
+//! `limits`, `health`, `process`, with `command`, `kinds` and `machine`
+//! under `process`); then `parse` (the top level, `depends_on` across
+//! processes, Oxmgr files). This `mod.rs` only re-exports and loads: no
+//! child imports it.
+//!
+//! # Adding a key
+//!
+//! 1. Add its field, with its default, to the type in `schema.rs`
+//!    (`InitSettings`, `MetricsSettings`, `ProcessSpec`, `HealthSpec`…).
+//! 2. Add one line to its table's list: `INIT`, `METRICS` or `SQLITE` in
+//!    `settings.rs`, `PROCESS` in `process.rs`, `COMMON` (or a `TYPES`
+//!    entry, for a new check type) in `health.rs`, `LIMITS` in `limits.rs`,
+//!    `TOP` in `parse.rs` for a new table. Use `duration(…)`, `flag(…)`, or
+//!    `key(name, |target, item, report| …)` with a getter of `Item`
+//!    (`value.rs`) for anything else; a new string enum is a `Variants`
+//!    list read with `item.choice(&LIST, report)`. That one line is the
+//!    parser, the valid-keys list, the did-you-mean candidate and the
+//!    reference entry.
+//! 3. Rules that tie keys together run after the walk (for a process:
+//!    `kinds.rs`, on the `Seen` positions `walk` returns).
+//! 4. Add its row to README.md's oxfile reference (tests/readme_reference.rs
+//!    checks both ways) and, if `check` should show it, a line in
+//!    `render.rs`.
 
 mod address;
 pub mod budget;
 mod command;
+mod context;
 mod envfile;
 mod expand;
 mod health;
@@ -33,111 +74,34 @@ mod process;
 mod reference;
 mod render;
 pub mod replicator;
+mod report;
 mod schema;
 mod settings;
+mod signal;
 pub(crate) mod suggest;
-pub mod units;
+mod table;
 mod users;
+mod value;
+mod variants;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use context::LoadContext;
 pub use locate::{locate, locate_in};
 pub use parse::{control_socket_in, parse_str};
 pub use plan::{plan, Plan};
 pub use reference::{reference_keys, TRANSLATION_BEGIN, TRANSLATION_END};
 pub use render::{render_check, render_check_at};
+pub use report::{ConfigError, Lookups};
 pub use schema::{
     Config, HealthCheck, HealthSpec, IncludeUrl, InitSettings, Kind, LogFormat, MetricsSettings,
     Problem, ProcessSpec, RestartPolicy, SqliteSettings, UserSpec,
 };
-
-/// What a config is resolved against: the environment `${VAR}` reads and the
-/// directory holding `passwd` and `group`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoadContext {
-    pub env: BTreeMap<String, String>,
-    /// `/etc` normally.
-    pub etc_dir: PathBuf,
-    /// How users, commands and `cwd`s that do not resolve here are judged.
-    pub lookups: Lookups,
-}
-
-/// How names and paths that depend on the machine are judged: users in
-/// /etc/passwd and /etc/group, commands in `$PATH`, `cwd` directories.
-/// `oxinit check` often runs outside the image (in CI, on a laptop), where
-/// none of them need exist; inside the image (`RUN ["oxinit", "check"]` in
-/// the Dockerfile) they must.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Lookups {
-    /// `oxinit run`: an unknown user is an error (exit 78 before anything
-    /// starts: there is no uid to run it as); commands and `cwd`s are not
-    /// looked up here, their start says 127/126 (a critical service's first
-    /// start then aborts the boot).
-    #[default]
-    Run,
-    /// `oxinit check`: each one that does not resolve is a warning.
-    Check,
-    /// `oxinit check --strict`: each one is an error.
-    Strict,
-}
-
-impl LoadContext {
-    /// oxinit's own environment (variables that are not valid UTF-8 are
-    /// skipped: they cannot appear in a TOML file) and the real `/etc`.
-    pub fn from_process() -> Self {
-        LoadContext {
-            env: std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-                .collect(),
-            etc_dir: PathBuf::from("/etc"),
-            lookups: Lookups::Run,
-        }
-    }
-}
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ConfigError {
-    #[error("no oxfile.toml found; tried {}; write one there or pass --config FILE (or set OXINIT_CONFIG)", list_paths(.tried))]
-    NotFound { tried: Vec<PathBuf> },
-    #[error("cannot read {}: {source}", .path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: Arc<std::io::Error>,
-    },
-    /// Every problem found, sorted by position.
-    #[error("{}", render_problems(.path, .problems))]
-    Invalid {
-        path: PathBuf,
-        problems: Vec<Problem>,
-    },
-}
-
-fn list_paths(paths: &[PathBuf]) -> String {
-    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    shown.join(", ")
-}
-
-/// One line per problem, then a count: what `oxinit check` prints on failure.
-fn render_problems(path: &Path, problems: &[Problem]) -> String {
-    let mut out = String::new();
-    for problem in problems {
-        out.push_str(&problem.render(path));
-        out.push('\n');
-    }
-    let plural = if problems.len() == 1 { "" } else { "s" };
-    out.push_str(&format!(
-        "{} problem{plural} in {}",
-        problems.len(),
-        path.display()
-    ));
-    out
-}
+pub use variants::Variants;
 
 /// Reads and validates `path` against oxinit's environment and the real /etc.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -148,18 +112,17 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// written), resolved as `run` resolves it: what the clients need, without
 /// validating the rest (env files, users) that they may not be able to read.
 pub fn load_control_socket(path: &Path) -> Result<Option<PathBuf>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source: Arc::new(source),
-    })?;
-    control_socket_in(&text, path, &LoadContext::from_process().env)
+    control_socket_in(&read(path)?, path, &LoadContext::from_process().env)
 }
 
 /// [`load`] with the environment and /etc injected.
 pub fn load_with(path: &Path, ctx: &LoadContext) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+    parse_str(&read(path)?, path, ctx)
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
         path: path.to_path_buf(),
         source: Arc::new(source),
-    })?;
-    parse_str(&text, path, ctx)
+    })
 }

@@ -12,218 +12,80 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use toml::de::{DeTable, DeValue};
-use toml::Spanned;
 
 use super::budget::check_stop_timeouts;
+use super::context::{Context, LoadContext};
+use super::oxmgr;
 use super::plan::{find_cycles, plan_processes, Cycle};
-use super::process::{parse_process, Context, ProcessDraft};
-use super::schema::{
-    Config, InitSettings, Kind, MetricsSettings, Problem, ProcessSpec, SqliteSettings,
-};
-use super::settings::{check_replication_lag, parse_init, parse_metrics, parse_sqlite};
+use super::process::{parse_process, ProcessDraft};
+use super::report::{ConfigError, Lookups, Report};
+use super::schema::{Config, InitSettings, Kind, MetricsSettings, ProcessSpec, SqliteSettings};
+use super::settings::{check_metrics_and_sqlite, socket_path, INIT, METRICS, SQLITE};
 use super::suggest::did_you_mean;
+use super::table::{key, names, walk, Item, KeyDef, Seen};
 use super::users::Accounts;
-use super::{units, ConfigError, LoadContext, Lookups};
 
-pub(super) type Key<'i> = Spanned<std::borrow::Cow<'i, str>>;
-pub(super) type Value<'i> = Spanned<DeValue<'i>>;
-
-/// Top-level tables.
-pub(super) const TOP_KEYS: &[&str] = &["init", "metrics", "sqlite", "processes"];
-
-/// Tables reserved for a later version, as `(key, "what it is")`: refused
-/// with a clear message instead of being ignored. To reserve one, add a
-/// line; to implement it, delete the line and handle the key in
-/// [`parse_str`]. Empty today: every table of the design is supported.
-const NOT_YET_TOP: &[(&str, &str)] = &[];
-
-/// Collects errors and warnings with their positions in the text.
-pub(super) struct Report<'t> {
-    text: &'t str,
-    /// How [`Report::not_here`] files its problems.
-    pub lookups: Lookups,
-    pub errors: Vec<Problem>,
-    pub warnings: Vec<Problem>,
-    /// Byte offset of each line's start, built at the first problem.
-    line_starts: Vec<usize>,
-    /// The last position turned into a column, as (offset, line, col): the
-    /// walk reports in file order, so the next column on the same line is
-    /// counted from there, not from the line's start (a 100,000-key inline
-    /// table is one line).
-    last: Option<(usize, usize, usize)>,
+/// The top level of the file, as its tables are read.
+#[derive(Default)]
+pub(super) struct Document {
+    init: InitSettings,
+    metrics: MetricsSettings,
+    sqlite: SqliteSettings,
+    /// Where the keys of `[metrics]` and `[sqlite]` were written, for the
+    /// rules between them.
+    metrics_seen: Seen,
+    sqlite_seen: Seen,
+    drafts: Vec<ProcessDraft>,
+    /// Where `processes` was written, for "nothing to run".
+    processes_span: Option<Range<usize>>,
+    /// Whether anything was written under `processes`, even if it is invalid
+    /// (then its own error says more than "nothing to run").
+    processes_written: bool,
 }
 
-impl<'t> Report<'t> {
-    pub fn new(text: &'t str) -> Self {
-        Report {
-            text,
-            lookups: Lookups::Run,
-            errors: Vec::new(),
-            warnings: Vec::new(),
-            line_starts: Vec::new(),
-            last: None,
-        }
-    }
-
-    pub fn error(&mut self, span: &Range<usize>, message: impl Into<String>) {
-        let problem = self.at(span.start, message.into());
-        self.errors.push(problem);
-    }
-
-    pub fn warn(&mut self, span: &Range<usize>, message: impl Into<String>) {
-        let problem = self.at(span.start, message.into());
-        self.warnings.push(problem);
-    }
-
-    /// A user, command or `cwd` that does not resolve on this machine: an
-    /// error for `run` and `check --strict`, else a warning that says where
-    /// to check it (see [`Lookups`]).
-    pub fn not_here(&mut self, span: &Range<usize>, message: impl Into<String>) {
-        let message = message.into();
-        match self.lookups {
-            Lookups::Run | Lookups::Strict => self.error(span, message),
-            Lookups::Check => self.warn(
-                span,
-                format!("{message} (on this machine; if the image has it, check there: RUN [\"oxinit\", \"check\", \"--strict\"] in the Dockerfile)"),
-            ),
-        }
-    }
-
-    /// A problem with no single location (line 0).
-    pub fn error_nowhere(&mut self, message: impl Into<String>) {
-        self.errors.push(Problem {
-            line: 0,
-            col: 0,
-            message: message.into(),
-        });
-    }
-
-    /// A problem at a byte offset of the text.
-    pub fn at(&mut self, offset: usize, message: String) -> Problem {
-        let (line, col) = self.line_col(offset);
-        Problem { line, col, message }
-    }
-
-    /// 1-based line and column (in characters) of a byte offset. The cost
-    /// is a binary search plus the characters since the last position on
-    /// the same line, so reporting every problem stays linear in the file.
-    pub fn line_col(&mut self, offset: usize) -> (usize, usize) {
-        let mut offset = offset.min(self.text.len());
-        while !self.text.is_char_boundary(offset) {
-            offset -= 1;
-        }
-        if self.line_starts.is_empty() {
-            self.line_starts = std::iter::once(0)
-                .chain(memchr::memchr_iter(b'\n', self.text.as_bytes()).map(|i| i + 1))
-                .collect();
-        }
-        // The last line starting at or before `offset` (line_starts[0] is 0).
-        let line = self.line_starts.partition_point(|&start| start <= offset) - 1;
-        let (from, counted) = match self.last {
-            Some((last, last_line, col)) if last_line == line && last <= offset => (last, col),
-            _ => (self.line_starts[line], 1),
+/// The top-level tables.
+pub(super) const TOP: &[KeyDef<Document>] = &[
+    key("init", |doc, item, r| {
+        settings(item, "[init]", INIT, &mut doc.init, r);
+    }),
+    key("metrics", |doc, item, r| {
+        doc.metrics_seen = settings(item, "[metrics]", METRICS, &mut doc.metrics, r)
+    }),
+    key("sqlite", |doc, item, r| {
+        doc.sqlite_seen = settings(item, "[sqlite]", SQLITE, &mut doc.sqlite, r)
+    }),
+    key("processes", |doc, item, r| {
+        doc.processes_span = Some(item.key.span());
+        let processes = item.named(item.value, "processes".into());
+        let Some(processes) = processes.table("[processes.NAME] tables", r) else {
+            doc.processes_written = true;
+            return;
         };
-        let col = counted + self.text[from..offset].chars().count();
-        self.last = Some((offset, line, col));
-        (line + 1, col)
-    }
-
-    /// `unknown key "comand" in [processes.api]; did you mean "command"? valid keys: …`.
-    /// `reserved` keys are suggested too (they get their own message when used).
-    pub fn unknown_key(&mut self, key: &Key<'_>, table: &str, valid: &[&str], reserved: &[&str]) {
-        let name = key.get_ref().as_ref();
-        let candidates = valid.iter().chain(reserved).copied();
-        let hint = alias(name)
-            .filter(|a| valid.contains(a))
-            .or_else(|| did_you_mean(name, candidates))
-            .map(|s| format!("did you mean \"{s}\"? "))
-            .unwrap_or_default();
-        self.error(
-            &key.span(),
-            format!(
-                "unknown key \"{name}\" in {table}; {hint}valid keys: {}",
-                valid.join(", ")
-            ),
-        );
-    }
-
-    /// A known table or key whose feature is not built yet.
-    pub fn not_yet(&mut self, key: &Key<'_>, table: &str, feature: &str) {
-        let name = key.get_ref().as_ref();
-        self.error(
-            &key.span(),
-            format!(
-                "{table} {name}: {feature} are not supported yet by this version of oxinit; remove \"{name}\" for now"
-            ),
-        );
-    }
-
-    /// `expected a string, found integer`.
-    pub fn wrong_type(&mut self, value: &Value<'_>, what: &str, expected: &str) {
-        self.error(
-            &value.span(),
-            format!(
-                "{what}: expected {expected}, found {}",
-                describe(value.get_ref())
-            ),
-        );
-    }
-
-    pub fn into_result(mut self, path: &Path) -> Result<Vec<Problem>, ConfigError> {
-        if self.errors.is_empty() {
-            self.warnings.sort_by_key(position);
-            return Ok(self.warnings);
+        for (name, body) in processes.iter() {
+            doc.processes_written = true;
+            let body = item.named(body, format!("processes.{}", name.get_ref()));
+            if let Some(body) = body.table("a [processes.NAME] table", r) {
+                doc.drafts.push(parse_process(name, body, item.ctx, r));
+            }
         }
-        self.errors.sort_by_key(position);
-        Err(ConfigError::Invalid {
-            path: path.to_path_buf(),
-            problems: self.errors,
-        })
-    }
-}
+    }),
+];
 
-/// Located problems first, in file order; then those without a location.
-fn position(problem: &Problem) -> (bool, usize, usize) {
-    (problem.line == 0, problem.line, problem.col)
-}
-
-/// Names other tools use for our keys (docker-compose, supervisord, systemd,
-/// Docker HEALTHCHECK, Kubernetes probes). Only offered when the alias is a
-/// valid key of the table at hand.
-fn alias(key: &str) -> Option<&'static str> {
-    Some(match key.to_ascii_lowercase().replace('-', "_").as_str() {
-        "cmd" | "exec" | "args" | "entrypoint" | "execstart" | "test" => "command",
-        "environment" => "env",
-        "workdir" | "working_dir" | "directory" | "workingdirectory" => "cwd",
-        "depends" | "after" | "requires" => "depends_on",
-        "autorestart" => "restart",
-        "stopsignal" => "stop_signal",
-        "stopwaitsecs" | "timeoutstopsec" => "stop_timeout",
-        "cron" | "oncalendar" => "schedule",
-        "healthcheck" | "check" | "probe" => "health",
-        // Docker's start_interval (a faster interval during the start
-        // period) has no equivalent: the interval is the closest knob.
-        "start_interval" | "periodseconds" | "period" => "interval",
-        "initialdelayseconds" | "initial_delay" | "grace_period" => "start_period",
-        "timeoutseconds" => "timeout",
-        "failurethreshold" | "failure_threshold" | "retry" => "retries",
-        "kind" => "type",
-        "addr" | "host" | "target" => "address",
-        "endpoint" | "uri" | "path" => "url",
-        "memory_max" | "mem_limit" | "memory_limit" | "memorymax" | "mem" => "memory",
-        "memory_reservation" | "memoryhigh" => "memory_high",
-        "pids_limit" | "pids_max" | "tasksmax" => "pids",
-        _ => return None,
-    })
-}
-
-/// "integer 15", "array", … for type errors.
-fn describe(value: &DeValue<'_>) -> String {
-    match value {
-        DeValue::Integer(i) => format!("integer {}", i.as_str()),
-        DeValue::Boolean(b) => format!("boolean {b}"),
-        DeValue::String(s) => format!("string \"{s}\""),
-        other => other.type_str().to_string(),
+/// `[init]`, `[metrics]` or `[sqlite]`, read with its list of keys; where
+/// each key was written.
+fn settings<T>(
+    item: &Item<'_, '_>,
+    label: &str,
+    keys: &[KeyDef<T>],
+    target: &mut T,
+    report: &mut Report<'_>,
+) -> Seen {
+    match item
+        .named(item.value, label.into())
+        .table("a table", report)
+    {
+        Some(t) => walk(t, label, keys, target, item.ctx, report),
+        None => Seen::new(),
     }
 }
 
@@ -233,8 +95,10 @@ pub fn parse_str(text: &str, path: &Path, ctx: &LoadContext) -> Result<Config, C
     let mut report = Report::new(text);
     report.lookups = ctx.lookups;
     let (document, syntax_errors) = DeTable::parse_recoverable(text);
-    if syntax_errors.is_empty() && super::oxmgr::is_oxmgr(document.get_ref()) {
-        return super::oxmgr::parse(text, document.get_ref(), path, ctx);
+    if syntax_errors.is_empty() && oxmgr::is_oxmgr(document.get_ref()) {
+        let translation = oxmgr::translate(text, document.get_ref(), path, &names(TOP))?;
+        let parsed = parse_str(&translation.text, path, ctx);
+        return translation.finish(parsed, path);
     }
     if !syntax_errors.is_empty() {
         // The recovered document may be missing whole tables; validating it
@@ -257,90 +121,57 @@ pub fn parse_str(text: &str, path: &Path, ctx: &LoadContext) -> Result<Config, C
     }
 
     let base_dir = base_dir(path);
+    let accounts = Accounts::new(&ctx.etc_dir);
     let context = Context {
         env: &ctx.env,
         base_dir: &base_dir,
         lookups: ctx.lookups,
+        accounts: &accounts,
     };
-    let mut accounts = Accounts::new(&ctx.etc_dir);
-    let mut init = InitSettings::default();
-    let mut metrics = MetricsSettings::default();
-    let mut sqlite = SqliteSettings::default();
-    let mut drafts: Vec<ProcessDraft> = Vec::new();
-    let mut processes_span = None;
-    // Whether anything was written under `processes`, even if it is invalid
-    // (then its own error says more than "nothing to run").
-    let mut processes_written = false;
-    let reserved_top: Vec<&str> = NOT_YET_TOP.iter().map(|(k, _)| *k).collect();
+    let mut doc = Document::default();
+    walk(
+        document.get_ref(),
+        "the top level",
+        TOP,
+        &mut doc,
+        &context,
+        &mut report,
+    );
 
-    for (key, value) in document.get_ref().iter() {
-        match key.get_ref().as_ref() {
-            "init" => match value.get_ref() {
-                DeValue::Table(table) => parse_init(table, &mut init, &context, &mut report),
-                _ => report.wrong_type(value, "[init]", "a table"),
-            },
-            "metrics" => match value.get_ref() {
-                DeValue::Table(table) => parse_metrics(table, &mut metrics, &context, &mut report),
-                _ => report.wrong_type(value, "[metrics]", "a table"),
-            },
-            "sqlite" => match value.get_ref() {
-                DeValue::Table(table) => parse_sqlite(table, &mut sqlite, &context, &mut report),
-                _ => report.wrong_type(value, "[sqlite]", "a table"),
-            },
-            "processes" => {
-                processes_span = Some(key.span());
-                let DeValue::Table(table) = value.get_ref() else {
-                    processes_written = true;
-                    report.wrong_type(value, "processes", "[processes.NAME] tables");
-                    continue;
-                };
-                for (name, body) in table.iter() {
-                    processes_written = true;
-                    let DeValue::Table(body) = body.get_ref() else {
-                        let what = format!("processes.{}", name.get_ref());
-                        report.wrong_type(body, &what, "a [processes.NAME] table");
-                        continue;
-                    };
-                    drafts.push(parse_process(
-                        name,
-                        body,
-                        &context,
-                        &mut accounts,
-                        &mut report,
-                    ));
-                }
-            }
-            other => match NOT_YET_TOP.iter().find(|(k, _)| *k == other) {
-                Some((_, feature)) => report.not_yet(key, "top level:", feature),
-                None => report.unknown_key(key, "the top level", TOP_KEYS, &reserved_top),
-            },
-        }
-    }
-
-    if !processes_written {
+    if !doc.processes_written {
         let message = "nothing to run: add a [processes.NAME] table";
-        match processes_span {
+        match doc.processes_span {
             Some(span) => report.error(&span, message),
             None => report.error_nowhere(message),
         }
     }
-    check_dependencies(&drafts, &mut report);
-    check_replication_lag(document.get_ref(), &metrics, &sqlite, &mut report);
+    check_dependencies(&doc.drafts, &mut report);
+    check_metrics_and_sqlite(
+        &mut doc.metrics,
+        &doc.sqlite,
+        &doc.metrics_seen,
+        &doc.sqlite_seen,
+        &mut report,
+    );
     if report.errors.is_empty() {
         // Only a valid graph has a plan.
-        let specs: Vec<ProcessSpec> = drafts.iter().map(|d| d.spec.clone()).collect();
-        let spans: Vec<_> = drafts.iter().map(|d| d.stop_timeout_span.clone()).collect();
+        let specs: Vec<ProcessSpec> = doc.drafts.iter().map(|d| d.spec.clone()).collect();
+        let spans: Vec<_> = doc
+            .drafts
+            .iter()
+            .map(|d| d.stop_timeout_span.clone())
+            .collect();
         let plan = plan_processes(&specs);
-        check_stop_timeouts(&specs, &init, &plan, &spans, &mut report);
+        check_stop_timeouts(&specs, &doc.init, &plan, &spans, &mut report);
     }
 
     let warnings = report.into_result(path)?;
     Ok(Config {
         path: path.to_path_buf(),
-        init,
-        metrics,
-        sqlite,
-        processes: drafts.into_iter().map(|d| d.spec).collect(),
+        init: doc.init,
+        metrics: doc.metrics,
+        sqlite: doc.sqlite,
+        processes: doc.drafts.into_iter().map(|d| d.spec).collect(),
         warnings,
         translation: None,
     })
@@ -365,22 +196,25 @@ pub fn control_socket_in(
     }
     let base_dir = base_dir(path);
     // Only a path is read here: nothing to look up on this machine.
+    let accounts = Accounts::new(Path::new("/etc"));
     let context = Context {
         env,
         base_dir: &base_dir,
-        lookups: super::Lookups::Run,
+        lookups: Lookups::Run,
+        accounts: &accounts,
     };
     let mut socket = None;
     if let Some(init) = document.get_ref().get("init") {
         match init.get_ref() {
             DeValue::Table(table) => {
-                if let Some(value) = table.get("control_socket") {
-                    socket = super::settings::socket_path(
+                if let Some((key, value)) = table.get_key_value("control_socket") {
+                    let item = Item {
+                        key,
                         value,
-                        "[init] control_socket",
-                        &context,
-                        &mut report,
-                    );
+                        what: "[init] control_socket".into(),
+                        ctx: &context,
+                    };
+                    socket = socket_path(&item, &mut report);
                 }
             }
             _ => report.wrong_type(init, "[init]", "a table"),
@@ -397,83 +231,6 @@ fn base_dir(path: &Path) -> PathBuf {
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| PathBuf::from("/"))
-}
-
-/// A duration value (`"15s"`); `what` names the table and key in messages.
-pub(super) fn duration(
-    value: &Value<'_>,
-    what: &str,
-    report: &mut Report<'_>,
-) -> Option<std::time::Duration> {
-    match value.get_ref() {
-        DeValue::String(s) => match units::parse_duration(s) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                report.error(&value.span(), format!("{what}: {e}"));
-                None
-            }
-        },
-        DeValue::Integer(i) => {
-            report.error(
-                &value.span(),
-                format!(
-                    "{what}: a duration needs a unit and quotes: write \"{}s\"",
-                    i.as_str()
-                ),
-            );
-            None
-        }
-        _ => {
-            report.wrong_type(value, what, "a duration such as \"15s\"");
-            None
-        }
-    }
-}
-
-/// False (reported) when `text` holds a NUL byte. TOML allows one
-/// (`"\u0000"`), but nothing oxinit hands to the kernel can: an argument, a
-/// variable or a path ends at the first NUL, so the process would fail to
-/// start (126) or the socket would not bind. Caught here, at its line.
-pub(super) fn no_nul(text: &str, span: &Range<usize>, what: &str, report: &mut Report<'_>) -> bool {
-    if !text.contains('\0') {
-        return true;
-    }
-    report.error(
-        span,
-        format!("{what}: holds a NUL byte (\\u0000), which no argument, variable or path can hold (the system would cut it there); remove it"),
-    );
-    false
-}
-
-pub(super) fn set_bool(slot: &mut bool, value: &Value<'_>, what: &str, report: &mut Report<'_>) {
-    match value.get_ref() {
-        DeValue::Boolean(b) => *slot = *b,
-        _ => report.wrong_type(value, what, "true or false"),
-    }
-}
-
-/// A whole number from `min` to `max`; `example` shows one in the type error.
-pub(super) fn whole_number(
-    value: &Value<'_>,
-    what: &str,
-    (min, max): (u64, u64),
-    example: &str,
-    report: &mut Report<'_>,
-) -> Option<u64> {
-    let DeValue::Integer(i) = value.get_ref() else {
-        report.wrong_type(value, what, &format!("a whole number such as {example}"));
-        return None;
-    };
-    match u64::from_str_radix(i.as_str(), i.radix()) {
-        Ok(n) if (min..=max).contains(&n) => Some(n),
-        _ => {
-            report.error(
-                &value.span(),
-                format!("{what}: must be a whole number from {min} to {max}"),
-            );
-            None
-        }
-    }
 }
 
 /// Unknown names, self-dependencies and cycles in `depends_on`.
@@ -593,36 +350,4 @@ fn deepest_nesting(text: &str) -> Option<usize> {
         }
     }
     at
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The reserve lists are empty today; the message they would produce
-    /// must still read well when a key is added to them.
-    #[test]
-    fn reserved_keys_get_a_not_yet_message() {
-        let text = "[processes.api]\nnewthing = 1\n";
-        let (document, errors) = DeTable::parse_recoverable(text);
-        assert!(errors.is_empty());
-        let processes = document.get_ref().get("processes").unwrap();
-        let DeValue::Table(processes) = processes.get_ref() else {
-            panic!("not a table")
-        };
-        let DeValue::Table(api) = processes.get("api").unwrap().get_ref() else {
-            panic!("not a table")
-        };
-        let (key, _) = api.iter().next().unwrap();
-        let mut report = Report::new(text);
-        report.not_yet(key, "[processes.api]", "new things");
-        assert_eq!(
-            report.errors,
-            vec![Problem {
-                line: 2,
-                col: 1,
-                message: "[processes.api] newthing: new things are not supported yet by this version of oxinit; remove \"newthing\" for now".into()
-            }]
-        );
-    }
 }

@@ -1,7 +1,9 @@
-//! Every key the parsers accept, by table, straight from their key lists:
+//! Every key the parsers accept, by table, straight from the tables'
+//! declarations (the same lists their readers and "did you mean" use):
 //! the README's reference is tested against this, so a key added to a
 //! parser without documentation (or documented but not parsed) fails a test.
 
+use super::table::names;
 use super::{health, limits, oxmgr, parse, process, settings};
 
 /// The line `oxinit check` prints before the native form of an Oxmgr file.
@@ -19,16 +21,15 @@ pub fn reference_keys() -> Vec<(&'static str, &'static str)> {
     let mut add = |table: &'static str, list: &[&'static str]| {
         keys.extend(list.iter().map(|k| (table, *k)));
     };
-    add("top level", parse::TOP_KEYS);
-    add("[init]", settings::INIT_KEYS);
-    add("[metrics]", settings::METRICS_KEYS);
-    add("[sqlite]", settings::SQLITE_KEYS);
-    add("[processes.NAME]", process::PROCESS_KEYS);
-    add("[processes.NAME.health]", health::COMMON_KEYS);
-    for (_, own) in health::TYPES {
-        add("[processes.NAME.health]", own);
-    }
-    add("[processes.NAME.limits]", limits::LIMIT_KEYS);
+    add("top level", &names(parse::TOP));
+    add("[init]", &names(settings::INIT));
+    add("[metrics]", &names(settings::METRICS));
+    add("[sqlite]", &names(settings::SQLITE));
+    add("[processes.NAME]", &names(process::PROCESS));
+    add("[processes.NAME.health]", &names(health::COMMON));
+    let own: Vec<&'static str> = health::TYPES.iter().map(|t| t.key).collect();
+    add("[processes.NAME.health]", &own);
+    add("[processes.NAME.limits]", &names(limits::LIMITS));
     let mut oxmgr_top: Vec<&'static str> = oxmgr::TOP_KEYS.to_vec();
     oxmgr_top.extend(oxmgr::CANNOT_HONOUR_TOP.iter().map(|(k, _)| *k));
     add("oxmgr top level", &oxmgr_top);

@@ -14,8 +14,9 @@ use super::budget;
 use super::plan::plan;
 use super::replicator;
 use super::schema::{Config, HealthCheck, HealthSpec, Kind, ProcessSpec, RestartPolicy};
-use super::units::{format_duration as dur, format_size};
+use super::settings::MEMORY_ENFORCEMENT;
 use crate::cgroup::{Limits, Requested};
+use crate::units::{format_duration as dur, format_size};
 
 /// The report `oxinit check` prints on success; next runs of jobs are
 /// computed from the current time.
@@ -61,6 +62,21 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
     } else {
         let _ = writeln!(out, "metrics:  off");
     }
+    if !config.metrics.include.is_empty() {
+        let urls: Vec<&str> = config
+            .metrics
+            .include
+            .iter()
+            .map(|u| u.url.as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "include:  {} (appended to /metrics; at most {} and {} each)",
+            urls.join(", "),
+            dur(config.metrics.include_timeout),
+            format_size(config.metrics.include_max_size)
+        );
+    }
     if config.sqlite.databases.is_empty() {
         let _ = writeln!(out, "sqlite:   no databases listed");
     } else {
@@ -81,10 +97,17 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
             paths.join(", ")
         );
     }
+    if let Some(max) = config.sqlite.max_replication_lag {
+        let _ = writeln!(
+            out,
+            "lag:      /health fails while Litestream is more than {} behind",
+            dur(max)
+        );
+    }
     let _ = writeln!(
         out,
         "memory:   enforcement \"{}\" requested ({})",
-        requested_name(init.memory_enforcement),
+        MEMORY_ENFORCEMENT.name(init.memory_enforcement),
         match init.memory_enforcement {
             Requested::Auto => "cgroups where usable, else polling",
             Requested::Cgroup => "cgroups, or refuse to boot",
@@ -341,14 +364,6 @@ fn render_replicators(out: &mut String, config: &Config, implied: &[(usize, usiz
     }
 }
 
-fn requested_name(requested: Requested) -> &'static str {
-    match requested {
-        Requested::Auto => "auto",
-        Requested::Cgroup => "cgroup",
-        Requested::Poll => "poll",
-    }
-}
-
 fn health_text(health: &HealthSpec) -> String {
     let what = match &health.check {
         HealthCheck::Http {
@@ -405,7 +420,7 @@ fn limits_text(limits: &Limits) -> String {
 /// from a broken clock) prints as the epoch.
 fn format_utc(time: SystemTime) -> String {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let stamp = crate::logs::timestamp::format(std::time::Duration::from_secs(since.as_secs()));
+    let stamp = crate::units::civil::timestamp(std::time::Duration::from_secs(since.as_secs()));
     let text = String::from_utf8_lossy(&stamp);
     format!("{}Z", &text[..19])
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use super::variants::Variants;
+
 /// A problem (error or warning) at a position in oxfile.toml. `line` and
 /// `col` are 1-based (col counts characters); `line` is 0 when the problem
 /// has no single location.
@@ -163,12 +165,18 @@ pub enum LogFormat {
 }
 
 impl LogFormat {
+    /// `[init] log_format`, as written.
+    pub const VARIANTS: Variants<LogFormat> = Variants {
+        noun: "a log format",
+        list: &[
+            ("prefixed", LogFormat::Prefixed, ""),
+            ("raw", LogFormat::Raw, ""),
+            ("json", LogFormat::Json, ""),
+        ],
+    };
+
     pub fn as_str(self) -> &'static str {
-        match self {
-            LogFormat::Prefixed => "prefixed",
-            LogFormat::Raw => "raw",
-            LogFormat::Json => "json",
-        }
+        Self::VARIANTS.name(self)
     }
 }
 
@@ -266,12 +274,18 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Each kind with its name (in `check`, `status` and metric labels).
+    pub const VARIANTS: Variants<Kind> = Variants {
+        noun: "a kind of process",
+        list: &[
+            ("service", Kind::Service, ""),
+            ("oneshot", Kind::Oneshot, ""),
+            ("job", Kind::Job, ""),
+        ],
+    };
+
     pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Service => "service",
-            Kind::Oneshot => "oneshot",
-            Kind::Job => "job",
-        }
+        Self::VARIANTS.name(self)
     }
 }
 
@@ -365,11 +379,61 @@ pub enum RestartPolicy {
 }
 
 impl RestartPolicy {
+    /// `restart`, as written.
+    pub const VARIANTS: Variants<RestartPolicy> = Variants {
+        noun: "a restart policy",
+        list: &[
+            ("always", RestartPolicy::Always, ""),
+            ("on-failure", RestartPolicy::OnFailure, ""),
+            ("never", RestartPolicy::Never, ""),
+        ],
+    };
+
     pub fn as_str(self) -> &'static str {
-        match self {
-            RestartPolicy::Always => "always",
-            RestartPolicy::OnFailure => "on-failure",
-            RestartPolicy::Never => "never",
+        Self::VARIANTS.name(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each string enum's list names every variant once, and reads back
+    /// what it names. The matches make a new variant a compile error here,
+    /// so it cannot be left out of its list (where it would have no name).
+    #[test]
+    fn every_variant_is_listed_once() {
+        fn check<T: Copy + PartialEq + std::fmt::Debug>(list: &Variants<T>, all: &[T]) {
+            assert_eq!(list.list.len(), all.len());
+            for &v in all {
+                assert_eq!(list.parse(list.name(v)), Some(v), "{v:?}");
+            }
         }
+        let log = |f: LogFormat| match f {
+            LogFormat::Prefixed | LogFormat::Raw | LogFormat::Json => f,
+        };
+        check(
+            &LogFormat::VARIANTS,
+            &[LogFormat::Prefixed, LogFormat::Raw, LogFormat::Json].map(log),
+        );
+        let restart = |p: RestartPolicy| match p {
+            RestartPolicy::Always | RestartPolicy::OnFailure | RestartPolicy::Never => p,
+        };
+        check(
+            &RestartPolicy::VARIANTS,
+            &[
+                RestartPolicy::Always,
+                RestartPolicy::OnFailure,
+                RestartPolicy::Never,
+            ]
+            .map(restart),
+        );
+        let kind = |k: Kind| match k {
+            Kind::Service | Kind::Oneshot | Kind::Job => k,
+        };
+        check(
+            &Kind::VARIANTS,
+            &[Kind::Service, Kind::Oneshot, Kind::Job].map(kind),
+        );
     }
 }

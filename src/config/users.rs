@@ -10,6 +10,7 @@
 //! - supplementary groups are the primary gid plus every group that lists the
 //!   user's name as a member (what `initgroups(3)` would give).
 
+use std::cell::OnceCell;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -30,26 +31,27 @@ struct GroupEntry {
     members: Vec<String>,
 }
 
-/// The parsed account files, read lazily so a config without `user` keys
-/// never touches /etc.
+/// The parsed account files, read lazily (at the first lookup, so a config
+/// without `user` keys never touches /etc) and then kept: a shared cache,
+/// which every process table of the file reads through.
 #[derive(Debug)]
 pub struct Accounts {
     etc_dir: PathBuf,
-    passwd: Option<Result<Vec<PasswdEntry>, String>>,
-    group: Option<Result<Vec<GroupEntry>, String>>,
+    passwd: OnceCell<Result<Vec<PasswdEntry>, String>>,
+    group: OnceCell<Result<Vec<GroupEntry>, String>>,
 }
 
 impl Accounts {
     pub fn new(etc_dir: &Path) -> Self {
         Accounts {
             etc_dir: etc_dir.to_path_buf(),
-            passwd: None,
-            group: None,
+            passwd: OnceCell::new(),
+            group: OnceCell::new(),
         }
     }
 
     /// Resolves a `user` value. The error says what was looked up where.
-    pub fn resolve(&mut self, spec: &str) -> Result<UserSpec, String> {
+    pub fn resolve(&self, spec: &str) -> Result<UserSpec, String> {
         let (user_part, group_part) = match spec.split_once(':') {
             Some((user, group)) => (user, Some(group)),
             None => (spec, None),
@@ -109,7 +111,7 @@ impl Accounts {
         })
     }
 
-    fn resolve_group(&mut self, group: &str, spec: &str) -> Result<u32, String> {
+    fn resolve_group(&self, group: &str, spec: &str) -> Result<u32, String> {
         if group.is_empty() {
             return Err(format!(
                 "\"{spec}\" has an empty group after \":\"; write \"uid:gid\" or \"name:group\""
@@ -133,19 +135,19 @@ impl Accounts {
 
     /// `required`: a missing file is an error (a name must be looked up);
     /// otherwise it reads as empty (numeric ids work in scratch images).
-    fn passwd_entries(&mut self, required: bool) -> Result<&[PasswdEntry], String> {
+    fn passwd_entries(&self, required: bool) -> Result<&[PasswdEntry], String> {
         let path = self.etc_dir.join("passwd");
         let loaded = self
             .passwd
-            .get_or_insert_with(|| read_optional(&path).map(|t| parse_passwd(&t)));
+            .get_or_init(|| read_optional(&path).map(|t| parse_passwd(&t)));
         read_result(loaded, required, &path)
     }
 
-    fn group_entries(&mut self, required: bool) -> Result<&[GroupEntry], String> {
+    fn group_entries(&self, required: bool) -> Result<&[GroupEntry], String> {
         let path = self.etc_dir.join("group");
         let loaded = self
             .group
-            .get_or_insert_with(|| read_optional(&path).map(|t| parse_group(&t)));
+            .get_or_init(|| read_optional(&path).map(|t| parse_group(&t)));
         read_result(loaded, required, &path)
     }
 }
@@ -334,7 +336,7 @@ video:x:44:daemon
     #[test]
     fn missing_names_are_errors() {
         let dir = etc(Some(PASSWD), Some(GROUP));
-        let mut accounts = Accounts::new(dir.path());
+        let accounts = Accounts::new(dir.path());
         let err = accounts.resolve("www-data").unwrap_err();
         assert!(err.contains("user \"www-data\" not found in"), "{err}");
         assert!(err.contains("passwd"), "{err}");
@@ -358,7 +360,7 @@ video:x:44:daemon
     #[test]
     fn malformed_specs_are_errors() {
         let dir = etc(Some(PASSWD), Some(GROUP));
-        let mut accounts = Accounts::new(dir.path());
+        let accounts = Accounts::new(dir.path());
         assert!(accounts.resolve("").is_err());
         assert!(accounts.resolve(":50").is_err());
         assert!(accounts.resolve("node:").is_err());

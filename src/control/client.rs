@@ -4,7 +4,7 @@
 
 use super::location::{self, Candidate, Lookup};
 use super::{render_status, ControlError, Request, Response, Snapshot};
-use crate::config::units::format_duration;
+use crate::units::format_duration;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;

@@ -6,7 +6,7 @@ use super::admission::Ticket;
 use super::limits::Limits;
 use super::ratelimit::LogLimiter;
 use super::{Action, Command, Request, Response, Snapshot};
-use crate::config::units::format_duration;
+use crate::units::format_duration;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -50,9 +50,10 @@ mod server;
 #[cfg(test)]
 mod tests;
 
-use std::fmt;
-
-pub use crate::supervisor::snapshot::Snapshot;
+pub use crate::snapshot::Snapshot;
+/// The verbs and the request envelope live in `crate::verb`, shared with
+/// the supervisor.
+pub use crate::verb::{Command, Verb as Action};
 // What only the unit tests reach through here.
 pub use client::client;
 pub use error::ControlError;
@@ -83,37 +84,4 @@ pub fn bind_default(configured: Option<&std::path::Path>) -> Result<Server, Cont
         choice.why
     );
     Ok(server)
-}
-
-/// What a client asks the supervisor to do with one process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Stop it (its stop signal, then SIGKILL after its stop_timeout) and
-    /// start it again.
-    Restart,
-    /// Stop it and keep it stopped, whatever its restart policy, until started.
-    Stop,
-    /// Start a stopped (or failed, or not yet started) process.
-    Start,
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Action::Restart => "restart",
-            Action::Stop => "stop",
-            Action::Start => "start",
-        })
-    }
-}
-
-/// A request for the supervisor. It answers through `reply` once the action
-/// is done (`Ok("api restarted (pid 42)")`) or refused
-/// (`Err("no process named \"apx\"; processes: api, worker")`); the message
-/// goes to the client as is.
-#[derive(Debug)]
-pub struct Command {
-    pub action: Action,
-    pub name: String,
-    pub reply: tokio::sync::oneshot::Sender<Result<String, String>>,
 }

@@ -9,7 +9,8 @@
 //! ```
 
 use super::Snapshot;
-use crate::supervisor::snapshot::{ExitInfo, ProcessStatus};
+use crate::snapshot::{ExitInfo, ExitReason, Kind, ProcessStatus};
+use crate::units::format_duration_approx;
 
 /// The status table of `snapshot` as seen at `now` (Unix seconds).
 pub fn render_status(snapshot: &Snapshot, now: f64) -> String {
@@ -19,13 +20,9 @@ pub fn render_status(snapshot: &Snapshot, now: f64) -> String {
         snapshot.pid,
         human_duration(now - snapshot.started_at),
         snapshot.phase,
-        if snapshot.memory_enforcement.is_empty() {
-            "-"
-        } else {
-            &snapshot.memory_enforcement
-        },
+        snapshot.memory_enforcement.map_or("-", |m| m.as_str()),
     );
-    let jobs = snapshot.processes.iter().any(|p| p.kind == "job");
+    let jobs = snapshot.processes.iter().any(|p| p.kind == Kind::Job);
     let mut header = vec![
         "NAME",
         "KIND",
@@ -42,8 +39,8 @@ pub fn render_status(snapshot: &Snapshot, now: f64) -> String {
     for p in &snapshot.processes {
         let mut row = vec![
             p.name.clone(),
-            p.kind.clone(),
-            p.state.clone(),
+            p.kind.to_string(),
+            p.state.to_string(),
             p.pid.map_or("-".to_string(), |pid| pid.to_string()),
             uptime(p, now),
             p.restarts.to_string(),
@@ -53,7 +50,7 @@ pub fn render_status(snapshot: &Snapshot, now: f64) -> String {
         ];
         if jobs {
             row.push(match p.next_run {
-                Some(at) if p.kind == "job" => format!("in {}", human_duration(at - now)),
+                Some(at) if p.kind == Kind::Job => format!("in {}", human_duration(at - now)),
                 _ => "-".to_string(),
             });
         }
@@ -79,13 +76,13 @@ fn uptime(p: &ProcessStatus, now: f64) -> String {
 
 /// "code 1, 2m ago", "SIGKILL (oom), 10s ago", "code 0 (stop), 1h ago".
 fn describe_exit(exit: &ExitInfo, now: f64) -> String {
-    let how = if exit.code > 128 && exit.reason != "exit" {
+    let how = if exit.code > 128 && exit.reason != ExitReason::Exit {
         crate::sys::signals::name(exit.code - 128)
     } else {
         format!("code {}", exit.code)
     };
-    let why = match exit.reason.as_str() {
-        "exit" | "signal" | "" => String::new(),
+    let why = match exit.reason {
+        ExitReason::Exit | ExitReason::Signal => String::new(),
         reason => format!(" ({reason})"),
     };
     format!("{how}{why}, {} ago", human_duration(now - exit.at))
@@ -120,27 +117,16 @@ fn align(rows: &[Vec<String>]) -> String {
 }
 
 /// A duration in seconds, in its two largest units: "12s", "5m12s", "3h4m",
-/// "3d4h"; a zero second unit is left out ("5m"). Negative (clock steps) and
+/// "3d4h" (see [`format_duration_approx`]). Negative (clock steps) and
 /// sub-second durations are "0s".
 pub fn human_duration(seconds: f64) -> String {
-    let total = if seconds.is_finite() && seconds > 0.0 {
+    // Whole seconds: a status line does not show the tenths the log lines do.
+    let whole = if seconds.is_finite() && seconds > 0.0 {
         seconds as u64
     } else {
         0
     };
-    let units = [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")];
-    let Some(first) = units.iter().position(|(size, _)| total >= *size) else {
-        return "0s".to_string();
-    };
-    let (size, unit) = units[first];
-    let mut out = format!("{}{unit}", total / size);
-    if let Some(&(next_size, next_unit)) = units.get(first + 1) {
-        let rest = total % size / next_size;
-        if rest > 0 {
-            out.push_str(&format!("{rest}{next_unit}"));
-        }
-    }
-    out
+    format_duration_approx(std::time::Duration::from_secs(whole))
 }
 
 #[cfg(test)]
@@ -164,7 +150,7 @@ mod tests {
     fn exits_name_the_signal_and_the_reason() {
         let at = |code, reason: &str| ExitInfo {
             code,
-            reason: reason.to_string(),
+            reason: reason.parse().unwrap(),
             at: 1000.0,
         };
         assert_eq!(describe_exit(&at(1, "exit"), 1120.0), "code 1, 2m ago");

@@ -39,7 +39,7 @@ use tokio::time::{timeout_at, Instant};
 
 use super::replication::Scrape;
 use super::Metrics;
-use crate::supervisor::snapshot::Snapshot;
+use crate::snapshot::Snapshot;
 
 /// The content type of the Prometheus text exposition format.
 const METRICS_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -383,7 +383,7 @@ fn health(snapshot: &Snapshot) -> Response<Full<Bytes>> {
     let not_ready: Vec<&str> = snapshot
         .processes
         .iter()
-        .filter(|p| p.kind == "service" && !(p.up && p.ready))
+        .filter(|p| p.kind == crate::snapshot::Kind::Service && !(p.up && p.ready))
         .map(|p| p.name.as_str())
         .collect();
     let (status, problems) = match crate::sqlite::freshness::judge(snapshot.health()) {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cgroup::poll;
 use crate::proc_stat::{self, ProcStat};
-use crate::supervisor::snapshot::ProcessStatus;
+use crate::snapshot::ProcessStatus;
 
 /// Figures for one process; `None` where unknown or when it is not running.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -8,7 +8,8 @@
 //! either may match. So `0 0 1,15 * mon` runs on the 1st, the 15th and every
 //! Monday, while `0 0 */2 * mon` runs on Mondays with an odd day number.
 
-use super::calendar::{civil_from_days, days_from_civil, max_days_in_month, weekday, SECS_PER_DAY};
+use super::calendar::{max_days_in_month, weekday};
+use crate::units::civil::{civil_from_days, days_from_civil, SECS_PER_DAY};
 
 /// A parsed cron expression.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime};
 
 pub use zone::Zone;
 
-use crate::config::units::parse_duration;
+use crate::units::parse_duration;
 use cron::Cron;
 use zone::{system_time, unix_seconds};
 
@@ -191,7 +191,7 @@ fn next_cron(cron: &Cron, after: i64, zone: &Zone) -> Option<i64> {
     if naive < first_naive {
         naive += 60;
     }
-    let limit = naive + SEARCH_YEARS * 366 * calendar::SECS_PER_DAY;
+    let limit = naive + SEARCH_YEARS * 366 * crate::units::civil::SECS_PER_DAY;
     let mut best: Option<i64> = None;
     while let Some(wall) = cron.next_match(naive, limit) {
         if best.is_some_and(|best| wall - max_offset > best) {

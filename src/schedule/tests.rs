@@ -1,9 +1,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::calendar::{civil_from_days, days_from_civil, SECS_PER_DAY};
 use super::zone::{system_time, unix_seconds};
 use super::*;
+use crate::units::civil::{civil_from_days, days_from_civil, SECS_PER_DAY};
 
 /// A UTC instant from "YYYY-MM-DD HH:MM" (optionally ":SS").
 fn utc(text: &str) -> SystemTime {

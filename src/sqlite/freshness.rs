@@ -171,7 +171,7 @@ impl Replication {
         let Some(max) = self.max_lag else {
             return Vec::new();
         };
-        let limit = crate::config::units::format_duration(max);
+        let limit = crate::units::format_duration(max);
         self.lags(now)
             .into_iter()
             .filter_map(|(path, lag)| match lag {

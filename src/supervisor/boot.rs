@@ -1,29 +1,25 @@
 //! What supervisor mode sets up before the first process starts: memory-limit
-//! enforcement, the SQLite volume check, the metrics server and the control
-//! socket. Problems that make the oxfile unusable here (a metrics port in use,
-//! `memory_enforcement = "cgroup"` without writable cgroups, `require_volume`
-//! on the container's own layer) stop the boot with exit code 78.
+//! enforcement and the SQLite volume check. Problems that make the oxfile
+//! unusable here (`memory_enforcement = "cgroup"` without writable cgroups,
+//! `require_volume` on the container's own layer) stop the boot with exit
+//! code 78. The metrics server and the control socket are the wiring's
+//! (`crate::wiring`).
 
-use super::snapshot::Snapshot;
 use crate::cgroup::{self, Enforcement, Roots};
 use crate::config::Config;
-use crate::metrics::Metrics;
-use std::sync::Arc;
-use tokio::sync::{mpsc, watch};
+use crate::snapshot::MemoryEnforcement;
 
-/// The services the event loop works with.
-pub struct Services {
-    pub metrics: Arc<Metrics>,
+/// What the boot found.
+pub struct Boot {
     /// Some when processes with limits get cgroups (v1/v2); None for polling
     /// or when no process has limits.
     pub cgroups: Option<Enforcement>,
-    /// "cgroup2" | "cgroup1" | "poll".
-    pub memory_mode: &'static str,
-    pub control: Option<mpsc::Receiver<crate::control::Command>>,
+    pub memory_mode: MemoryEnforcement,
 }
 
-/// Sets everything up; Err(exit code) when the boot must not go on.
-pub fn start(config: &Config, snapshots: &watch::Receiver<Arc<Snapshot>>) -> Result<Services, i32> {
+/// Sets memory enforcement up and checks the volumes; Err(exit code) when
+/// the boot must not go on.
+pub fn prepare(config: &Config) -> Result<Boot, i32> {
     let plan = crate::config::plan(config);
     let budget = crate::config::budget::stop_budget(&config.processes, &config.init, &plan);
     tracing::info!("stop budget: {}", budget.describe());
@@ -37,67 +33,24 @@ pub fn start(config: &Config, snapshots: &watch::Receiver<Arc<Snapshot>>) -> Res
             tracing::warn!("{warning}");
         }
     }
-
-    let kinds: Vec<(String, String)> = config
-        .processes
-        .iter()
-        .map(|p| (p.name.clone(), kind_name(p.kind()).to_string()))
-        .collect();
-    let metrics = Arc::new(Metrics::new(&kinds, env!("CARGO_PKG_VERSION")));
-    metrics.set_memory_enforcement(memory_mode);
-    let scrape = crate::metrics::replication::start(&config.metrics, &config.sqlite);
-    if config.metrics.enabled {
-        let listener = crate::metrics::bind(config.metrics.listen).map_err(|e| {
-            tracing::error!("{e}");
-            crate::exit::CONFIG
-        })?;
-        tracing::info!(
-            "metrics on http://{}/metrics (also /health, /status)",
-            config.metrics.listen
-        );
-        tokio::spawn(crate::metrics::serve_including(
-            listener,
-            metrics.clone(),
-            snapshots.clone(),
-            config.sqlite.databases.clone(),
-            crate::metrics::Limits::default(),
-            scrape,
-        ));
-    }
-
-    let control = match crate::control::bind_default(config.init.control_socket.as_deref()) {
-        Ok(server) => {
-            let (tx, rx) = mpsc::channel(16);
-            tokio::spawn(server.serve(snapshots.clone(), tx));
-            Some(rx)
-        }
-        Err(e) => {
-            // Not fatal: the processes matter more than `oxinit status`.
-            tracing::warn!(
-                "{e}; `oxinit status`, `restart`, `stop`, `start` and `healthcheck` will not work"
-            );
-            None
-        }
-    };
-    Ok(Services {
-        metrics,
+    Ok(Boot {
         cgroups,
         memory_mode,
-        control,
     })
 }
 
-pub fn kind_name(kind: crate::config::Kind) -> &'static str {
-    match kind {
-        crate::config::Kind::Service => "service",
-        crate::config::Kind::Oneshot => "oneshot",
-        crate::config::Kind::Job => "job",
+/// The snapshot's and metrics' word for a cgroup mode.
+fn mode_word(mode: cgroup::Mode) -> MemoryEnforcement {
+    match mode {
+        cgroup::Mode::V2 => MemoryEnforcement::Cgroup2,
+        cgroup::Mode::V1 => MemoryEnforcement::Cgroup1,
+        cgroup::Mode::Poll => MemoryEnforcement::Poll,
     }
 }
 
 /// Chooses how memory limits are enforced. Cgroups are touched only when some
 /// process has limits: an oxfile without limits changes nothing on the host.
-fn memory(config: &Config) -> Result<(Option<Enforcement>, &'static str), i32> {
+fn memory(config: &Config) -> Result<(Option<Enforcement>, MemoryEnforcement), i32> {
     let roots = Roots::default();
     let requested = config.init.memory_enforcement;
     let limited = config
@@ -108,7 +61,7 @@ fn memory(config: &Config) -> Result<(Option<Enforcement>, &'static str), i32> {
         let mode = cgroup::detect(requested, &roots, std::process::id())
             .map(|e| e.mode())
             .unwrap_or(cgroup::Mode::Poll);
-        return Ok((None, mode.as_str()));
+        return Ok((None, mode_word(mode)));
     }
     match cgroup::setup(requested, &roots, std::process::id()) {
         Ok((enforcement, prepared)) => {
@@ -125,7 +78,7 @@ fn memory(config: &Config) -> Result<(Option<Enforcement>, &'static str), i32> {
                 );
             }
             let cgroups = (mode != cgroup::Mode::Poll).then_some(enforcement);
-            Ok((cgroups, mode.as_str()))
+            Ok((cgroups, mode_word(mode)))
         }
         Err(e) => {
             tracing::error!("{e}");

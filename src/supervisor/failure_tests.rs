@@ -55,6 +55,21 @@ fn a_spawn_failure_that_may_pass_is_retried_with_backoff() {
 }
 
 #[test]
+fn after_a_spawn_failure_that_may_pass_the_next_start_is_still_the_first() {
+    // The run counter counts attempts; "its first start" means it never ran.
+    let mut w = World::with_failures(config(DB_AND_APP), vec!["app"], false);
+    w.unspawnable_for_good = true;
+    w.wait_next();
+    assert_eq!(
+        *w.state("app"),
+        State::Failed {
+            status: ExitStatus::Code(127)
+        }
+    );
+    assert_eq!(w.signals_to("db"), [TERM, CONT], "the boot is aborted");
+}
+
+#[test]
 fn a_critical_service_crash_looping_with_exit_0_ends_the_container_with_1() {
     let mut w = World::new(
         r#"
@@ -110,7 +125,14 @@ retries = 1
     probe(&mut w, "api", Outcome::Healthy);
     w.wait_next();
     let actions = probe(&mut w, "api", Outcome::TimedOut);
-    assert_eq!(actions[0], Action::Signal { idx: 0, sig: TERM });
+    assert_eq!(
+        actions[0],
+        Action::Signal {
+            idx: ProcId(0),
+            pid: w.last_pid(ProcId(0)),
+            sig: TERM
+        }
+    );
     // It handles TERM and exits 0: it still failed.
     assert_eq!(w.exit("api", OK), [Action::Finish { code: 1 }]);
 }

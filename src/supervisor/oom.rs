@@ -13,10 +13,11 @@
 //! already added. The metric itself is a counter that lives across exits
 //! and restarts.
 
-use super::probing::Internal;
+use super::internal::Internal;
+use super::observe::Observer;
 use crate::cgroup::{KernelLog, OomWakeups, ProcessCgroup};
-use crate::config::units::format_size;
-use crate::metrics::Metrics;
+use crate::supervisor::ids::ProcId;
+use crate::units::format_size;
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
@@ -36,7 +37,7 @@ pub(super) const KMSG: &str = "/dev/kmsg";
 
 pub(super) struct OomCounter {
     log: KernelLog,
-    watched: HashMap<usize, Watched>,
+    watched: HashMap<ProcId, Watched>,
 }
 
 struct Watched {
@@ -58,7 +59,7 @@ impl OomCounter {
     }
 
     /// Process `idx` started in `cg`: note its counter and watch it.
-    pub fn started(&mut self, idx: usize, cg: &ProcessCgroup, tx: &UnboundedSender<Internal>) {
+    pub fn started(&mut self, idx: ProcId, cg: &ProcessCgroup, tx: &UnboundedSender<Internal>) {
         let baseline = cg.oom_kills().unwrap_or(0);
         let watch = cg
             .oom_watch()
@@ -86,14 +87,13 @@ impl OomCounter {
         }
     }
 
-    /// Whether some running process's counter has no watch and must be read
-    /// on the memory poll.
-    pub fn needs_poll(&self) -> bool {
-        self.watched.values().any(|w| w.task.is_none())
+    /// Whether process `idx`'s counter is read on the memory poll.
+    pub fn is_polled(&self, idx: ProcId) -> bool {
+        self.watched.get(&idx).is_some_and(|w| w.task.is_none())
     }
 
     /// The processes whose counter is read on the memory poll.
-    pub fn polled(&self) -> Vec<usize> {
+    pub fn polled(&self) -> Vec<ProcId> {
         self.watched
             .iter()
             .filter(|(_, w)| w.task.is_none())
@@ -103,7 +103,7 @@ impl OomCounter {
 
     /// Reads `cg`'s counter; counts and logs the kills since the last read.
     /// Returns how many there were.
-    pub fn check(&mut self, idx: usize, cg: &ProcessCgroup, metrics: &Metrics) -> u64 {
+    pub fn check(&mut self, idx: ProcId, cg: &ProcessCgroup, observer: &dyn Observer) -> u64 {
         let Some(watched) = self.watched.get_mut(&idx) else {
             return 0;
         };
@@ -121,7 +121,7 @@ impl OomCounter {
         let first = watched.counted - watched.baseline + 1;
         watched.counted = total;
         let name = cg.process();
-        metrics.oom_kills(name, new);
+        observer.oom_kills(name, new);
         let limit = cg
             .memory_limit()
             .map(|l| format!("its {} memory limit", format_size(l)))
@@ -151,8 +151,8 @@ impl OomCounter {
     /// Process `idx` ended: the last read of its counter (before the cgroup
     /// goes), then it is no longer watched. Returns how many of its cgroup's
     /// processes were OOM-killed during this run.
-    pub fn ended(&mut self, idx: usize, cg: &ProcessCgroup, metrics: &Metrics) -> u64 {
-        self.check(idx, cg, metrics);
+    pub fn ended(&mut self, idx: ProcId, cg: &ProcessCgroup, observer: &dyn Observer) -> u64 {
+        self.check(idx, cg, observer);
         match self.watched.remove(&idx) {
             Some(watched) => {
                 watched.abort();
@@ -173,7 +173,7 @@ impl Watched {
 
 /// Waits on a watch; on each wake-up asks the loop to read the counter of
 /// process `idx` (see [`LOOKS`]). Ends when the loop is gone.
-async fn wait_for_kills(wakeups: OomWakeups, idx: usize, tx: UnboundedSender<Internal>) {
+async fn wait_for_kills(wakeups: OomWakeups, idx: ProcId, tx: UnboundedSender<Internal>) {
     while wakeups.next().await.is_ok() {
         for pause in LOOKS {
             tokio::time::sleep(pause).await;
@@ -200,15 +200,26 @@ mod tests {
         )
     }
 
-    fn counted(metrics: &Metrics) -> String {
-        let text = metrics.render(&Default::default(), &[]);
-        text.lines()
-            .find(|l| l.starts_with("oxinit_process_oom_kills_total{process=\"api\"}"))
-            .unwrap_or_default()
-            .rsplit(' ')
-            .next()
-            .unwrap_or_default()
-            .to_owned()
+    /// What oxinit_process_oom_kills_total{process="api"} would say.
+    #[derive(Default)]
+    struct Counted(std::cell::Cell<u64>);
+
+    impl Observer for Counted {
+        fn oom_kills(&self, name: &str, n: u64) {
+            assert_eq!(name, "api");
+            self.0.set(self.0.get() + n);
+        }
+        fn process_exited(&self, _: &str, _: crate::snapshot::ExitReason, _: i32) {}
+        fn process_restarted(&self, _: &str) {}
+        fn health_check(&self, _: &str, _: crate::snapshot::HealthResult, _: Duration) {}
+        fn oneshot_finished(&self, _: &str, _: Duration) {}
+        fn job_run(&self, _: &str, _: crate::snapshot::JobResult, _: std::time::SystemTime) {}
+        fn zombies_reaped(&self, _: u64) {}
+        fn signal_received(&self, _: &str) {}
+    }
+
+    fn counted(metrics: &Counted) -> String {
+        metrics.0.get().to_string()
     }
 
     /// On a fake cgroup v2 tree: every rise of `memory.events`' `oom_kill`
@@ -224,34 +235,46 @@ mod tests {
         let kmsg = tmp.path().join("kmsg");
         fs::write(&kmsg, "").unwrap();
         let cg = ProcessCgroup::fake_v2("api", &dir, Some(64 << 20));
-        let metrics = Metrics::new(&[("api".into(), "service".into())], "test");
+        let metrics = Counted::default();
         let mut oom = OomCounter::new(KernelLog::open(&kmsg, tmp.path()));
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
 
-        oom.started(0, &cg, &tx);
-        assert!(!oom.needs_poll(), "memory.events is watched");
-        assert_eq!(oom.check(0, &cg, &metrics), 0, "2 kills of an earlier run");
+        oom.started(ProcId(0), &cg, &tx);
+        assert!(!oom.is_polled(ProcId(0)), "memory.events is watched");
+        assert_eq!(
+            oom.check(ProcId(0), &cg, &metrics),
+            0,
+            "2 kills of an earlier run"
+        );
         assert_eq!(counted(&metrics), "0");
 
         let mut log = fs::OpenOptions::new().append(true).open(&kmsg).unwrap();
         log.write_all(kill_line(41).as_bytes()).unwrap();
         fs::write(&events, EVENTS.replace('N', "3")).unwrap();
-        assert_eq!(oom.check(0, &cg, &metrics), 1);
-        assert_eq!(oom.check(0, &cg, &metrics), 0, "a second look adds nothing");
+        assert_eq!(oom.check(ProcId(0), &cg, &metrics), 1);
+        assert_eq!(
+            oom.check(ProcId(0), &cg, &metrics),
+            0,
+            "a second look adds nothing"
+        );
         log.write_all(kill_line(42).as_bytes()).unwrap();
         fs::write(&events, EVENTS.replace('N', "5")).unwrap();
-        assert_eq!(oom.check(0, &cg, &metrics), 2, "one victim named, one not");
+        assert_eq!(
+            oom.check(ProcId(0), &cg, &metrics),
+            2,
+            "one victim named, one not"
+        );
         assert_eq!(counted(&metrics), "3");
 
         fs::write(&events, EVENTS.replace('N', "6")).unwrap();
-        assert_eq!(oom.ended(0, &cg, &metrics), 4, "kills of this run");
+        assert_eq!(oom.ended(ProcId(0), &cg, &metrics), 4, "kills of this run");
         assert_eq!(counted(&metrics), "4", "the exit keeps the count");
-        assert_eq!(oom.check(0, &cg, &metrics), 0, "no longer watched");
+        assert_eq!(oom.check(ProcId(0), &cg, &metrics), 0, "no longer watched");
         // A new run in a new cgroup adds to the same counter.
         fs::write(&events, EVENTS.replace('N', "0")).unwrap();
-        oom.started(0, &cg, &tx);
+        oom.started(ProcId(0), &cg, &tx);
         fs::write(&events, EVENTS.replace('N', "1")).unwrap();
-        assert_eq!(oom.ended(0, &cg, &metrics), 1);
+        assert_eq!(oom.ended(ProcId(0), &cg, &metrics), 1);
         assert_eq!(counted(&metrics), "5");
     }
 
@@ -264,11 +287,11 @@ mod tests {
         let cg = ProcessCgroup::fake_v2("api", &dir, None);
         let mut oom = OomCounter::new(KernelLog::unavailable("test"));
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-        oom.started(3, &cg, &tx);
-        assert!(oom.needs_poll());
-        assert_eq!(oom.polled(), vec![3]);
-        oom.ended(3, &cg, &Metrics::new(&[], "test"));
-        assert!(!oom.needs_poll());
+        oom.started(ProcId(3), &cg, &tx);
+        assert!(oom.is_polled(ProcId(3)));
+        assert_eq!(oom.polled(), vec![ProcId(3)]);
+        oom.ended(ProcId(3), &cg, &Counted::default());
+        assert!(!oom.is_polled(ProcId(3)));
     }
 
     /// The watch task asks the loop to look when memory.events changes.
@@ -282,12 +305,12 @@ mod tests {
         let cg = ProcessCgroup::fake_v2("api", &dir, None);
         let mut oom = OomCounter::new(KernelLog::unavailable("test"));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        oom.started(7, &cg, &tx);
+        oom.started(ProcId(7), &cg, &tx);
         fs::write(&events, EVENTS.replace('N', "1")).unwrap();
         let msg = tokio::time::timeout(Duration::from_secs(10), rx.recv())
             .await
             .expect("the watch woke")
             .unwrap();
-        assert!(matches!(msg, Internal::OomEvent(7)), "{msg:?}");
+        assert!(matches!(msg, Internal::OomEvent(ProcId(7))), "{msg:?}");
     }
 }

@@ -7,9 +7,11 @@
 //! when they outlive the timeout. Notify sockets feed sd_notify messages in.
 
 use super::core::{Event, Notice, Outcome};
+use super::internal::Internal;
 use crate::config::{HealthCheck, ProcessSpec};
 use crate::health::{notify, probe};
-use crate::sys::{kill, reap::ExitStatus, spawn};
+use crate::supervisor::ids::{ProcId, RunId};
+use crate::sys::{reap::ExitStatus, spawn};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
@@ -17,20 +19,10 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// Messages from tasks to the event loop.
-#[derive(Debug)]
-pub enum Internal {
-    Event(Event),
-    /// The exec probe `pid` outlived its timeout.
-    ExecProbeTimeout(i32),
-    /// The OOM watch of process `idx`'s cgroup woke: read its counter.
-    OomEvent(usize),
-}
-
 #[derive(Debug)]
 struct ExecProbe {
-    idx: usize,
-    run: u64,
+    idx: ProcId,
+    run: RunId,
     started: Instant,
     timed_out: bool,
 }
@@ -42,15 +34,17 @@ pub struct Probes {
 }
 
 impl Probes {
-    /// Starts the probe of run `run` of process `idx`. Returns an answer at
-    /// once when the probe could not even start.
+    /// Starts the probe of run `run` of process `idx`; an exec probe is
+    /// started by `spawn` (the loop's host). Returns an answer at once when
+    /// the probe could not even start.
     pub fn start(
         &mut self,
-        idx: usize,
-        run: u64,
+        idx: ProcId,
+        run: RunId,
         spec: &ProcessSpec,
         cwd: &Path,
         tx: &UnboundedSender<Internal>,
+        spawn: impl FnOnce(&spawn::SpawnSpec) -> Result<spawn::Spawned, spawn::SpawnError>,
     ) -> Option<Event> {
         let health = spec.health.as_ref()?;
         let limit = health.timeout;
@@ -94,7 +88,7 @@ impl Probes {
                     tty: crate::sys::pid1::TtyHandover::None,
                     cgroup_procs: &[],
                 };
-                match spawn::spawn(&request) {
+                match spawn(&request) {
                     Ok(child) => {
                         self.running.insert(
                             child.pid,
@@ -105,11 +99,6 @@ impl Probes {
                                 timed_out: false,
                             },
                         );
-                        let tx = tx.clone();
-                        tokio::spawn(async move {
-                            tokio::time::sleep(limit).await;
-                            let _ = tx.send(Internal::ExecProbeTimeout(child.pid));
-                        });
                         None
                     }
                     Err(e) => Some(answer(Outcome::Unhealthy(e.to_string()), Duration::ZERO)),
@@ -135,13 +124,16 @@ impl Probes {
         })
     }
 
-    /// The exec probe `pid` outlived its timeout: kill its whole group. Its
-    /// answer comes when the reaper collects it.
-    pub fn time_out(&mut self, pid: i32) {
-        if let Some(p) = self.running.get_mut(&pid) {
-            p.timed_out = true;
-            kill::group(pid, libc::SIGKILL);
-        }
+    /// The exec probe of run `run` of process `idx` outlived its timeout
+    /// (the core keeps that deadline): returns its pid, whose whole group
+    /// the loop kills. Its answer comes when the reaper collects it.
+    pub fn time_out(&mut self, idx: ProcId, run: RunId) -> Option<i32> {
+        let (&pid, p) = self
+            .running
+            .iter_mut()
+            .find(|(_, p)| (p.idx, p.run) == (idx, run) && !p.timed_out)?;
+        p.timed_out = true;
+        Some(pid)
     }
 }
 
@@ -161,8 +153,8 @@ pub type ChildEnv = Vec<(String, String)>;
 /// (NOTIFY_SOCKET, WATCHDOG_USEC) and the task, which owns the socket.
 pub fn notify_socket(
     dir: &Path,
-    idx: usize,
-    run: u64,
+    idx: ProcId,
+    run: RunId,
     spec: &ProcessSpec,
     watchdog: Option<Duration>,
     tx: &UnboundedSender<Internal>,

@@ -1,18 +1,19 @@
 //! The state of one process, as the supervisor sees it.
 //!
-//! ```text
-//!  Waiting ──deps met──▶ Starting ──spawned──▶ Running ──exit──▶ Backoff ──delay──▶ Starting
-//!     │                     │                     │  └──stop──▶ Stopping ──exit──▶ Exited / Stopped
-//!     ├──(job)──▶ Scheduled ──due──▶ Starting     └──exit, no restart──▶ Exited / Failed
-//!     └──shutdown──▶ Cancelled
-//! ```
+//! Its states change only through [`Process::transition`], by the table in
+//! [`super::transitions`] (README.md shows it as a diagram).
+//!
 //! Only `Running` and `Stopping` hold a pid: a pid is signalled only while it is
 //! in one of them, i.e. before the reaper has collected it (an unreaped pid
 //! cannot be reused).
 
 use super::backoff::Backoff;
+use super::ids::{ProcId, RunId};
 use crate::config::{HealthCheck, Kind, ProcessSpec};
+pub use crate::snapshot::ExitReason;
+use crate::snapshot::ProcessState;
 use crate::sys::reap::ExitStatus;
+use std::ops::{Index, IndexMut};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -84,67 +85,26 @@ impl State {
         }
     }
 
+    /// How the outside sees this state (before health tells a running
+    /// process apart, see `picture`).
+    pub fn status(&self) -> ProcessState {
+        match self {
+            State::Waiting => ProcessState::Waiting,
+            State::Starting => ProcessState::Starting,
+            State::Running { .. } => ProcessState::Running,
+            State::Backoff { .. } => ProcessState::Backoff,
+            State::Stopping { .. } => ProcessState::Stopping,
+            State::Scheduled => ProcessState::Scheduled,
+            State::Exited { .. } => ProcessState::Exited,
+            State::Failed { .. } => ProcessState::Failed,
+            State::Stopped => ProcessState::Stopped,
+            State::Cancelled => ProcessState::NotStarted,
+        }
+    }
+
     /// A short word for logs and status.
     pub fn word(&self) -> &'static str {
-        match self {
-            State::Waiting => "waiting",
-            State::Starting => "starting",
-            State::Running { .. } => "running",
-            State::Backoff { .. } => "backoff",
-            State::Stopping { .. } => "stopping",
-            State::Scheduled => "scheduled",
-            State::Exited { .. } => "exited",
-            State::Failed { .. } => "failed",
-            State::Stopped => "stopped",
-            State::Cancelled => "not started",
-        }
-    }
-}
-
-/// Why the last run ended: the `reason` label of oxinit_process_exits_total.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitReason {
-    /// It exited by itself.
-    Exit,
-    /// A signal oxinit did not send killed it.
-    Signal,
-    /// The kernel's OOM killer, at its cgroup memory limit.
-    Oom,
-    /// oxinit stopped it for using more than its memory limit (polling).
-    Memory,
-    /// oxinit stopped it because its health check failed.
-    Health,
-    /// oxinit stopped it: shutdown, timeout, `oxinit stop/restart`.
-    Stop,
-}
-
-impl ExitReason {
-    pub const ALL: [ExitReason; 6] = [
-        ExitReason::Exit,
-        ExitReason::Signal,
-        ExitReason::Oom,
-        ExitReason::Memory,
-        ExitReason::Health,
-        ExitReason::Stop,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExitReason::Exit => "exit",
-            ExitReason::Signal => "signal",
-            ExitReason::Oom => "oom",
-            ExitReason::Memory => "memory",
-            ExitReason::Health => "health",
-            ExitReason::Stop => "stop",
-        }
-    }
-
-    /// Did the process fail (for restart = "on-failure")?
-    pub fn is_failure(self, status: ExitStatus) -> bool {
-        match self {
-            ExitReason::Oom | ExitReason::Memory | ExitReason::Health => true,
-            _ => !status.success(),
-        }
+        self.status().as_str()
     }
 }
 
@@ -193,9 +153,10 @@ pub struct Process {
     pub last_exit: Option<LastExit>,
     /// The last non-zero exit code of any run (126/127 for a failed start).
     pub last_failure: Option<i32>,
-    /// Counts the runs; probe and notify results name the run they belong to,
-    /// so a late answer about a previous run is ignored.
-    pub run: u64,
+    /// Counts the runs (every spawn asked for, the failed ones too); probe
+    /// and notify results name the run they belong to, so a late answer
+    /// about a previous run is ignored.
+    pub run: RunId,
     pub health: Health,
     /// Jobs: when the next run is due.
     pub next_run: Option<Instant>,
@@ -203,6 +164,10 @@ pub struct Process {
     pub held: bool,
     /// A control request answered once this process has started/stopped.
     pub pending_reply: Option<u64>,
+    /// This run needs the memory poll (see `Event::Started`).
+    pub memory_polled: bool,
+    /// A spawn succeeded once: it has run (`run` counts the attempts).
+    pub ran: bool,
 }
 
 impl Process {
@@ -215,11 +180,13 @@ impl Process {
             restarts: 0,
             last_exit: None,
             last_failure: None,
-            run: 0,
+            run: RunId::default(),
             health: Health::default(),
             next_run: None,
             held: false,
             pending_reply: None,
+            memory_polled: false,
+            ran: false,
         }
     }
 
@@ -255,5 +222,34 @@ impl Process {
             Some(HealthCheck::Notify { watchdog }) => *watchdog,
             _ => None,
         }
+    }
+}
+
+/// The snapshot's word for an oxfile `kind`.
+pub fn kind_word(kind: Kind) -> crate::snapshot::Kind {
+    match kind {
+        Kind::Service => crate::snapshot::Kind::Service,
+        Kind::Oneshot => crate::snapshot::Kind::Oneshot,
+        Kind::Job => crate::snapshot::Kind::Job,
+    }
+}
+
+impl Index<ProcId> for Vec<Process> {
+    type Output = Process;
+    fn index(&self, id: ProcId) -> &Process {
+        &self[id.0]
+    }
+}
+
+impl IndexMut<ProcId> for Vec<Process> {
+    fn index_mut(&mut self, id: ProcId) -> &mut Process {
+        &mut self[id.0]
+    }
+}
+
+impl Index<ProcId> for [Process] {
+    type Output = Process;
+    fn index(&self, id: ProcId) -> &Process {
+        &self[id.0]
     }
 }

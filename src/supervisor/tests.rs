@@ -3,16 +3,25 @@
 //! so no clock needs pausing and nothing sleeps).
 
 use super::core::{Action, Command, Event, Notice, Observation, Outcome, Supervisor};
+use super::ids::{ProcId, RunId};
 use super::process::{ExitReason, State};
+use super::signal_event::SignalEvent;
 use crate::config::{parse_str, LoadContext};
+use crate::snapshot::{HealthResult, JobResult};
 use crate::sys::reap::ExitStatus;
+use nix::sys::signal::Signal;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
-const TERM: i32 = libc::SIGTERM;
-const KILL: i32 = libc::SIGKILL;
-const CONT: i32 = libc::SIGCONT;
+const TERM: Signal = Signal::SIGTERM;
+const KILL: Signal = Signal::SIGKILL;
+const CONT: Signal = Signal::SIGCONT;
+
+/// A signal as the event loop hands it to the core: classified first.
+fn signal(sig: Signal) -> Event {
+    Event::from_signal(SignalEvent::classify(sig as i32)).expect("the core hears of it")
+}
 
 /// A supervisor plus a fake world: pids handed out in order, a clock we move.
 struct World {
@@ -28,6 +37,10 @@ struct World {
     unspawnable_for_good: bool,
     /// What the metrics would have been told.
     observed: Vec<Observation>,
+    /// Each process's last pid (kept after it exits).
+    pids: std::collections::HashMap<ProcId, i32>,
+    /// What Started says of the memory poll.
+    polled: bool,
 }
 
 impl World {
@@ -62,17 +75,25 @@ impl World {
             unspawnable,
             unspawnable_for_good: for_good,
             observed: Vec::new(),
+            pids: Default::default(),
+            polled: false,
         };
         w.send(Event::Tick);
         w
     }
 
-    fn idx(&self, name: &str) -> usize {
-        self.sup
-            .processes()
-            .iter()
-            .position(|p| p.name() == name)
-            .unwrap()
+    fn idx(&self, name: &str) -> ProcId {
+        self.sup.find(name).unwrap()
+    }
+
+    /// The pid process `idx` last ran as.
+    fn last_pid(&self, idx: ProcId) -> i32 {
+        self.pids[&idx]
+    }
+
+    /// The run process `idx` is at.
+    fn run_of(&self, idx: ProcId) -> RunId {
+        self.sup.processes()[idx].run
     }
 
     fn state(&self, name: &str) -> &State {
@@ -97,7 +118,7 @@ impl World {
                     continue;
                 }
                 self.log.push((self.now - self.t0, a.clone()));
-                if let Action::Spawn(idx) = a {
+                if let Action::Spawn { idx, .. } = a {
                     if self.unspawnable.contains(&self.sup.processes()[idx].name()) {
                         queue.push(Event::SpawnFailed {
                             idx,
@@ -107,9 +128,11 @@ impl World {
                         });
                     } else {
                         self.next_pid += 1;
+                        self.pids.insert(idx, self.next_pid);
                         queue.push(Event::Started {
                             idx,
                             pid: self.next_pid,
+                            polled: self.polled,
                         });
                     }
                 }
@@ -145,20 +168,20 @@ impl World {
         self.log
             .iter()
             .filter_map(|(_, a)| match a {
-                Action::Spawn(i) => Some(self.sup.processes()[*i].name().to_string()),
+                Action::Spawn { idx: i, .. } => Some(self.sup.processes()[*i].name().to_string()),
                 _ => None,
             })
             .collect()
     }
 
-    fn signals_to(&self, name: &str) -> Vec<i32> {
+    fn signals_to(&self, name: &str) -> Vec<Signal> {
         let idx = self.idx(name);
         self.log
             .iter()
             .filter_map(|(_, a)| match a {
-                Action::Signal { idx: i, sig } if *i == idx => Some(*sig),
+                Action::Signal { idx: i, sig, .. } if *i == idx => Some(*sig),
                 // Counted as CONT: it goes to whatever of the group is stopped.
-                Action::Continue { idx: i } if *i == idx => Some(CONT),
+                Action::Continue { idx: i, .. } if *i == idx => Some(CONT),
                 _ => None,
             })
             .collect()
@@ -251,12 +274,16 @@ depends_on = ["seed"]
         [
             Action::Signal {
                 idx: web,
+                pid: w.last_pid(web),
                 sig: TERM
             },
-            Action::Continue { idx: web }
+            Action::Continue {
+                idx: web,
+                pid: w.last_pid(web)
+            }
         ]
     );
-    let actions = w.exit("web", ExitStatus::Signal(TERM));
+    let actions = w.exit("web", ExitStatus::Signal(TERM as i32));
     assert_eq!(
         actions,
         [Action::Finish {
@@ -282,14 +309,28 @@ stop_timeout = "2s"
     assert_eq!(
         actions,
         [
-            Action::Signal { idx: 0, sig: TERM },
-            Action::Continue { idx: 0 }
+            Action::Signal {
+                idx: ProcId(0),
+                pid: w.last_pid(ProcId(0)),
+                sig: TERM
+            },
+            Action::Continue {
+                idx: ProcId(0),
+                pid: w.last_pid(ProcId(0))
+            }
         ]
     );
     let (d, actions) = w.wait_next();
     assert_eq!(d, Duration::from_secs(2));
-    assert_eq!(actions, [Action::Signal { idx: 0, sig: KILL }]);
-    let actions = w.exit("migrate", ExitStatus::Signal(KILL));
+    assert_eq!(
+        actions,
+        [Action::Signal {
+            idx: ProcId(0),
+            pid: w.last_pid(ProcId(0)),
+            sig: KILL
+        }]
+    );
+    let actions = w.exit("migrate", ExitStatus::Signal(KILL as i32));
     assert_eq!(actions, [Action::Finish { code: 137 }]);
 }
 
@@ -309,7 +350,13 @@ max_restarts = 100
     for _ in 0..5 {
         w.exit("api", ExitStatus::Code(1));
         let (d, actions) = w.wait_next();
-        assert_eq!(actions, [Action::Spawn(0)]);
+        assert_eq!(
+            actions,
+            [Action::Spawn {
+                idx: ProcId(0),
+                run: w.run_of(ProcId(0))
+            }]
+        );
         delays.push(d);
     }
     assert_eq!(delays, [ms(100), ms(200), ms(350), ms(350), ms(350)]);
@@ -349,8 +396,15 @@ restart_window = "1m"
     assert_eq!(
         actions,
         [
-            Action::Signal { idx: db, sig: TERM },
-            Action::Continue { idx: db }
+            Action::Signal {
+                idx: db,
+                pid: w.last_pid(db),
+                sig: TERM
+            },
+            Action::Continue {
+                idx: db,
+                pid: w.last_pid(db)
+            }
         ]
     );
     assert_eq!(w.exit("db", OK), [Action::Finish { code: 4 }]);
@@ -472,30 +526,41 @@ fn ordered_shutdown_stops_the_app_before_the_replicator_with_one_signal_each() {
     w.exit("restore", OK);
     w.exit("migrate", OK);
     let (api, ls) = (w.idx("api"), w.idx("litestream"));
-    let actions = w.send(Event::Signal(TERM));
+    let actions = w.send(signal(TERM));
     assert_eq!(
         actions,
         [
             Action::Signal {
                 idx: api,
+                pid: w.last_pid(api),
                 sig: TERM
             },
-            Action::Continue { idx: api }
+            Action::Continue {
+                idx: api,
+                pid: w.last_pid(api)
+            }
         ]
     );
     // Other signals meanwhile do not repeat the stop signal.
     w.wait(ms(500));
     assert_eq!(
         w.signals_to("litestream"),
-        Vec::<i32>::new(),
+        Vec::<Signal>::new(),
         "litestream must wait for api"
     );
     let actions = w.exit("api", ExitStatus::Code(0));
     assert_eq!(
         actions,
         [
-            Action::Signal { idx: ls, sig: TERM },
-            Action::Continue { idx: ls }
+            Action::Signal {
+                idx: ls,
+                pid: w.last_pid(ls),
+                sig: TERM
+            },
+            Action::Continue {
+                idx: ls,
+                pid: w.last_pid(ls)
+            }
         ]
     );
     let actions = w.exit("litestream", ExitStatus::Code(0));
@@ -518,15 +583,19 @@ command = "litestream replicate -config /etc/litestream.yml"
     );
     assert_eq!(w.spawned(), ["litestream", "api"]);
     let (api, ls) = (w.idx("api"), w.idx("litestream"));
-    let actions = w.send(Event::Signal(TERM));
+    let actions = w.send(signal(TERM));
     assert_eq!(
         actions,
         [
             Action::Signal {
                 idx: api,
+                pid: w.last_pid(api),
                 sig: TERM
             },
-            Action::Continue { idx: api }
+            Action::Continue {
+                idx: api,
+                pid: w.last_pid(api)
+            }
         ]
     );
     w.wait(ms(500));
@@ -535,8 +604,15 @@ command = "litestream replicate -config /etc/litestream.yml"
     assert_eq!(
         actions,
         [
-            Action::Signal { idx: ls, sig: TERM },
-            Action::Continue { idx: ls }
+            Action::Signal {
+                idx: ls,
+                pid: w.last_pid(ls),
+                sig: TERM
+            },
+            Action::Continue {
+                idx: ls,
+                pid: w.last_pid(ls)
+            }
         ]
     );
     assert_eq!(
@@ -550,17 +626,18 @@ fn stop_timeout_leads_to_sigkill_and_exit_137() {
     let mut w = World::new(SQLITE_APP);
     w.exit("restore", OK);
     w.exit("migrate", OK);
-    w.send(Event::Signal(libc::SIGINT));
+    w.send(signal(Signal::SIGINT));
     let (d, actions) = w.wait_next();
     assert_eq!(d, Duration::from_secs(15));
     assert_eq!(
         actions,
         [Action::Signal {
             idx: w.idx("api"),
+            pid: w.last_pid(w.idx("api")),
             sig: KILL
         }]
     );
-    w.exit("api", ExitStatus::Signal(KILL));
+    w.exit("api", ExitStatus::Signal(KILL as i32));
     w.exit("litestream", OK);
     assert_eq!(w.finished(), Some(137));
 }
@@ -570,24 +647,26 @@ fn second_term_kills_everything_at_once() {
     let mut w = World::new(SQLITE_APP);
     w.exit("restore", OK);
     w.exit("migrate", OK);
-    w.send(Event::Signal(TERM));
-    let actions = w.send(Event::Signal(TERM));
+    w.send(signal(TERM));
+    let actions = w.send(signal(TERM));
     assert_eq!(
         actions,
         [
             Action::Signal {
                 idx: w.idx("litestream"),
+                pid: w.last_pid(w.idx("litestream")),
                 sig: KILL
             },
             Action::Signal {
                 idx: w.idx("api"),
+                pid: w.last_pid(w.idx("api")),
                 sig: KILL
             }
         ]
     );
     assert!(w.sup.hurried());
-    w.exit("api", ExitStatus::Signal(KILL));
-    w.exit("litestream", ExitStatus::Signal(KILL));
+    w.exit("api", ExitStatus::Signal(KILL as i32));
+    w.exit("litestream", ExitStatus::Signal(KILL as i32));
     assert_eq!(w.finished(), Some(137));
 }
 
@@ -606,7 +685,7 @@ depends_on = ["a"]
 stop_timeout = "1m"
 "#,
     );
-    w.send(Event::Signal(TERM));
+    w.send(signal(TERM));
     let (d, mut actions) = w.wait_next();
     assert_eq!(d, Duration::from_secs(5));
     // b was stopping, a not yet asked: both get SIGKILL now, in any order.
@@ -616,10 +695,12 @@ stop_timeout = "1m"
         [
             Action::Signal {
                 idx: w.idx("a"),
+                pid: w.last_pid(w.idx("a")),
                 sig: KILL
             },
             Action::Signal {
                 idx: w.idx("b"),
+                pid: w.last_pid(w.idx("b")),
                 sig: KILL
             }
         ]
@@ -630,7 +711,7 @@ stop_timeout = "1m"
 fn shutdown_during_backoff_cancels_the_restart() {
     let mut w = World::new("[processes.a]\ncommand = \"a\"\nrestart_delay = \"10s\"\n");
     w.exit("a", ExitStatus::Code(1));
-    assert_eq!(w.send(Event::Signal(TERM)), [Action::Finish { code: 0 }]);
+    assert_eq!(w.send(signal(TERM)), [Action::Finish { code: 0 }]);
     assert_eq!(*w.state("a"), State::Cancelled);
 }
 
@@ -639,27 +720,31 @@ fn other_signals_are_forwarded_to_running_processes_only() {
     let mut w = World::new(SQLITE_APP);
     // restore runs; nothing else has started.
     assert_eq!(
-        w.send(Event::Signal(libc::SIGHUP)),
+        w.send(signal(Signal::SIGHUP)),
         [Action::Signal {
             idx: w.idx("restore"),
-            sig: libc::SIGHUP
+            pid: w.last_pid(w.idx("restore")),
+            sig: Signal::SIGHUP
         }]
     );
     w.exit("restore", OK);
     w.exit("migrate", OK);
-    let actions = w.send(Event::Signal(libc::SIGUSR1));
+    let actions = w.send(signal(Signal::SIGUSR1));
     let targets: Vec<_> = actions
         .iter()
         .map(|a| {
             if let Action::Signal { idx, .. } = a {
                 *idx
             } else {
-                99
+                ProcId(99)
             }
         })
         .collect();
     assert_eq!(targets, [w.idx("litestream"), w.idx("api")]);
-    assert!(w.send(Event::Signal(libc::SIGCHLD)).is_empty());
+    assert_eq!(
+        Event::from_signal(SignalEvent::classify(libc::SIGCHLD)),
+        None
+    );
 }
 
 #[test]
@@ -673,7 +758,7 @@ fn exits_of_unknown_pids_change_nothing() {
         })
         .is_empty());
     assert_eq!(w.sup.owner(4242), None);
-    assert_eq!(w.sup.owner(w.pid("restore")), Some(0));
+    assert_eq!(w.sup.owner(w.pid("restore")), Some(ProcId(0)));
 }
 
 #[path = "failure_tests.rs"]
@@ -711,9 +796,13 @@ fn a_dependent_waits_for_the_first_healthy_check() {
     let mut w = World::new(DB_WITH_HEALTH);
     // The first probe goes out with the start, not one interval later.
     assert_eq!(w.spawned(), ["db"]);
-    assert!(w
-        .log
-        .contains(&(Duration::ZERO, Action::Probe { idx: 0, run: 1 })));
+    assert!(w.log.contains(&(
+        Duration::ZERO,
+        Action::Probe {
+            idx: ProcId(0),
+            run: RunId(1)
+        }
+    )));
     assert!(probe(
         &mut w,
         "db",
@@ -725,7 +814,13 @@ fn a_dependent_waits_for_the_first_healthy_check() {
     let (d, actions) = w.wait_next();
     assert_eq!(
         (d, actions),
-        (ms(100), vec![Action::Probe { idx: 0, run: 1 }])
+        (
+            ms(100),
+            vec![Action::Probe {
+                idx: ProcId(0),
+                run: RunId(1)
+            }]
+        )
     );
     probe(&mut w, "db", Outcome::TimedOut);
     assert_eq!(w.wait_next().0, ms(100));
@@ -736,8 +831,8 @@ fn a_dependent_waits_for_the_first_healthy_check() {
     // Once ready, probes come every `interval`.
     assert_eq!(w.wait_next().0, Duration::from_secs(5));
     assert!(w.observed.contains(&Observation::Health {
-        idx: 0,
-        result: "ok",
+        idx: ProcId(0),
+        result: HealthResult::Ok,
         took: ms(3)
     }));
 }
@@ -822,7 +917,10 @@ interval = "1s"
         (d, actions),
         (
             Duration::from_secs(1),
-            vec![Action::Probe { idx: 0, run: 1 }]
+            vec![Action::Probe {
+                idx: ProcId(0),
+                run: RunId(1)
+            }]
         )
     );
     // While that probe runs, no other starts, whatever the time.
@@ -831,7 +929,10 @@ interval = "1s"
     // It ends 1.5s after it started (a timeout): the next one starts now.
     assert_eq!(
         probe(&mut w, "db", Outcome::TimedOut),
-        [Action::Probe { idx: 0, run: 1 }]
+        [Action::Probe {
+            idx: ProcId(0),
+            run: RunId(1)
+        }]
     );
     // A quick one: the next starts an interval after this one started.
     w.wait(ms(200));
@@ -853,14 +954,21 @@ fn retries_consecutive_failures_restart_it_with_reason_health() {
     assert_eq!(
         actions,
         [
-            Action::Signal { idx: 0, sig: TERM },
-            Action::Continue { idx: 0 }
+            Action::Signal {
+                idx: ProcId(0),
+                pid: w.last_pid(ProcId(0)),
+                sig: TERM
+            },
+            Action::Continue {
+                idx: ProcId(0),
+                pid: w.last_pid(ProcId(0))
+            }
         ]
     );
     assert_eq!(w.sup.processes()[0].health.healthy, Some(false));
-    w.exit("db", ExitStatus::Signal(TERM));
+    w.exit("db", ExitStatus::Signal(TERM as i32));
     assert!(w.observed.contains(&Observation::Exited {
-        idx: 0,
+        idx: ProcId(0),
         reason: ExitReason::Health,
         code: 143
     }));
@@ -875,10 +983,10 @@ fn a_late_probe_answer_about_a_previous_run_is_ignored() {
     let mut w = World::new(DB_WITH_HEALTH);
     w.exit("db", ExitStatus::Code(1));
     w.wait_next(); // restarted: run 2
-    assert_eq!(w.sup.processes()[0].run, 2);
+    assert_eq!(w.sup.processes()[0].run, RunId(2));
     w.send(Event::Probe {
-        idx: 0,
-        run: 1,
+        idx: ProcId(0),
+        run: RunId(1),
         outcome: Outcome::Healthy,
         took: ms(1),
     });
@@ -901,21 +1009,21 @@ depends_on = ["db"]
     );
     assert_eq!(w.sup.next_deadline(), None, "notify needs no probing");
     w.send(Event::Notify {
-        idx: 0,
-        run: 1,
+        idx: ProcId(0),
+        run: RunId(1),
         notice: Notice::Status("loading".into()),
     });
     assert_eq!(w.spawned(), ["db"]);
     w.send(Event::Notify {
-        idx: 0,
-        run: 1,
+        idx: ProcId(0),
+        run: RunId(1),
         notice: Notice::Ready,
     });
     assert_eq!(w.spawned(), ["db", "api"]);
     w.wait(Duration::from_secs(20));
     w.send(Event::Notify {
-        idx: 0,
-        run: 1,
+        idx: ProcId(0),
+        run: RunId(1),
         notice: Notice::Watchdog,
     });
     let (d, actions) = w.wait_next();
@@ -923,8 +1031,15 @@ depends_on = ["db"]
     assert_eq!(
         actions,
         [
-            Action::Signal { idx: 0, sig: TERM },
-            Action::Continue { idx: 0 }
+            Action::Signal {
+                idx: ProcId(0),
+                pid: w.last_pid(ProcId(0)),
+                sig: TERM
+            },
+            Action::Continue {
+                idx: ProcId(0),
+                pid: w.last_pid(ProcId(0))
+            }
         ]
     );
 }
@@ -950,7 +1065,13 @@ fn a_job_runs_on_schedule_and_a_run_still_going_is_skipped() {
     let (d, actions) = w.wait_next();
     assert_eq!(
         (d, actions),
-        (Duration::from_secs(600), vec![Action::Spawn(1)])
+        (
+            Duration::from_secs(600),
+            vec![Action::Spawn {
+                idx: ProcId(1),
+                run: w.run_of(ProcId(1))
+            }]
+        )
     );
     w.exit("optimize", OK);
     assert_eq!(*w.state("optimize"), State::Scheduled);
@@ -964,7 +1085,7 @@ fn a_job_runs_on_schedule_and_a_run_still_going_is_skipped() {
         .iter()
         .filter_map(|o| {
             if let Observation::JobRun { result, .. } = o {
-                Some(*result)
+                Some(result.as_str())
             } else {
                 None
             }
@@ -988,15 +1109,22 @@ fn a_stuck_job_is_stopped_at_its_timeout_and_scheduled_again() {
     assert_eq!(
         actions,
         [
-            Action::Signal { idx: 1, sig: TERM },
-            Action::Continue { idx: 1 }
+            Action::Signal {
+                idx: ProcId(1),
+                pid: w.last_pid(ProcId(1)),
+                sig: TERM
+            },
+            Action::Continue {
+                idx: ProcId(1),
+                pid: w.last_pid(ProcId(1))
+            }
         ]
     );
-    w.exit("optimize", ExitStatus::Signal(TERM));
+    w.exit("optimize", ExitStatus::Signal(TERM as i32));
     assert_eq!(*w.state("optimize"), State::Scheduled);
     assert!(w.observed.contains(&Observation::JobRun {
-        idx: 1,
-        result: "timeout"
+        idx: ProcId(1),
+        result: JobResult::Timeout
     }));
 }
 
@@ -1015,11 +1143,18 @@ fn control_stop_holds_a_process_until_start() {
     assert_eq!(
         actions,
         [
-            Action::Signal { idx: 0, sig: TERM },
-            Action::Continue { idx: 0 }
+            Action::Signal {
+                idx: ProcId(0),
+                pid: w.last_pid(ProcId(0)),
+                sig: TERM
+            },
+            Action::Continue {
+                idx: ProcId(0),
+                pid: w.last_pid(ProcId(0))
+            }
         ]
     );
-    let actions = w.exit("api", ExitStatus::Signal(TERM));
+    let actions = w.exit("api", ExitStatus::Signal(TERM as i32));
     assert!(
         matches!(
             &actions[..],
@@ -1042,7 +1177,13 @@ fn control_stop_holds_a_process_until_start() {
         "a held critical service does not end the container"
     );
     let actions = control(&mut w, 8, Command::Start, "api");
-    assert_eq!(actions[0], Action::Spawn(0));
+    assert_eq!(
+        actions[0],
+        Action::Spawn {
+            idx: ProcId(0),
+            run: w.run_of(ProcId(0))
+        }
+    );
     assert!(matches!(&actions[1], Action::Reply { id: 8, result: Ok(m) } if m.contains("started")));
 }
 
@@ -1051,10 +1192,13 @@ fn control_restart_goes_through_the_stop_signal_and_starts_at_once() {
     let mut w = World::new("[processes.api]\ncommand = \"api\"\nrestart_delay = \"10s\"\n");
     let first = w.pid("api");
     control(&mut w, 1, Command::Restart, "api");
-    let actions = w.exit("api", ExitStatus::Signal(TERM));
+    let actions = w.exit("api", ExitStatus::Signal(TERM as i32));
     assert_eq!(
         actions[0],
-        Action::Spawn(0),
+        Action::Spawn {
+            idx: ProcId(0),
+            run: w.run_of(ProcId(0))
+        },
         "no backoff for a requested restart"
     );
     assert!(matches!(
@@ -1066,7 +1210,7 @@ fn control_restart_goes_through_the_stop_signal_and_starts_at_once() {
     ));
     assert_ne!(w.pid("api"), first);
     assert!(w.observed.contains(&Observation::Exited {
-        idx: 0,
+        idx: ProcId(0),
         reason: ExitReason::Stop,
         code: 143
     }));
@@ -1090,20 +1234,27 @@ fn control_errors_change_nothing() {
 fn over_memory_stops_it_with_reason_memory_then_the_restart_policy_applies() {
     let mut w = World::new("[processes.api]\ncommand = \"api\"\nrestart = \"on-failure\"\n[processes.api.limits]\nmemory = \"64M\"\n");
     let actions = w.send(Event::OverMemory {
-        idx: 0,
-        run: 1,
+        idx: ProcId(0),
+        run: RunId(1),
         bytes: 80 << 20,
     });
     assert_eq!(
         actions,
         [
-            Action::Signal { idx: 0, sig: TERM },
-            Action::Continue { idx: 0 }
+            Action::Signal {
+                idx: ProcId(0),
+                pid: w.last_pid(ProcId(0)),
+                sig: TERM
+            },
+            Action::Continue {
+                idx: ProcId(0),
+                pid: w.last_pid(ProcId(0))
+            }
         ]
     );
     w.exit("api", ExitStatus::Code(0));
     assert!(w.observed.contains(&Observation::Exited {
-        idx: 0,
+        idx: ProcId(0),
         reason: ExitReason::Memory,
         code: 0
     }));
@@ -1119,13 +1270,13 @@ fn an_oom_kill_is_reported_with_reason_oom() {
     let pid = w.pid("api");
     w.send(Event::Exited {
         pid,
-        status: ExitStatus::Signal(KILL),
+        status: ExitStatus::Signal(KILL as i32),
         oom: true,
     });
     assert_eq!(
         w.observed[0],
         Observation::Exited {
-            idx: 0,
+            idx: ProcId(0),
             reason: ExitReason::Oom,
             code: 137
         }
@@ -1151,4 +1302,58 @@ fn numeric_user_without_passwd_entry_gets_home_slash() {
             ("A".to_string(), "1".to_string()),
         ]
     );
+}
+
+// ---- deadlines that used to live in the event loop (issue 12) ----
+
+#[test]
+fn an_exec_probe_is_killed_at_its_timeout_by_the_cores_clock() {
+    let mut w = World::new(
+        "[processes.db]\ncommand = \"db\"\n[processes.db.health]\ntype = \"exec\"\ncommand = \"check\"\ntimeout = \"1s\"\ninterval = \"5s\"\n",
+    );
+    let db = w.idx("db");
+    let run = w.run_of(db);
+    assert!(w
+        .log
+        .iter()
+        .any(|(_, a)| *a == Action::Probe { idx: db, run }));
+    let (d, actions) = w.wait_next();
+    assert_eq!(
+        (d, actions),
+        (ms(1000), vec![Action::KillProbe { idx: db, run }])
+    );
+    // Its answer (TimedOut, once reaped) comes; from then on every probe is
+    // answered at once, and none is killed.
+    let sent = answer_probes_until(&mut w, "db", Outcome::Healthy, Duration::from_secs(30));
+    assert!(sent.len() > 2, "{sent:?}");
+    let kills = w
+        .log
+        .iter()
+        .filter(|(_, a)| matches!(a, Action::KillProbe { .. }))
+        .count();
+    assert_eq!(kills, 1);
+}
+
+#[test]
+fn the_memory_poll_ticks_while_a_polled_process_runs() {
+    let mut w = World::new(
+        "[processes.api]\ncommand = \"api\"\n[processes.api.limits]\nmemory = \"64M\"\n",
+    );
+    assert_eq!(w.sup.next_deadline(), None, "the world said: not polled");
+    // The next start is polled, as the loop says for a limit without a cgroup.
+    w.polled = true;
+    w.exit("api", OK);
+    let (_, actions) = w.wait_next();
+    assert!(matches!(actions[..], [Action::Spawn { .. }]), "{actions:?}");
+    for _ in 0..3 {
+        let (d, actions) = w.wait_next();
+        assert_eq!((d, actions), (ms(2000), vec![Action::PollMemory]));
+    }
+    w.send(signal(TERM));
+    w.exit("api", OK);
+    assert_eq!(w.finished(), Some(0));
+    // The poll armed while it ran comes once more, and is not armed again.
+    let (_, actions) = w.wait_next();
+    assert_eq!(actions, [Action::PollMemory]);
+    assert_eq!(w.sup.next_deadline(), None, "nothing runs: no poll");
 }

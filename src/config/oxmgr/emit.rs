@@ -7,8 +7,10 @@ use std::path::Path;
 
 use toml::de::DeValue;
 
-use super::super::parse::{Key, Report, Value};
-use super::super::schema::Problem;
+use super::super::report::{Key, Report, Value};
+use super::super::schema::{Problem, RestartPolicy};
+use super::super::value::choice;
+use super::super::variants::Variants;
 
 /// One key of an entry: written in the entry, or inherited from `[defaults]`.
 pub(super) struct Field<'a, 'i> {
@@ -245,25 +247,23 @@ fn health(native: &mut Native, entry: &Entry<'_, '_>, table: &str, report: &mut 
     }
 }
 
+/// Oxmgr's `restart_policy`, which spells on-failure with an underscore.
+const RESTART_POLICY: Variants<RestartPolicy> = Variants {
+    noun: "an Oxmgr restart policy",
+    list: &[
+        ("always", RestartPolicy::Always, ""),
+        ("on_failure", RestartPolicy::OnFailure, ""),
+        ("never", RestartPolicy::Never, ""),
+    ],
+};
+
 fn restart_policy(f: &Field<'_, '_>, report: &mut Report<'_>) -> Option<&'static str> {
-    let what = "restart_policy";
-    let DeValue::String(text) = f.value.get_ref() else {
-        report.wrong_type(f.value, what, "\"always\", \"on_failure\" or \"never\"");
-        return None;
-    };
-    match text.as_ref() {
-        "always" => Some("always"),
-        // Oxmgr spells it with an underscore, oxinit with a hyphen.
-        "on_failure" | "on-failure" => Some("on-failure"),
-        "never" => Some("never"),
-        other => {
-            report.error(
-                &f.value.span(),
-                format!("{what}: \"{other}\" is not an Oxmgr restart policy; use \"always\", \"on_failure\" or \"never\""),
-            );
-            None
-        }
+    // oxinit's own spelling is understood too.
+    if f.value.get_ref().as_str() == Some("on-failure") {
+        return Some(RestartPolicy::OnFailure.as_str());
     }
+    let policy = choice(f.value, "restart_policy", &RESTART_POLICY, report)?;
+    Some(policy.as_str())
 }
 
 /// An Oxmgr `*_secs` value as an oxinit duration (`"15s"`).

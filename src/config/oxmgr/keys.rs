@@ -65,9 +65,6 @@ pub(crate) const CANNOT_HONOUR_TOP: &[(&str, &str)] = &[(
     "oxinit does not deploy: the image is the deployment; remove [deploy]",
 )];
 
-/// Tables of oxinit's own format, which cannot be mixed into an Oxmgr file.
-pub(crate) const NATIVE_TOP: &[&str] = &["init", "metrics", "sqlite", "processes"];
-
 /// Every key an `[[apps]]` entry may hold, honoured or not (for the
 /// unknown-key message and "did you mean").
 pub(crate) fn app_keys() -> Vec<&'static str> {

@@ -8,7 +8,9 @@
 //! one native parser. So both forms mean exactly the same thing, `oxinit
 //! check` can print the translation for the user to keep, and every problem
 //! the native parser finds is moved back to the line and column of the
-//! Oxmgr key it came from (each translated line remembers its origin).
+//! Oxmgr key it came from (each translated line remembers its origin). The
+//! caller runs the native parser between [`translate`] and
+//! [`Translation::finish`], so this module needs nothing above it.
 //!
 //! Oxmgr keys oxinit cannot honour (`watch`, `cluster_mode`, `git_repo`…)
 //! are errors that name the key and say why: ignoring them would run
@@ -21,9 +23,8 @@ use std::path::Path;
 
 use toml::de::{DeTable, DeValue};
 
-use super::parse::{Key, Report, Value};
+use super::report::{ConfigError, Key, Report, Value};
 use super::schema::Config;
-use super::{parse_str, ConfigError, LoadContext};
 use emit::{Entry, Field, Native};
 
 use keys::{default_keys, APP_ONLY};
@@ -35,14 +36,25 @@ pub(super) fn is_oxmgr(document: &DeTable<'_>) -> bool {
     document.get("apps").is_some() || document.get("version").is_some()
 }
 
-/// Parses an Oxmgr-format file: translation, then the native parser, with
-/// every problem reported at its place in `text`.
-pub(super) fn parse(
-    text: &str,
+/// An Oxmgr file in oxinit's own format, with what it takes to move the
+/// native parser's problems back to where the Oxmgr file wrote them.
+pub(super) struct Translation<'t> {
+    /// The native text, for the native parser.
+    pub text: String,
+    native: Native,
+    /// The problems of the translation itself, over the Oxmgr text.
+    report: Report<'t>,
+}
+
+/// Translates an Oxmgr-format file (`native_top`: the tables of oxinit's
+/// own format, refused in it); the translation's own problems are errors
+/// at their place in `text`.
+pub(super) fn translate<'t>(
+    text: &'t str,
     document: &DeTable<'_>,
     path: &Path,
-    ctx: &LoadContext,
-) -> Result<Config, ConfigError> {
+    native_top: &[&str],
+) -> Result<Translation<'t>, ConfigError> {
     let mut report = Report::new(text);
     let mut defaults: Vec<(&Key<'_>, &Value<'_>)> = Vec::new();
     let mut apps: Vec<&Value<'_>> = Vec::new();
@@ -72,7 +84,7 @@ pub(super) fn parse(
                     _ => report.wrong_type(value, "apps", "[[apps]] tables"),
                 }
             }
-            other if keys::NATIVE_TOP.contains(&other) => report.error(
+            other if native_top.contains(&other) => report.error(
                 &key.span(),
                 format!("[{other}] is oxinit's own format, but this file is in Oxmgr's ([[apps]], version): use one format; `oxinit check` on the file without [{other}] prints its translation to oxinit's format, where [{other}] can be added"),
             ),
@@ -118,27 +130,45 @@ pub(super) fn parse(
         return Err(report.into_result(path).expect_err("an error was recorded"));
     }
 
-    let translated = native.text();
-    match parse_str(&translated, path, ctx) {
-        Ok(mut config) => {
-            let warnings = std::mem::take(&mut config.warnings);
-            for warning in warnings {
-                let located = native.locate(warning, &mut report);
-                report.warnings.push(located);
+    Ok(Translation {
+        text: native.text(),
+        native,
+        report,
+    })
+}
+
+impl Translation<'_> {
+    /// The native parser's result for [`Translation::text`], with every
+    /// problem moved back to the Oxmgr key it came from.
+    pub fn finish(
+        self,
+        parsed: Result<Config, ConfigError>,
+        path: &Path,
+    ) -> Result<Config, ConfigError> {
+        let Translation {
+            text,
+            native,
+            mut report,
+        } = self;
+        match parsed {
+            Ok(mut config) => {
+                for warning in std::mem::take(&mut config.warnings) {
+                    let located = native.locate(warning, &mut report);
+                    report.warnings.push(located);
+                }
+                config.warnings = report.into_result(path)?;
+                config.translation = Some(text);
+                Ok(config)
             }
-            let warnings = report.into_result(path)?;
-            config.warnings = warnings;
-            config.translation = Some(translated);
-            Ok(config)
-        }
-        Err(ConfigError::Invalid { problems, .. }) => {
-            for problem in problems {
-                let located = native.locate(problem, &mut report);
-                report.errors.push(located);
+            Err(ConfigError::Invalid { problems, .. }) => {
+                for problem in problems {
+                    let located = native.locate(problem, &mut report);
+                    report.errors.push(located);
+                }
+                Err(report.into_result(path).expect_err("errors were recorded"))
             }
-            Err(report.into_result(path).expect_err("errors were recorded"))
+            Err(other) => Err(other),
         }
-        Err(other) => Err(other),
     }
 }
 

@@ -322,6 +322,10 @@ fn metrics_include_urls_and_bounds() {
         std::time::Duration::from_millis(500)
     );
     assert_eq!(config.metrics.include_max_size, 16 << 20);
+    assert_contains(
+        &render_check(&config),
+        "include:  http://127.0.0.1:9090/metrics, http://localhost:8080 (appended to /metrics; at most 500ms and 16M each)\n",
+    );
 }
 
 #[test]
@@ -378,6 +382,10 @@ fn max_replication_lag_needs_a_database_and_an_include() {
     assert_eq!(
         config.sqlite.max_replication_lag,
         Some(std::time::Duration::from_secs(60))
+    );
+    assert_contains(
+        &render_check(&config),
+        "lag:      /health fails while Litestream is more than 1m behind\n",
     );
     let (line, _, message) = f.problem(&format!(
         "[sqlite]\ndatabases = [\"/data/app.db\"]\nmax_replication_lag = \"1m\"\n{RUN}"

@@ -10,7 +10,9 @@ mod requests;
 mod users;
 
 use super::*;
-use crate::supervisor::snapshot::{ExitInfo, ProcessStatus};
+use crate::snapshot::{
+    ExitInfo, ExitReason, MemoryEnforcement, Phase, ProcessState, ProcessStatus,
+};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream as StdStream;
 use std::path::{Path, PathBuf};
@@ -31,8 +33,8 @@ fn process(name: &str, kind: &str, state: &str, pid: Option<i32>) -> ProcessStat
     let up = pid.is_some();
     ProcessStatus {
         name: name.to_string(),
-        kind: kind.to_string(),
-        state: state.to_string(),
+        kind: kind.parse().unwrap(),
+        state: state.parse().unwrap(),
         pid,
         up,
         ready: up,
@@ -49,7 +51,7 @@ fn healthy_snapshot() -> Snapshot {
     let mut migrate = process("migrate", "oneshot", "exited", None);
     migrate.last_exit = Some(ExitInfo {
         code: 0,
-        reason: "exit".into(),
+        reason: ExitReason::Exit,
         at: t - 3600.0,
     });
     let mut api = process("api", "service", "ready", Some(40));
@@ -58,7 +60,7 @@ fn healthy_snapshot() -> Snapshot {
     api.restarts = 2;
     api.last_exit = Some(ExitInfo {
         code: 137,
-        reason: "oom".into(),
+        reason: ExitReason::Oom,
         at: t - 313.0,
     });
     let mut optimize = process("optimize", "job", "scheduled", None);
@@ -67,9 +69,9 @@ fn healthy_snapshot() -> Snapshot {
         version: "0.1.0".into(),
         pid: 1,
         started_at: t - 3700.0,
-        phase: "running".into(),
+        phase: Phase::Running,
         booted: true,
-        memory_enforcement: "cgroup1".into(),
+        memory_enforcement: Some(MemoryEnforcement::Cgroup1),
         processes: vec![
             migrate,
             api,
@@ -288,12 +290,12 @@ async fn fake_supervisor(
         }
         let message = match command.action {
             Action::Stop => {
-                p.state = "stopped".into();
+                p.state = ProcessState::Stopped;
                 (p.up, p.ready, p.pid) = (false, false, None);
                 format!("{} stopped", p.name)
             }
             Action::Start => {
-                p.state = "running".into();
+                p.state = ProcessState::Running;
                 (p.up, p.ready, p.pid) = (true, true, Some(4242));
                 format!("{} started (pid 4242)", p.name)
             }

@@ -1,6 +1,7 @@
 //! What each request does, end to end through the socket.
 
 use super::*;
+use crate::snapshot::{Phase, ProcessState};
 
 #[test]
 fn requests_have_the_documented_wire_format() {
@@ -162,12 +163,12 @@ fn healthcheck_is_silent_when_healthy() {
 #[test]
 fn healthcheck_fails_with_the_reasons() {
     let mut snapshot = healthy_snapshot();
-    snapshot.phase = "booting".into();
+    snapshot.phase = Phase::Booting;
     snapshot.booted = false;
     let api = &mut snapshot.processes[1];
-    (api.state, api.up, api.ready, api.pid) = ("backoff".into(), false, false, None);
+    (api.state, api.up, api.ready, api.pid) = (ProcessState::Backoff, false, false, None);
     let worker = &mut snapshot.processes[2];
-    (worker.state, worker.ready) = ("unhealthy".into(), false);
+    (worker.state, worker.ready) = (ProcessState::Unhealthy, false);
     let h = Harness::with(snapshot, Limits::default());
     let (code, out, err) = h.client(Request::Health {}, false);
     assert_eq!(code, 1);

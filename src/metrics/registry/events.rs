@@ -3,15 +3,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::labels::ENFORCEMENT_MODES;
-#[cfg(doc)]
-use super::labels::{EXIT_REASONS, HEALTH_RESULTS, JOB_RESULTS};
 use super::Metrics;
+use crate::snapshot::{ExitReason, HealthResult, JobResult, MemoryEnforcement};
 
 impl Metrics {
-    /// A run ended; `reason` is one of [`EXIT_REASONS`].
-    pub fn process_exited(&self, name: &str, reason: &str, code: i32) {
-        self.exits.with_label_values(&[name, reason]).inc();
+    /// A run ended.
+    pub fn process_exited(&self, name: &str, reason: ExitReason, code: i32) {
+        self.exits.with_label_values(&[name, reason.as_str()]).inc();
         self.last_exit_code
             .with_label_values(&[name])
             .set(i64::from(code));
@@ -21,9 +19,10 @@ impl Metrics {
         self.restarts.with_label_values(&[name]).inc();
     }
 
-    /// `result` is one of [`HEALTH_RESULTS`].
-    pub fn health_check(&self, name: &str, result: &str, took: Duration) {
-        self.health_checks.with_label_values(&[name, result]).inc();
+    pub fn health_check(&self, name: &str, result: HealthResult, took: Duration) {
+        self.health_checks
+            .with_label_values(&[name, result.as_str()])
+            .inc();
         self.health_duration
             .with_label_values(&[name])
             .observe(took.as_secs_f64());
@@ -35,10 +34,12 @@ impl Metrics {
             .set(took.as_secs_f64());
     }
 
-    /// `result` is one of [`JOB_RESULTS`]; `at` is when the run ended.
-    pub fn job_run(&self, name: &str, result: &str, at: SystemTime) {
-        self.job_runs.with_label_values(&[name, result]).inc();
-        if result == "success" {
+    /// `at` is when the run ended.
+    pub fn job_run(&self, name: &str, result: JobResult, at: SystemTime) {
+        self.job_runs
+            .with_label_values(&[name, result.as_str()])
+            .inc();
+        if result == JobResult::Success {
             self.job_last_success
                 .with_label_values(&[name])
                 .set(unix_seconds(at));
@@ -68,15 +69,12 @@ impl Metrics {
         self.signals.with_label_values(&[name]).inc();
     }
 
-    /// `mode` is one of [`ENFORCEMENT_MODES`]: 1 for it, 0 for the others.
-    pub fn set_memory_enforcement(&self, mode: &str) {
-        for m in ENFORCEMENT_MODES {
+    /// 1 for `mode`, 0 for the others.
+    pub fn set_memory_enforcement(&self, mode: MemoryEnforcement) {
+        for m in MemoryEnforcement::ALL {
             self.enforcement
-                .with_label_values(&[m])
+                .with_label_values(&[m.as_str()])
                 .set(i64::from(m == mode));
-        }
-        if !ENFORCEMENT_MODES.contains(&mode) {
-            self.enforcement.with_label_values(&[mode]).set(1);
         }
     }
 }

@@ -13,7 +13,7 @@
 //! - [`events`]: counting as events happen.
 //! - [`scrape`]: what a scrape reads and sets, and the text it returns.
 //!
-//! [`Snapshot`]: crate::supervisor::snapshot::Snapshot
+//! [`Snapshot`]: crate::snapshot::Snapshot
 
 mod events;
 mod labels;

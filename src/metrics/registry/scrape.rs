@@ -11,8 +11,8 @@ use prometheus::TextEncoder;
 
 use super::super::usage::{self, Scan};
 use super::Metrics;
+use crate::snapshot::Snapshot;
 use crate::sqlite;
-use crate::supervisor::snapshot::Snapshot;
 
 /// How long memory and CPU figures read from cgroups or /proc are reused.
 /// Reading them costs a walk over every supervised process's files (about
@@ -49,8 +49,8 @@ impl Metrics {
     /// filesystem that can hang (the server does).
     pub fn render(&self, snapshot: &Snapshot, sqlite: &[PathBuf]) -> String {
         self.refresh_processes(snapshot);
-        if !snapshot.memory_enforcement.is_empty() {
-            self.set_memory_enforcement(&snapshot.memory_enforcement);
+        if let Some(mode) = snapshot.memory_enforcement {
+            self.set_memory_enforcement(mode);
         }
         self.refresh_sqlite(sqlite);
         self.refresh_log_lines_dropped(crate::diag::lines_dropped());

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use crate::supervisor::snapshot::{ProcessStatus, Snapshot};
+use crate::snapshot::{MemoryEnforcement, Phase, ProcessState, ProcessStatus, Snapshot};
 
 /// One sample line.
 #[derive(Debug, Clone, PartialEq)]
@@ -221,8 +221,8 @@ pub(super) fn names(list: &[(&str, &str)]) -> Vec<(String, String)> {
 pub(super) fn stopped(name: &str, kind: &str) -> ProcessStatus {
     ProcessStatus {
         name: name.into(),
-        kind: kind.into(),
-        state: "not started".into(),
+        kind: kind.parse().unwrap(),
+        state: ProcessState::NotStarted,
         critical: true,
         ..Default::default()
     }
@@ -230,7 +230,7 @@ pub(super) fn stopped(name: &str, kind: &str) -> ProcessStatus {
 
 pub(super) fn running(name: &str, kind: &str, pid: i32) -> ProcessStatus {
     ProcessStatus {
-        state: "running".into(),
+        state: ProcessState::Running,
         pid: Some(pid),
         up: true,
         ready: true,
@@ -244,9 +244,9 @@ pub(super) fn snapshot(processes: Vec<ProcessStatus>) -> Snapshot {
         version: "0.1.0".into(),
         pid: 1,
         started_at: 1_700_000_000.0,
-        phase: "running".into(),
+        phase: Phase::Running,
         booted: true,
-        memory_enforcement: "poll".into(),
+        memory_enforcement: Some(MemoryEnforcement::Poll),
         processes,
     }
 }

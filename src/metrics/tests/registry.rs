@@ -7,7 +7,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use super::{names, parse, promtool_check, running, snapshot, stopped};
 use crate::metrics::{usage, Metrics, EXIT_REASONS, HEALTH_RESULTS, JOB_RESULTS};
-use crate::supervisor::snapshot::ExitInfo;
+use crate::snapshot::{ExitInfo, ExitReason, HealthResult, JobResult, MemoryEnforcement};
 
 /// Every metric of issue 6 and its type.
 const EXPECTED: [(&str, &str); 29] = [
@@ -44,7 +44,7 @@ const EXPECTED: [(&str, &str); 29] = [
 
 /// api (service with a limit), worker (service), migrate (oneshot),
 /// optimize (job), and one database.
-fn system() -> (Metrics, crate::supervisor::snapshot::Snapshot, Vec<PathBuf>) {
+fn system() -> (Metrics, crate::snapshot::Snapshot, Vec<PathBuf>) {
     let metrics = Metrics::new(
         &names(&[
             ("api", "service"),
@@ -107,7 +107,7 @@ fn every_metric_exists_with_its_type_and_help() {
 #[test]
 fn promtool_check_metrics_finds_nothing() {
     let (metrics, snap, dbs) = system();
-    metrics.health_check("api", "ok", Duration::from_millis(3));
+    metrics.health_check("api", HealthResult::Ok, Duration::from_millis(3));
     metrics.signal_received("SIGHUP");
     let text = metrics.render(&snap, &dbs);
     if let Some(complaints) = promtool_check(&text) {
@@ -189,24 +189,24 @@ fn series_exist_at_zero_before_the_first_run() {
 #[test]
 fn events_are_counted() {
     let (metrics, snap, dbs) = system();
-    metrics.process_exited("worker", "signal", 137);
-    metrics.process_exited("worker", "signal", 137);
-    metrics.process_exited("worker", "oom", 137);
+    metrics.process_exited("worker", ExitReason::Signal, 137);
+    metrics.process_exited("worker", ExitReason::Signal, 137);
+    metrics.process_exited("worker", ExitReason::Oom, 137);
     metrics.process_restarted("worker");
     metrics.oom_kills("worker", 1);
-    metrics.health_check("api", "ok", Duration::from_millis(20));
-    metrics.health_check("api", "timeout", Duration::from_secs(2));
+    metrics.health_check("api", HealthResult::Ok, Duration::from_millis(20));
+    metrics.health_check("api", HealthResult::Timeout, Duration::from_secs(2));
     metrics.oneshot_finished("migrate", Duration::from_millis(1500));
     let at = UNIX_EPOCH + Duration::from_secs(1_700_000_123);
-    metrics.job_run("optimize", "success", at);
-    metrics.job_run("optimize", "failure", at + Duration::from_secs(99));
+    metrics.job_run("optimize", JobResult::Success, at);
+    metrics.job_run("optimize", JobResult::Failure, at + Duration::from_secs(99));
     metrics.zombies_reaped(3);
     metrics.signal_received("SIGTERM");
     metrics.signal_received("TERM");
     metrics.signal_received("SIGWINCH");
-    metrics.set_memory_enforcement("cgroup1");
+    metrics.set_memory_enforcement(MemoryEnforcement::Cgroup1);
     let mut snap = snap;
-    snap.memory_enforcement = String::new(); // not yet in the snapshot
+    snap.memory_enforcement = None; // not yet in the snapshot
     let exp = parse(&metrics.render(&snap, &dbs));
     let w = ("process", "worker");
     assert_eq!(
@@ -275,10 +275,10 @@ fn gauges_follow_the_snapshot() {
     snap.processes[1] = running("worker", "service", me);
     snap.processes[1].last_exit = Some(ExitInfo {
         code: 3,
-        reason: "exit".into(),
+        reason: ExitReason::Exit,
         at: 1.0,
     });
-    snap.memory_enforcement = "cgroup2".into();
+    snap.memory_enforcement = Some(MemoryEnforcement::Cgroup2);
     let exp = parse(&metrics.render(&snap, &dbs));
     let w = ("process", "worker");
     assert_eq!(exp.value("oxinit_process_up", &[w]), 1.0);
@@ -351,7 +351,7 @@ fn cpu_counter_never_goes_down_and_sums_runs() {
     let metrics = Metrics::new(&names(&[("app", "service")]), "0.1.0")
         .with_proc_root(tmp.path())
         .with_usage_max_age(Duration::ZERO);
-    let cpu = |snap: &crate::supervisor::snapshot::Snapshot| {
+    let cpu = |snap: &crate::snapshot::Snapshot| {
         parse(&metrics.render(snap, &[]))
             .value("oxinit_process_cpu_seconds_total", &[("process", "app")])
     };

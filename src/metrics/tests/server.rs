@@ -12,7 +12,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::{names, parse, running, snapshot, stopped};
 use crate::metrics::{bind, serve_with, Limits, Metrics, MetricsError};
-use crate::supervisor::snapshot::Snapshot;
+use crate::snapshot::{Phase, ProcessState, Snapshot};
 
 /// A server on its own thread and runtime, with a stand-in for the
 /// supervisor: a 5 ms timer on the same runtime whose worst lateness shows
@@ -172,9 +172,9 @@ fn wait_closed(stream: &mut TcpStream, within: Duration) -> Duration {
 fn booting() -> Snapshot {
     let mut api = running("api", "service", 999_999);
     api.ready = false;
-    api.state = "starting".into();
+    api.state = ProcessState::Starting;
     Snapshot {
-        phase: "booting".into(),
+        phase: Phase::Booting,
         booted: false,
         ..snapshot(vec![api, running("migrate", "oneshot", 999_998)])
     }
@@ -182,7 +182,7 @@ fn booting() -> Snapshot {
 
 fn booted() -> Snapshot {
     let mut migrate = stopped("migrate", "oneshot");
-    migrate.state = "exited".into();
+    migrate.state = ProcessState::Exited;
     snapshot(vec![running("api", "service", 999_999), migrate])
 }
 
@@ -208,7 +208,7 @@ fn health_turns_503_200_503_with_the_snapshots() {
 
     let mut failed = booted();
     failed.processes[0] = stopped("api", "service");
-    failed.processes[0].state = "backoff".into();
+    failed.processes[0].state = ProcessState::Backoff;
     server.publish(failed);
     let reply = get(server.addr, "/health");
     assert_eq!(reply.status, 503, "{reply:?}");

@@ -1,0 +1,39 @@
+//! What a control client asks the supervisor to do with one process, and the
+//! envelope that carries the request and its answer: the words the control
+//! socket and the supervisor share. A leaf, so neither imports the other.
+
+use std::fmt;
+use tokio::sync::oneshot;
+
+/// What a client asks the supervisor to do with one process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// Stop it (its stop signal, then SIGKILL after its stop_timeout) and
+    /// start it again.
+    Restart,
+    /// Stop it and keep it stopped, whatever its restart policy, until started.
+    Stop,
+    /// Start a stopped (or failed, or not yet started) process.
+    Start,
+}
+
+impl fmt::Display for Verb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verb::Restart => "restart",
+            Verb::Stop => "stop",
+            Verb::Start => "start",
+        })
+    }
+}
+
+/// A request for the supervisor. It answers through `reply` once the action
+/// is done (`Ok("api restarted (pid 42)")`) or refused
+/// (`Err("no process named \"apx\"; processes: api, worker")`); the message
+/// goes to the client as is.
+#[derive(Debug)]
+pub struct Command {
+    pub action: Verb,
+    pub name: String,
+    pub reply: oneshot::Sender<Result<String, String>>,
+}
