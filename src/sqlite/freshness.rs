@@ -165,16 +165,19 @@ impl Replication {
             .collect()
     }
 
-    /// Why `/health` fails, when `max_lag` is set and a database is behind
-    /// more than it or not reported by Litestream at all.
+    /// Why `/health` fails, when `max_lag` is set: a database behind more
+    /// than it, or no database reported by Litestream at all (a database
+    /// that is not reported while another is counts as not replicated).
     pub fn problems(&self, now: SystemTime) -> Vec<String> {
         let Some(max) = self.max_lag else {
             return Vec::new();
         };
         let limit = crate::units::format_duration(max);
-        self.lags(now)
-            .into_iter()
+        let lags = self.lags(now);
+        let none_reported = lags.iter().all(|(_, lag)| lag.is_none());
+        lags.into_iter()
             .filter_map(|(path, lag)| match lag {
+                None if !none_reported => None,
                 None => Some(format!(
                     "replication of {} is unknown: no answer in [metrics] include reports \
                      litestream_sync_count{{db=\"{}\"}} (add Litestream's metrics address, its \
@@ -328,5 +331,18 @@ mod tests {
         // A path that is not configured is ignored.
         on.observe(Path::new("/other.db"), t(0.0), None, Some(1.0));
         assert_eq!(on.lags(t(0.0)).len(), 1);
+    }
+
+    #[test]
+    fn a_database_litestream_never_reports_is_unknown_only_when_none_is_reported() {
+        let (a, b) = (PathBuf::from("/data/a.db"), PathBuf::from("/data/b.db"));
+        let r = Replication::new(&[a.clone(), b.clone()], Some(Duration::from_secs(60)));
+        assert_eq!(r.problems(t(0.0)).len(), 2, "{:?}", r.problems(t(0.0)));
+        r.observe(&a, t(0.0), None, Some(1.0));
+        assert_eq!(
+            r.problems(t(0.0)),
+            Vec::<String>::new(),
+            "b is not replicated"
+        );
     }
 }
