@@ -99,8 +99,8 @@ pub use reference::{reference_keys, TRANSLATION_BEGIN, TRANSLATION_END};
 pub use render::{render_check, render_check_at};
 pub use report::{ConfigError, Lookups};
 pub use schema::{
-    Condition, Config, HealthCheck, HealthSpec, InitSettings, Kind, LogFormat, MetricsSettings,
-    Problem, ProcessSpec, RestartPolicy, SqliteSettings, UserSpec,
+    Condition, Config, HealthCheck, HealthSpec, IncludeUrl, InitSettings, Kind, LogFormat,
+    MetricsSettings, Problem, ProcessSpec, RestartPolicy, SqliteSettings, UserSpec,
 };
 pub use variants::Variants;
 

@@ -62,6 +62,21 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
     } else {
         let _ = writeln!(out, "metrics:  off");
     }
+    if !config.metrics.include.is_empty() {
+        let urls: Vec<&str> = config
+            .metrics
+            .include
+            .iter()
+            .map(|u| u.url.as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "include:  {} (appended to /metrics; at most {} and {} each)",
+            urls.join(", "),
+            dur(config.metrics.include_timeout),
+            format_size(config.metrics.include_max_size)
+        );
+    }
     if config.sqlite.databases.is_empty() {
         let _ = writeln!(out, "sqlite:   no databases listed");
     } else {
@@ -80,6 +95,13 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
             out,
             "sqlite:   {} (size and WAL metrics; {on_overlay} if one is not on a volume)",
             paths.join(", ")
+        );
+    }
+    if let Some(max) = config.sqlite.max_replication_lag {
+        let _ = writeln!(
+            out,
+            "lag:      /health fails while Litestream is more than {} behind",
+            dur(max)
         );
     }
     let _ = writeln!(

@@ -105,10 +105,15 @@ impl Default for InitSettings {
 }
 
 /// `[metrics]`: the HTTP endpoint serving /metrics, /health and /status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsSettings {
     pub enabled: bool,
     pub listen: SocketAddr,
+    /// Other programs' `/metrics`, appended to oxinit's at each scrape.
+    pub include: Vec<IncludeUrl>,
+    /// Per include URL and scrape.
+    pub include_timeout: Duration,
+    pub include_max_size: u64,
 }
 
 impl Default for MetricsSettings {
@@ -116,8 +121,24 @@ impl Default for MetricsSettings {
         MetricsSettings {
             enabled: true,
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 9091)),
+            include: Vec::new(),
+            // Well inside Prometheus's default scrape timeout (10s), and
+            // room for a few hundred thousand series.
+            include_timeout: Duration::from_secs(2),
+            include_max_size: 4 * 1024 * 1024,
         }
     }
+}
+
+/// One `[metrics] include` URL, resolved without DNS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncludeUrl {
+    /// As written (after `${VAR}` expansion): the `url` label.
+    pub url: String,
+    pub addr: SocketAddr,
+    /// The Host header.
+    pub host: String,
+    pub path: String,
 }
 
 /// `[sqlite]`: the databases oxinit watches (size and WAL metrics, a boot
@@ -129,6 +150,8 @@ pub struct SqliteSettings {
     /// Refuse to boot (instead of warning) when a database would live on the
     /// container's own filesystem (overlay, tmpfs) and vanish with it.
     pub require_volume: bool,
+    /// `/health` fails while replication is behind more than this.
+    pub max_replication_lag: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
