@@ -12,6 +12,7 @@ use toml::de::DeValue;
 
 use super::address::{parse_host_port, Port};
 use super::report::Report;
+use super::schema::ProcessSpec;
 use super::table::Item;
 use super::value::resolve;
 use crate::sys::listen::Endpoint;
@@ -162,4 +163,23 @@ pub(super) fn check_across(
             );
         }
     }
+}
+
+/// `check`'s line for the held sockets of `p`: what oxinit binds, and what
+/// each start gets.
+pub(super) fn describe(p: &ProcessSpec) -> String {
+    let addresses: Vec<String> = p.listen.iter().map(|e| e.to_string()).collect();
+    let names: Vec<String> = p.listen.iter().map(|e| e.fd_name()).collect();
+    let n = p.listen.len();
+    let fds = if n == 1 {
+        "fd 3".to_string()
+    } else {
+        format!("fds 3-{}", n + 2)
+    };
+    format!(
+        "{}: bound by oxinit at boot and held while it runs (connections wait while the process is down); each start gets {fds} with LISTEN_FDS={n}, LISTEN_PID and LISTEN_FDNAMES={}; backlog {} (capped by net.core.somaxconn)",
+        addresses.join(", "),
+        names.join(":"),
+        p.backlog
+    )
 }

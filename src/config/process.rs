@@ -13,6 +13,7 @@ use nix::sys::signal::Signal;
 use toml::de::{DeTable, DeValue};
 
 use super::command;
+use super::condition;
 use super::context::Context;
 use super::envfile::{parse_env_file, read_env_file, Vars};
 use super::expand::{expand, is_valid_name};
@@ -78,6 +79,9 @@ pub(super) const PROCESS: &[KeyDef<Draft>] = &[
     }),
     key("backlog", |d, item, r| {
         set(&mut d.spec.backlog, listen::backlog(item, r))
+    }),
+    key("when", |d, item, r| {
+        d.spec.when = condition::parse(&d.spec.name, item, r)
     }),
 ];
 

@@ -129,6 +129,7 @@ fn defaults() {
             replicator: None,
             listen: vec![],
             backlog: 4096,
+            when: vec![],
         }
     );
     assert_eq!(api.kind(), Kind::Service);
@@ -1077,6 +1078,7 @@ fn example_oxfile_parses() {
 }
 
 mod budget;
+mod condition;
 mod health;
 mod inputs;
 mod jobs_and_limits;
