@@ -348,3 +348,32 @@ fn in_the_shutdown_a_stopped_apps_sockets_close_so_new_connections_are_refused()
     );
     assert_eq!(rig.finish(&mut ox), 0, "{}", rig.report(&ox));
 }
+
+#[test]
+fn a_backlog_over_somaxconn_is_warned_about_at_boot() {
+    let max: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    if max >= 65535 {
+        eprintln!("SKIP: a_backlog_over_somaxconn_is_warned_about_at_boot: somaxconn is {max}");
+        return;
+    }
+    let rig = Rig::new();
+    let port = free_port();
+    let mut ox = rig.run(
+        As::Child,
+        &format!(
+            "{INIT}\n[processes.api]\n{}\nlisten = [\"127.0.0.1:{port}\"]\nbacklog = 65535\n",
+            app_command()
+        ),
+    );
+    ask(port);
+    let warning = format!(
+        "api: backlog 65535 is cut to {max} by the kernel (net.core.somaxconn); raise it (docker run --sysctl net.core.somaxconn=65535) or lower backlog"
+    );
+    assert!(ox.stderr().contains(&warning), "{}", ox.stderr());
+    ox.signal(libc::SIGTERM);
+    assert_eq!(rig.finish(&mut ox), 0, "{}", rig.report(&ox));
+}
