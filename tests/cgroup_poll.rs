@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use oxinit::cgroup::poll;
+use oxinit::api::cgroup::poll;
 
 const MIB: u64 = 1 << 20;
 
