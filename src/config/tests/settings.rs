@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use super::*;
+use crate::config::schema::{MetricsSettings, SqliteSettings};
 use crate::cgroup::Requested;
 
 const RUN: &str = "[processes.a]\ncommand = \"x\"\n";
