@@ -132,8 +132,8 @@ pub mod api {
     /// parser, its plan, its reference and its `check` report.
     pub mod config {
         pub use crate::config::{
-            load_with, parse_str, plan, reference_keys, render_check_at, Config, ConfigError,
-            Kind, LoadContext, Lookups, TRANSLATION_BEGIN, TRANSLATION_END,
+            load_with, parse_str, plan, reference_keys, render_check_at, Config, ConfigError, Kind,
+            LoadContext, Lookups, TRANSLATION_BEGIN, TRANSLATION_END,
         };
     }
 

@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 
 use super::*;
-use crate::config::schema::{MetricsSettings, SqliteSettings};
 use crate::cgroup::Requested;
+use crate::config::schema::{MetricsSettings, SqliteSettings};
 
 const RUN: &str = "[processes.a]\ncommand = \"x\"\n";
 
