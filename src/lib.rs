@@ -123,7 +123,7 @@ pub mod api {
             Requested, Roots,
         };
         pub mod poll {
-            pub use crate::cgroup::poll::{group_members, tree_cpu_seconds, tree_rss};
+            pub use crate::cgroup::poll::{tree_rss, tree_usage};
         }
     }
 
