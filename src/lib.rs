@@ -4,29 +4,29 @@
 //! its own layer or a lower one. Bottom first (README.md's Development
 //! section holds the list, and tests/house.rs checks every import against
 //! it):
-//! 1. the kernel: [`sys`] (every raw system call: spawn, the reaper,
+//! 1. the kernel: `sys` (every raw system call: spawn, the reaper,
 //!    signals, kill, PID-1 duties), `proc_stat` (the process table from
-//!    /proc), [`exit`] (exit-code rules shared by every mode);
+//!    /proc), `exit` (exit-code rules shared by every mode);
 //! 2. shared leaves: `units` (one duration and one size parser and
-//!    formatter), [`snapshot`] (the status snapshot and its typed words,
+//!    formatter), `snapshot` (the status snapshot and its typed words,
 //!    whose labels the JSON and the metrics share) and `verb`
 //!    (`restart`/`stop`/`start` as the control socket hands them on);
-//! 3. what the oxfile says and what the machine offers: [`config`] (the
-//!    oxfile.toml schema, validation and the boot plan), [`cgroup`] (memory
+//! 3. what the oxfile says and what the machine offers: `config` (the
+//!    oxfile.toml schema, validation and the boot plan), `cgroup` (memory
 //!    limits: cgroup v2, v1, polling), `schedule` (cron and `@every`),
-//!    [`sqlite`] (file sizes, journal mode, the volume check);
-//! 4. [`diag`] (oxinit's own lines, through a bounded queue that keeps
-//!    PID 1 from waiting on its stderr), [`logs`] (relay of the children's
+//!    `sqlite` (file sizes, journal mode, the volume check);
+//! 4. `diag` (oxinit's own lines, through a bounded queue that keeps
+//!    PID 1 from waiting on its stderr), `logs` (relay of the children's
 //!    stdout/stderr), `health` (HTTP/TCP probes, the sd_notify socket);
 //! 5. `launch` (how a child is built: env, credentials), `sweep` (the
 //!    final TERM → grace → KILL of every leftover);
-//! 6. [`supervisor`]: the pure state machine, then its event loop;
-//! 7. what serves the outside: [`control`] (the control socket and the
-//!    `status`/`restart`/… client), [`metrics`] (Prometheus, /health,
+//! 6. `supervisor`: the pure state machine, then its event loop;
+//! 7. what serves the outside: `control` (the control socket and the
+//!    `status`/`restart`/… client), `metrics` (Prometheus, /health,
 //!    /status);
 //! 8. `wiring` (the supervisor, metrics and control built with their
-//!    channels), [`commands`] (`run` and `check`), [`cli`] (the command
-//!    line, parsed by hand), [`single`] (single-command mode, the tini
+//!    channels), `commands` (`run` and `check`), `cli` (the command
+//!    line, parsed by hand), `single` (single-command mode, the tini
 //!    drop-in); then main.rs.
 //!
 //! Every module is `pub(crate)`, so the compiler reports what nothing uses.
