@@ -39,7 +39,7 @@ pub mod signal_event;
 pub mod sockets;
 pub mod transitions;
 
-pub use event_loop::{run, settle, Links, Settled};
+pub use event_loop::{run, settle, Links};
 pub use observe::Observer;
 
 #[cfg(test)]
