@@ -159,25 +159,6 @@ pub fn relisten(fd: std::os::fd::BorrowedFd<'_>, backlog: i32) -> io::Result<()>
     }
 }
 
-/// Whether `fd` is a listening socket (SO_ACCEPTCONN).
-pub fn is_listening(fd: std::os::fd::BorrowedFd<'_>) -> bool {
-    use std::os::fd::AsRawFd;
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt(2) writes at most `len` bytes into `value`, a live
-    // c_int, and `len` says how large it is.
-    let ok = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ACCEPTCONN,
-            (&mut value as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    } == 0;
-    ok && value != 0
-}
-
 /// `net.core.somaxconn` of this network namespace: the cap on any backlog.
 pub fn somaxconn() -> Option<i32> {
     std::fs::read_to_string("/proc/sys/net/core/somaxconn")
@@ -191,6 +172,25 @@ pub fn somaxconn() -> Option<i32> {
 mod tests {
     use super::*;
     use std::os::fd::AsFd;
+
+    /// Whether `fd` is a listening socket (SO_ACCEPTCONN).
+    fn is_listening(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut value: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt(2) writes at most `len` bytes into `value`, a live
+        // c_int, and `len` says how large it is.
+        let ok = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ACCEPTCONN,
+                (&mut value as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        } == 0;
+        ok && value != 0
+    }
 
     fn options() -> BindOptions {
         BindOptions {
