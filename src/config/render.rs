@@ -8,7 +8,7 @@
 //! output ends up in CI logs. Only the names are shown.
 
 use std::fmt::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use super::budget;
 use super::plan::plan;
@@ -62,6 +62,21 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
     } else {
         let _ = writeln!(out, "metrics:  off");
     }
+    if !config.metrics.include.is_empty() {
+        let urls: Vec<&str> = config
+            .metrics
+            .include
+            .iter()
+            .map(|u| u.url.as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "include:  {} (appended to /metrics; at most {} and {} each)",
+            urls.join(", "),
+            dur(config.metrics.include_timeout),
+            format_size(config.metrics.include_max_size)
+        );
+    }
     if config.sqlite.databases.is_empty() {
         let _ = writeln!(out, "sqlite:   no databases listed");
     } else {
@@ -80,6 +95,13 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
             out,
             "sqlite:   {} (size and WAL metrics; {on_overlay} if one is not on a volume)",
             paths.join(", ")
+        );
+    }
+    if let Some(max) = config.sqlite.max_replication_lag {
+        let _ = writeln!(
+            out,
+            "lag:      /health fails while Litestream is more than {} behind",
+            dur(max)
         );
     }
     let _ = writeln!(
@@ -229,6 +251,9 @@ fn render_process<'c>(
         let names: Vec<&str> = p.env.iter().map(|(k, _)| k.as_str()).collect();
         line("env", format!("{} (values not shown)", names.join(", ")));
     }
+    if !p.listen.is_empty() {
+        line("listen", super::listen::describe(p));
+    }
     let limit = p.timeout.map_or("no time limit".to_string(), |t| {
         format!("must finish within {}", dur(t))
     });
@@ -237,7 +262,7 @@ fn render_process<'c>(
             if let Some(schedule) = &p.schedule {
                 let next = schedule
                     .next_after(now)
-                    .map(|t| format!(" (next run {})", format_utc(t)))
+                    .map(|t| format!(" (next run {})", crate::units::civil::format_utc(t)))
                     .unwrap_or_default();
                 line("schedule", format!("{}{next}", schedule.as_str()));
             }
@@ -262,6 +287,22 @@ fn render_process<'c>(
             );
         }
     }
+    if !p.when.is_empty() {
+        let all: Vec<String> = p.when.iter().map(|c| c.to_string()).collect();
+        let skipped = match p.kind() {
+            Kind::Job => {
+                "that run is skipped (counted as skipped) and it is checked again at the next"
+            }
+            _ => "it is skipped, and what depends on it starts as if it had succeeded",
+        };
+        line(
+            "when",
+            format!(
+                "{}, checked when it would start; else {skipped}",
+                all.join(" and ")
+            ),
+        );
+    }
     if let Some(health) = &p.health {
         line("health", health_text(health));
     }
@@ -284,6 +325,9 @@ fn render_process<'c>(
         let deps: Vec<String> = written
             .chain(implied)
             .map(|(d, why)| match by_name(d) {
+                Some(dep) if dep.oneshot && !dep.when.is_empty() => {
+                    format!("{d} ({why}waits for its success, or its skip)")
+                }
                 Some(dep) if dep.oneshot => format!("{d} ({why}waits for its success)"),
                 Some(dep) if dep.health.is_some() => {
                     format!("{d} ({why}waits until it is healthy)")
@@ -349,6 +393,10 @@ fn health_text(health: &HealthSpec) -> String {
         } => format!("http GET {path} on {addr} (Host: {host})"),
         HealthCheck::Tcp { addr } => format!("tcp connect to {addr}"),
         HealthCheck::Exec { argv } => format!("exec {}, healthy on exit 0", quote_argv(argv)),
+        HealthCheck::Mount { path } => format!(
+            "mount at {}, healthy when it is mounted and a stat and a directory read answer",
+            path.display()
+        ),
         HealthCheck::Notify { watchdog } => {
             let watchdog = watchdog
                 .map(|w| format!(", then WATCHDOG=1 at least every {}", dur(w)))
@@ -393,16 +441,6 @@ fn limits_text(limits: &Limits) -> String {
     parts.join(", ")
 }
 
-/// `2026-01-02T03:04:05Z`: RFC 3339 in UTC, whole seconds (the log relay's
-/// millisecond timestamp without its milliseconds). A time before 1970 (only
-/// from a broken clock) prints as the epoch.
-fn format_utc(time: SystemTime) -> String {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let stamp = crate::units::civil::timestamp(std::time::Duration::from_secs(since.as_secs()));
-    let text = String::from_utf8_lossy(&stamp);
-    format!("{}Z", &text[..19])
-}
-
 fn restart_text(p: &ProcessSpec) -> String {
     if p.restart == RestartPolicy::Never {
         return "never".to_string();
@@ -438,26 +476,4 @@ fn quote_argv(argv: &[String]) -> String {
         })
         .collect();
     words.join(" ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    fn at(secs: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(secs)
-    }
-
-    #[test]
-    fn utc_timestamps() {
-        assert_eq!(format_utc(at(0)), "1970-01-01T00:00:00Z");
-        assert_eq!(format_utc(at(951_782_400)), "2000-02-29T00:00:00Z");
-        assert_eq!(format_utc(at(1_709_251_199)), "2024-02-29T23:59:59Z");
-        assert_eq!(format_utc(at(4_107_542_400)), "2100-03-01T00:00:00Z");
-        assert_eq!(
-            format_utc(UNIX_EPOCH - Duration::from_secs(5)),
-            "1970-01-01T00:00:00Z"
-        );
-    }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use super::schema::UserSpec;
 use super::*;
 
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nnode:x:1000:1000::/home/node:/bin/sh\n";
@@ -127,6 +128,9 @@ fn defaults() {
             limits: crate::cgroup::Limits::default(),
             schedule: None,
             replicator: None,
+            listen: vec![],
+            backlog: 4096,
+            when: vec![],
         }
     );
     assert_eq!(api.kind(), Kind::Service);
@@ -1075,9 +1079,11 @@ fn example_oxfile_parses() {
 }
 
 mod budget;
+mod condition;
 mod health;
 mod inputs;
 mod jobs_and_limits;
+mod listen;
 mod lookups;
 mod order;
 mod settings;

@@ -170,6 +170,7 @@ mod tests {
                 "stopping",
                 "exited",
                 "failed",
+                "skipped",
                 "stopped",
                 "not started",
                 "scheduled"

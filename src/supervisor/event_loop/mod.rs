@@ -135,6 +135,8 @@ struct Runner<H: Host> {
     /// `[sqlite] databases`, checked for WAL mode when a replicator first
     /// starts: by then restore and migrate have made the file.
     databases: Vec<PathBuf>,
+    /// Every process's held sockets (`listen`), passed to each of its starts.
+    sockets: super::sockets::HeldSockets,
     /// Signal reads that failed in a row.
     signal_failures: u32,
     /// The loop gave up (signals unreadable) and stopped everything itself.
@@ -175,6 +177,7 @@ pub async fn run(config: Config, settled: Settled, boot: Boot, links: Links) -> 
         settled.launch_dir,
         OomCounter::new(kernel_log),
     );
+    runner.sockets = boot.sockets;
     let code = runner.run().await;
     if runner.emergency {
         // Everything got TERM, grace, KILL already; a sweep would read the
@@ -236,6 +239,7 @@ impl<H: Host> Runner<H> {
             children: HashMap::new(),
             oom,
             databases: config.sqlite.databases.clone(),
+            sockets: Default::default(),
             signal_failures: 0,
             emergency: false,
         }
@@ -328,6 +332,12 @@ impl<H: Host> Runner<H> {
                 let event = self.spawn(idx, run);
                 pending.push_back(event);
             }
+            Action::Check { idx, run } => super::probing::check_conditions(
+                idx,
+                run,
+                &self.sup.processes()[idx].spec,
+                &self.internal_tx,
+            ),
             Action::Signal { idx, pid, sig } => {
                 self.host.kill_group(pid, sig);
                 if sig == Signal::SIGKILL {
