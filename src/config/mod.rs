@@ -66,6 +66,7 @@ mod health;
 mod kinds;
 mod limits;
 mod locate;
+mod log_buffer;
 mod machine;
 mod oxmgr;
 mod parse;

@@ -90,6 +90,11 @@ pub struct InitSettings {
     /// How memory limits should be enforced; the mode actually used is
     /// decided at boot by `cgroup::detect`.
     pub memory_enforcement: crate::cgroup::Requested,
+    /// Lines of each process's output kept for `oxinit logs`, unless its
+    /// own `log_buffer_lines` says otherwise.
+    pub log_buffer_lines: usize,
+    /// Bytes of each process's output kept, unless its own says otherwise.
+    pub log_buffer_bytes: u64,
 }
 
 impl Default for InitSettings {
@@ -100,6 +105,8 @@ impl Default for InitSettings {
             log_format: LogFormat::Prefixed,
             control_socket: None,
             memory_enforcement: crate::cgroup::Requested::Auto,
+            log_buffer_lines: super::log_buffer::DEFAULT_LINES,
+            log_buffer_bytes: super::log_buffer::DEFAULT_BYTES,
         }
     }
 }
@@ -196,6 +203,9 @@ pub struct ProcessSpec {
     /// `replicator = true|false` as written; None: detected from the command
     /// (see [`super::replicator`]).
     pub replicator: Option<bool>,
+    /// Its own `log_buffer_lines`/`log_buffer_bytes`; None: `[init]`'s.
+    pub log_buffer_lines: Option<usize>,
+    pub log_buffer_bytes: Option<u64>,
 }
 
 impl ProcessSpec {
@@ -223,6 +233,8 @@ impl ProcessSpec {
             limits: crate::cgroup::Limits::default(),
             schedule: None,
             replicator: None,
+            log_buffer_lines: None,
+            log_buffer_bytes: None,
         }
     }
 

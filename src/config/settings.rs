@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use toml::de::DeValue;
 
 use super::address::{parse_host_port, Port};
+use super::log_buffer;
 use super::report::Report;
 use super::schema::{InitSettings, LogFormat, MetricsSettings, SqliteSettings};
 use super::table::{duration, flag, key, Item, KeyDef};
@@ -27,6 +28,12 @@ pub(super) const INIT: &[KeyDef<InitSettings>] = &[
             &mut init.memory_enforcement,
             item.choice(&MEMORY_ENFORCEMENT, r),
         )
+    }),
+    key("log_buffer_lines", |init, item, r| {
+        set(&mut init.log_buffer_lines, log_buffer::lines(item, r))
+    }),
+    key("log_buffer_bytes", |init, item, r| {
+        set(&mut init.log_buffer_bytes, log_buffer::bytes(item, r))
     }),
 ];
 

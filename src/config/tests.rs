@@ -127,6 +127,8 @@ fn defaults() {
             limits: crate::cgroup::Limits::default(),
             schedule: None,
             replicator: None,
+            log_buffer_lines: None,
+            log_buffer_bytes: None,
         }
     );
     assert_eq!(api.kind(), Kind::Service);
@@ -175,6 +177,8 @@ oneshot = false
             log_format: LogFormat::Json,
             control_socket: None,
             memory_enforcement: crate::cgroup::Requested::Auto,
+            log_buffer_lines: 1000,
+            log_buffer_bytes: 1 << 20,
         }
     );
     let setup = config.process("setup").unwrap();

@@ -3,6 +3,7 @@
 
 use std::io::ErrorKind;
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
@@ -10,7 +11,13 @@ use tokio::net::unix::pipe;
 use super::format::Formatter;
 use super::lines::Lines;
 use super::writer::{Writer, BATCH_BYTES};
-use super::{timestamp, RelayStats, Stream};
+use super::{now_ms, timestamp, LogBook, RelayStats, Stream};
+
+/// Where a relay keeps the lines it passes on (`oxinit logs`).
+pub(crate) struct Keep {
+    pub(crate) book: LogBook,
+    pub(crate) process: Arc<str>,
+}
 
 pub(crate) async fn run(
     process: String,
@@ -18,6 +25,7 @@ pub(crate) async fn run(
     read_end: OwnedFd,
     formatter: Formatter,
     writer: Writer,
+    keep: Option<Keep>,
 ) -> RelayStats {
     // Sets O_NONBLOCK on the read end: only oxinit holds it, so no one else
     // is affected (the child holds the write end, a different description).
@@ -41,6 +49,7 @@ pub(crate) async fn run(
         lines: Lines::new(),
         batch: Vec::new(),
         lost: false,
+        keep,
     };
     let mut open = true;
     while open {
@@ -86,6 +95,7 @@ struct Relay {
     batch: Vec<u8>,
     /// The writer thread is gone and we said so.
     lost: bool,
+    keep: Option<Keep>,
 }
 
 impl Relay {
@@ -94,12 +104,21 @@ impl Relay {
         self.lines.commit(n);
         self.formatter.set_time(timestamp::now);
         self.start_batch();
+        let at = self.keep.as_ref().map(|_| now_ms());
         while let Some(line) = self.lines.next_line() {
             self.formatter.push_line(&mut self.batch, line);
+            // Kept before the batch may wait for the writer: a stalled
+            // stdout must not keep a line out of `oxinit logs`.
+            if let (Some(keep), Some(at)) = (&self.keep, at) {
+                keep.book.record(&keep.process, self.stream, at, line);
+            }
             if self.batch.len() >= BATCH_BYTES {
                 self.send().await;
                 self.start_batch();
             }
+        }
+        if let Some(keep) = &self.keep {
+            keep.book.wake();
         }
     }
 
@@ -111,6 +130,10 @@ impl Relay {
             }
             self.formatter.set_time(timestamp::now);
             self.formatter.push_line(&mut self.batch, line);
+            if let Some(keep) = &self.keep {
+                keep.book.record(&keep.process, self.stream, now_ms(), line);
+                keep.book.wake();
+            }
         }
         self.send().await;
         self.lines.stats()

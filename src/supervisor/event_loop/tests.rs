@@ -175,6 +175,7 @@ fn rig(toml: &str, cgroups: Option<PathBuf>) -> (Rig, Runner<FakeHost>) {
         snapshots,
         control: Some(control_rx),
         observer: heard.clone(),
+        logs: None,
     };
     let oom = OomCounter::new(KernelLog::unavailable("test"));
     let runner = Runner::new(&config, host, links, mode, None, "/".into(), oom);
