@@ -177,7 +177,7 @@ mod tests {
             true,
         );
         let (api, db): (Arc<str>, Arc<str>) = ("api".into(), "db".into());
-        let mut woken = book.woken();
+        let woken = book.woken();
         book.record(&api, Stream::Stdout, 1, b"one");
         book.record(&db, Stream::Stderr, 2, b"two");
         book.record(&api, Stream::Stderr, 3, b"three");
