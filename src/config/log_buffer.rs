@@ -10,11 +10,6 @@ use super::report::Report;
 use super::table::Item;
 use crate::units::{format_size, parse_size};
 
-/// Lines kept per process unless the oxfile says otherwise.
-pub const DEFAULT_LINES: usize = 1000;
-/// Bytes of line text kept per process unless the oxfile says otherwise.
-pub const DEFAULT_BYTES: u64 = 1 << 20;
-
 const MAX_LINES: u64 = 1_000_000;
 /// Below one line of the relay's longest (64 KiB) a long line is always
 /// cut; below 1 KiB the history is of no use.

@@ -105,8 +105,10 @@ impl Default for InitSettings {
             log_format: LogFormat::Prefixed,
             control_socket: None,
             memory_enforcement: crate::cgroup::Requested::Auto,
-            log_buffer_lines: super::log_buffer::DEFAULT_LINES,
-            log_buffer_bytes: super::log_buffer::DEFAULT_BYTES,
+            // 1000 lines of a typical 100-byte log line fit in 1 MiB, a few
+            // minutes of a busy app: what `oxinit logs` is for.
+            log_buffer_lines: 1000,
+            log_buffer_bytes: 1 << 20,
         }
     }
 }

@@ -4,38 +4,16 @@
 
 use super::admission::Ticket;
 use super::limits::Limits;
-use super::ratelimit::LogLimiter;
+pub(super) use super::shared::Shared;
 use super::{Action, Command, Request, Response, Snapshot};
 use crate::units::format_duration;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::UnixStream;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::oneshot;
 use tokio::time::timeout;
-
-/// What every connection task shares.
-pub(super) struct Shared {
-    pub(super) limits: Limits,
-    pub(super) snapshot: watch::Receiver<Arc<Snapshot>>,
-    pub(super) commands: mpsc::Sender<Command>,
-    /// Root, and the user oxinit runs as.
-    pub(super) allowed_uids: Vec<u32>,
-    pub(super) log: Mutex<LogLimiter>,
-    /// The rings and the events, for `logs`, `events` and `status`.
-    pub(super) feeds: Option<super::Feeds>,
-}
-
-impl Shared {
-    /// A rate-limited warning: anything a client can trigger at will.
-    pub(super) fn warn(&self, message: fmt::Arguments<'_>) {
-        // A poisoned lock only means a panic elsewhere mid-warning; the
-        // counter inside is still usable.
-        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        log.warn(message);
-    }
-}
 
 /// Who is on the other end, for the log.
 struct Peer {
@@ -75,7 +53,13 @@ pub(super) async fn handle(mut stream: UnixStream, shared: &Shared, mut ticket: 
     ticket.received();
     let snapshot = shared.snapshot.borrow().clone();
     if let Request::Logs { .. } | Request::Events {} = request {
-        return follow(stream, shared, &peer, &ticket, request).await;
+        let who = peer.to_string();
+        if let Err(refusal) =
+            super::stream::follow(&mut stream, shared, &who, &ticket, request).await
+        {
+            send_error(&mut stream, refusal, &shared.limits).await;
+        }
+        return;
     }
     let line = match request.action() {
         Some((action, name)) => {
@@ -105,66 +89,12 @@ pub(super) async fn handle(mut stream: UnixStream, shared: &Shared, mut ticket: 
             .to_line()
         }
         None => Response {
-            snapshot: Some(&with_last_stderr(&snapshot, shared)),
+            snapshot: Some(&super::stream::with_last_stderr(&snapshot, shared)),
             ..Response::done(None)
         }
         .to_line(),
     };
     send(&mut stream, &line, shared.limits.write_timeout).await;
-}
-
-/// `logs` and `events`, in a place of their own (see `admission`).
-async fn follow(
-    mut stream: UnixStream,
-    shared: &Shared,
-    peer: &Peer,
-    ticket: &Ticket,
-    request: Request,
-) {
-    let Some(_slot) = ticket.stream() else {
-        let max = shared.limits.max_streams;
-        shared.warn(format_args!(
-            "control: refused a logs/events stream from {peer}: {max} are running"
-        ));
-        let busy = format!(
-            "oxinit is busy: {max} `oxinit logs -f`/`oxinit events` clients are following; try again when one leaves"
-        );
-        send_error(&mut stream, busy, &shared.limits).await;
-        return;
-    };
-    let names = match &request {
-        Request::Logs { names, .. } => names.as_slice(),
-        _ => &[],
-    };
-    if let Some(refusal) = super::stream::refusal(shared, names) {
-        send_error(&mut stream, refusal, &shared.limits).await;
-        return;
-    }
-    tracing::debug!("control: {peer} follows {request:?}");
-    match request {
-        Request::Logs {
-            names,
-            lines,
-            follow,
-        } => super::stream::logs(&mut stream, shared, names, lines, follow).await,
-        _ => super::stream::events(&mut stream, shared).await,
-    }
-}
-
-/// The snapshot, with the last stderr lines of each process that failed or
-/// waits to be restarted.
-fn with_last_stderr(snapshot: &Snapshot, shared: &Shared) -> Snapshot {
-    use crate::snapshot::ProcessState;
-    let mut snapshot = snapshot.clone();
-    let Some(feeds) = &shared.feeds else {
-        return snapshot;
-    };
-    for p in &mut snapshot.processes {
-        if matches!(p.state, ProcessState::Failed | ProcessState::Backoff) {
-            p.last_stderr = feeds.logs.last_stderr(&p.name, crate::logs::SHOWN_LINES);
-        }
-    }
-    snapshot
 }
 
 /// Who the client is, if it may use the socket; others get an error answer.

@@ -51,6 +51,7 @@ mod protocol;
 mod ratelimit;
 mod render;
 mod server;
+mod shared;
 mod stream;
 mod watch;
 
@@ -67,7 +68,7 @@ pub use error::ControlError;
 pub use protocol::{Request, Response};
 pub use render::render_status;
 pub use server::Server;
-pub use stream::Feeds;
+pub use shared::Feeds;
 #[cfg(test)]
 pub(crate) use {
     client::{run_client, ClientOptions},

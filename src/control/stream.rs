@@ -11,28 +11,74 @@
 //! only stalls its own task); its leaving ends the task, even while nothing
 //! new comes.
 
-use super::connection::Shared;
+use super::admission::Ticket;
 use super::protocol::{to_line, Item, LogItem};
-use super::Response;
-use crate::logs::{LogBook, LogLine};
+use super::shared::Shared;
+use super::{Request, Response, Snapshot};
+use crate::logs::LogLine;
 use crate::snapshot::Event;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::unix::ReadHalf;
 use tokio::net::UnixStream;
-use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-/// What a `logs` or `events` request needs besides the snapshot: the
-/// processes' rings and the supervisor's events.
-#[derive(Clone, Debug)]
-pub struct Feeds {
-    pub logs: LogBook,
-    pub events: broadcast::Sender<Arc<Event>>,
+/// `logs` and `events`, in a place of their own (see `super::admission`);
+/// Err: why not, for the client.
+pub(super) async fn follow(
+    stream: &mut UnixStream,
+    shared: &Shared,
+    peer: &str,
+    ticket: &Ticket,
+    request: Request,
+) -> Result<(), String> {
+    let Some(_slot) = ticket.stream() else {
+        let max = shared.limits.max_streams;
+        shared.warn(format_args!(
+            "control: refused a logs/events stream from {peer}: {max} are running"
+        ));
+        return Err(format!(
+            "oxinit is busy: {max} `oxinit logs -f`/`oxinit events` clients are following; try again when one leaves"
+        ));
+    };
+    let names = match &request {
+        Request::Logs { names, .. } => names.as_slice(),
+        _ => &[],
+    };
+    if let Some(refusal) = refusal(shared, names) {
+        return Err(refusal);
+    }
+    tracing::debug!("control: {peer} follows {request:?}");
+    match request {
+        Request::Logs {
+            names,
+            lines,
+            follow,
+        } => logs(stream, shared, names, lines, follow).await,
+        _ => events(stream, shared).await,
+    }
+    Ok(())
+}
+
+/// The snapshot, with the last stderr lines of each process that failed or
+/// waits to be restarted.
+pub(super) fn with_last_stderr(snapshot: &Snapshot, shared: &Shared) -> Snapshot {
+    use crate::snapshot::ProcessState;
+    let mut snapshot = snapshot.clone();
+    let Some(feeds) = &shared.feeds else {
+        return snapshot;
+    };
+    for p in &mut snapshot.processes {
+        if matches!(p.state, ProcessState::Failed | ProcessState::Backoff) {
+            p.last_stderr = feeds.logs.last_stderr(&p.name, crate::logs::SHOWN_LINES);
+        }
+    }
+    snapshot
 }
 
 /// Why a stream cannot start, as the client is told.
-pub(super) fn refusal(shared: &Shared, names: &[String]) -> Option<String> {
+fn refusal(shared: &Shared, names: &[String]) -> Option<String> {
     let Some(feeds) = &shared.feeds else {
         return Some("this oxinit keeps no logs or events".to_string());
     };
@@ -61,7 +107,7 @@ pub(super) fn refusal(shared: &Shared, names: &[String]) -> Option<String> {
 
 /// `oxinit logs`: the last `lines` of each of `names` (all when empty),
 /// oldest first across them, then with `follow` each new line.
-pub(super) async fn logs(
+async fn logs(
     stream: &mut UnixStream,
     shared: &Shared,
     names: Vec<String>,
@@ -129,7 +175,7 @@ pub(super) async fn logs(
 }
 
 /// `oxinit events`: every event from now on.
-pub(super) async fn events(stream: &mut UnixStream, shared: &Shared) {
+async fn events(stream: &mut UnixStream, shared: &Shared) {
     let Some(feeds) = &shared.feeds else { return };
     let mut events = feeds.events.subscribe();
     let (mut read, mut write) = stream.split();
