@@ -66,6 +66,13 @@ impl Follower {
         }
     }
 
+    /// The next line within `wait`, if any.
+    fn try_next(&mut self, wait: Duration) -> Option<String> {
+        let line = self.lines.recv_timeout(wait).ok()?;
+        self.seen.push(line.clone());
+        Some(line)
+    }
+
     /// The next line that `pred` accepts (the others are kept in `seen`).
     fn wait_for(&mut self, deadline: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let end = Instant::now() + deadline;
@@ -330,18 +337,31 @@ exit 3
             gate = path_str(&gate),
         ),
     );
+    let marker = s.script("marker.sh", "#!/bin/sh\nexec sleep 1000\n");
     let procs = format!(
-        "[processes.crasher]\ncommand = {}\nrestart_delay = \"300ms\"\ncritical = false\n",
+        "[processes.crasher]\ncommand = {}\nrestart_delay = \"300ms\"\ncritical = false\n\n\
+         [processes.marker]\ncommand = {}\n",
         toml_str(path_str(&crasher)),
+        toml_str(path_str(&marker)),
     );
     let mut live = Live::start(how, s, Metrics::Off, &procs);
     live.wait_process("crasher", secs(10), "running", |p| p["up"] == true);
     let mut events = Follower::start(&live.socket, &["events", "--json"]);
+    // Following once it hears something: restart the marker until it does.
+    wait_until(secs(20), "the events client to follow", || {
+        assert_eq!(live.ctl(&["restart", "marker"]).code, ExitCode::Code(0));
+        while let Some(line) = events.try_next(ms(500)) {
+            if line.contains("\"marker\"") {
+                return Some(());
+            }
+        }
+        None
+    });
     std::fs::write(&gate, "").unwrap();
     let json = |line: &str| -> Value { serde_json::from_str(line).unwrap() };
-    let is = |kind: &'static str| move |l: &str| json(l)["event"] == kind;
-    let exited = json(&events.wait_for(secs(10), "exited", is("exited")));
-    assert_eq!(exited["process"], "crasher", "{exited}");
+    let exited = json(&events.wait_for(secs(10), "exited", |l| {
+        json(l)["event"] == "exited" && json(l)["process"] == "crasher"
+    }));
     assert_eq!(exited["reason"], "exit", "{exited}");
     assert_eq!(exited["code"], 3, "{exited}");
     assert!(exited["uptime"].as_f64().unwrap() > 0.0, "{exited}");
@@ -350,11 +370,14 @@ exit 3
         serde_json::json!(["Error: the database is locked"]),
         "{exited}"
     );
-    let restarting = json(&events.wait_for(secs(10), "restarting", is("restarting")));
-    assert_eq!(restarting["process"], "crasher");
+    let restarting = json(&events.wait_for(secs(10), "restarting", |l| {
+        json(l)["event"] == "restarting" && json(l)["process"] == "crasher"
+    }));
     let delay = restarting["delay"].as_f64().unwrap();
     assert!(delay > 0.0 && delay <= 0.3, "{restarting}");
-    let started = json(&events.wait_for(secs(10), "started", is("started")));
+    let started = json(&events.wait_for(secs(10), "started", |l| {
+        json(l)["event"] == "started" && json(l)["process"] == "crasher"
+    }));
     assert!(started["pid"].as_i64().unwrap() > 0, "{started}");
 
     // The text form of the same.

@@ -17,7 +17,6 @@ use super::shared::Shared;
 use super::{Request, Response, Snapshot};
 use crate::logs::LogLine;
 use crate::snapshot::Event;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::unix::ReadHalf;
@@ -212,7 +211,7 @@ async fn events(stream: &mut UnixStream, shared: &Shared) {
     }
 }
 
-fn push_lines(out: &mut Vec<u8>, lines: &[Arc<LogLine>]) {
+fn push_lines(out: &mut Vec<u8>, lines: &[LogLine]) {
     for line in lines {
         out.extend(to_line(&Item::One(LogItem {
             process: line.process.to_string(),

@@ -45,7 +45,7 @@ struct Inner {
     relayed: bool,
     /// In the oxfile's order.
     names: Vec<String>,
-    rings: HashMap<String, Mutex<Ring>>,
+    rings: HashMap<String, Arc<Mutex<Ring>>>,
     seq: AtomicU64,
     /// Bumped after every read a relay made: followers wake up.
     wake: watch::Sender<u64>,
@@ -59,7 +59,8 @@ impl LogBook {
         let mut rings = HashMap::new();
         for (name, bounds) in processes {
             names.push(name.clone());
-            rings.insert(name, Mutex::new(Ring::new(bounds)));
+            let ring = Ring::new(name.as_str().into(), bounds);
+            rings.insert(name, Arc::new(Mutex::new(ring)));
         }
         LogBook {
             inner: Arc::new(Inner {
@@ -84,19 +85,23 @@ impl LogBook {
 
     /// Keeps a line of `process` read at `at_ms`; a process without a ring
     /// (not in the oxfile) is ignored.
-    pub fn record(&self, process: &Arc<str>, stream: Stream, at_ms: u64, text: &[u8]) {
-        let Some(mut ring) = self.ring(process) else {
-            return;
-        };
-        let seq = self.inner.seq.fetch_add(1, Ordering::Relaxed);
-        ring.push(LogLine {
-            seq,
-            process: process.clone(),
-            stream,
-            at_ms,
-            text: text.into(),
-            cut: false,
-        });
+    pub fn record(&self, process: &str, stream: Stream, at_ms: u64, text: &[u8]) {
+        if let Some(mut keeper) = self.keeper(process) {
+            keeper.stage(stream, at_ms, text);
+            keeper.keep();
+        }
+    }
+
+    /// What a relay of `process` keeps its lines with: its ring, found once
+    /// (a lookup by name per line cost the relay as much as the rest of
+    /// keeping it).
+    pub fn keeper(&self, process: &str) -> Option<Keeper> {
+        Some(Keeper {
+            ring: self.inner.rings.get(process)?.clone(),
+            book: self.clone(),
+            text: Vec::new(),
+            lines: Vec::new(),
+        })
     }
 
     /// Wakes the followers: called once per read, not per line.
@@ -111,11 +116,17 @@ impl LogBook {
         process: &str,
         n: usize,
         wanted: impl Fn(Stream) -> bool,
-    ) -> (Vec<Arc<LogLine>>, u64) {
+    ) -> (Vec<LogLine>, u64) {
         match self.ring(process) {
             Some(ring) => (ring.last(n, wanted), ring.cursor()),
             None => (Vec::new(), 0),
         }
+    }
+
+    /// Where the next line of `process` will be: a run starting now writes
+    /// after this.
+    pub fn cursor(&self, process: &str) -> u64 {
+        self.ring(process).map_or(0, |ring| ring.cursor())
     }
 
     /// What `process` wrote after `cursor`.
@@ -130,7 +141,17 @@ impl LogBook {
     /// each cut to [`SHOWN_CHARS`]): what `oxinit status` and an exited
     /// event show of a process that failed.
     pub fn last_stderr(&self, process: &str, n: usize) -> Vec<String> {
-        let (lines, _) = self.last(process, n, |s| s == Stream::Stderr);
+        self.last_stderr_since(process, 0, n)
+    }
+
+    /// [`LogBook::last_stderr`] among the lines after `cursor` (see
+    /// [`LogBook::cursor`]): those of one run.
+    pub fn last_stderr_since(&self, process: &str, cursor: u64, n: usize) -> Vec<String> {
+        let Some(ring) = self.ring(process) else {
+            return Vec::new();
+        };
+        let lines = ring.last_since(cursor, n, |s| s == Stream::Stderr);
+        drop(ring);
         lines
             .iter()
             .map(|l| {
@@ -149,11 +170,56 @@ impl LogBook {
     }
 
     fn ring(&self, process: &str) -> Option<MutexGuard<'_, Ring>> {
-        // A panic while holding a ring leaves it consistent (a push is a
-        // few field updates): keep using it.
-        let ring = self.inner.rings.get(process)?;
-        Some(ring.lock().unwrap_or_else(|p| p.into_inner()))
+        Some(lock(self.inner.rings.get(process)?))
     }
+}
+
+/// One process's ring, for one of its relays. The relay stages the lines
+/// of a read, then keeps them all at once: one lock and one count of the
+/// order a read, not one a line (which doubled the relay's cost per line).
+#[derive(Debug)]
+pub struct Keeper {
+    ring: Arc<Mutex<Ring>>,
+    book: LogBook,
+    /// The staged lines' texts, end to end…
+    text: Vec<u8>,
+    /// …and each one's stream, time and length.
+    lines: Vec<(Stream, u64, usize)>,
+}
+
+impl Keeper {
+    /// Stages a line read at `at_ms`.
+    pub fn stage(&mut self, stream: Stream, at_ms: u64, text: &[u8]) {
+        self.text.extend_from_slice(text);
+        self.lines.push((stream, at_ms, text.len()));
+    }
+
+    /// Keeps the staged lines and wakes the followers.
+    pub fn keep(&mut self) {
+        if self.lines.is_empty() {
+            return;
+        }
+        let n = self.lines.len() as u64;
+        let mut seq = self.book.inner.seq.fetch_add(n, Ordering::Relaxed);
+        {
+            let mut ring = lock(&self.ring);
+            let mut start = 0;
+            for &(stream, at_ms, len) in &self.lines {
+                ring.push(seq, stream, at_ms, &self.text[start..start + len]);
+                start += len;
+                seq += 1;
+            }
+        }
+        self.text.clear();
+        self.lines.clear();
+        self.book.wake();
+    }
+}
+
+fn lock(ring: &Mutex<Ring>) -> MutexGuard<'_, Ring> {
+    // A panic while holding a ring leaves it consistent (a push is a few
+    // field updates): keep using it.
+    ring.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Now, in milliseconds since the Unix epoch (0 for a clock before 1970).
@@ -176,12 +242,12 @@ mod tests {
             ],
             true,
         );
-        let (api, db): (Arc<str>, Arc<str>) = ("api".into(), "db".into());
+        let (api, db) = ("api", "db");
         let woken = book.woken();
-        book.record(&api, Stream::Stdout, 1, b"one");
-        book.record(&db, Stream::Stderr, 2, b"two");
-        book.record(&api, Stream::Stderr, 3, b"three");
-        book.record(&"ghost".into(), Stream::Stdout, 4, b"nobody keeps this");
+        book.record(api, Stream::Stdout, 1, b"one");
+        book.record(db, Stream::Stderr, 2, b"two");
+        book.record(api, Stream::Stderr, 3, b"three");
+        book.record("ghost", Stream::Stdout, 4, b"nobody keeps this");
         book.wake();
         assert!(woken.has_changed().unwrap());
         let (lines, cursor) = book.last("api", 10, |_| true);
@@ -189,7 +255,7 @@ mod tests {
         let seqs: Vec<u64> = lines.iter().map(|l| l.seq).collect();
         assert_eq!(seqs, [0, 2]);
         let (errors, _) = book.last("db", 10, |s| s == Stream::Stderr);
-        assert_eq!(&*errors[0].text, b"two");
+        assert_eq!(errors[0].text, b"two");
         assert_eq!(book.since("api", 1).lines.len(), 1);
         assert!(book.last("ghost", 10, |_| true).0.is_empty());
         assert_eq!(book.names(), ["api", "db"]);

@@ -221,10 +221,11 @@ impl LogSink {
     ) -> JoinHandle<RelayStats> {
         let formatter = format::Formatter::new(self.inner.style, process, stream);
         let writer = self.writer(stream).clone();
-        let keep = self.inner.book.clone().map(|book| relay::Keep {
-            book,
-            process: process.into(),
-        });
+        let keep = self
+            .inner
+            .book
+            .as_ref()
+            .and_then(|book| book.keeper(process));
         tokio::spawn(relay::run(
             process.to_owned(),
             stream,

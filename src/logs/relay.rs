@@ -3,21 +3,15 @@
 
 use std::io::ErrorKind;
 use std::os::fd::OwnedFd;
-use std::sync::Arc;
 
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 
+use super::book::Keeper;
 use super::format::Formatter;
 use super::lines::Lines;
 use super::writer::{Writer, BATCH_BYTES};
-use super::{now_ms, timestamp, LogBook, RelayStats, Stream};
-
-/// Where a relay keeps the lines it passes on (`oxinit logs`).
-pub(crate) struct Keep {
-    pub(crate) book: LogBook,
-    pub(crate) process: Arc<str>,
-}
+use super::{now_ms, timestamp, RelayStats, Stream};
 
 pub(crate) async fn run(
     process: String,
@@ -25,7 +19,7 @@ pub(crate) async fn run(
     read_end: OwnedFd,
     formatter: Formatter,
     writer: Writer,
-    keep: Option<Keep>,
+    keep: Option<Keeper>,
 ) -> RelayStats {
     // Sets O_NONBLOCK on the read end: only oxinit holds it, so no one else
     // is affected (the child holds the write end, a different description).
@@ -95,7 +89,7 @@ struct Relay {
     batch: Vec<u8>,
     /// The writer thread is gone and we said so.
     lost: bool,
-    keep: Option<Keep>,
+    keep: Option<Keeper>,
 }
 
 impl Relay {
@@ -109,16 +103,19 @@ impl Relay {
             self.formatter.push_line(&mut self.batch, line);
             // Kept before the batch may wait for the writer: a stalled
             // stdout must not keep a line out of `oxinit logs`.
-            if let (Some(keep), Some(at)) = (&self.keep, at) {
-                keep.book.record(&keep.process, self.stream, at, line);
+            if let (Some(keep), Some(at)) = (&mut self.keep, at) {
+                keep.stage(self.stream, at, line);
             }
             if self.batch.len() >= BATCH_BYTES {
+                if let Some(keep) = &mut self.keep {
+                    keep.keep();
+                }
                 self.send().await;
                 self.start_batch();
             }
         }
-        if let Some(keep) = &self.keep {
-            keep.book.wake();
+        if let Some(keep) = &mut self.keep {
+            keep.keep();
         }
     }
 
@@ -130,9 +127,9 @@ impl Relay {
             }
             self.formatter.set_time(timestamp::now);
             self.formatter.push_line(&mut self.batch, line);
-            if let Some(keep) = &self.keep {
-                keep.book.record(&keep.process, self.stream, now_ms(), line);
-                keep.book.wake();
+            if let Some(keep) = &mut self.keep {
+                keep.stage(self.stream, now_ms(), line);
+                keep.keep();
             }
         }
         self.send().await;

@@ -146,6 +146,9 @@ impl<H: Host> Runner<H> {
         }
         match result {
             Ok(child) => {
+                if let Some(book) = &self.logs {
+                    self.run_logs.insert(idx, book.cursor(&spec.name));
+                }
                 if let Some(sink) = &self.sink {
                     for (stream, fd) in [
                         (Stream::Stdout, child.stdout),

@@ -117,6 +117,9 @@ struct Runner<H: Host> {
     memory_mode: MemoryEnforcement,
     sink: Option<LogSink>,
     logs: Option<LogBook>,
+    /// Where each process's current run began in its ring: an exit tells
+    /// the stderr lines of that run, not of the ones before.
+    run_logs: HashMap<ProcId, u64>,
     relays: Vec<JoinHandle<crate::logs::RelayStats>>,
     launch_dir: PathBuf,
     started_at: SystemTime,
@@ -228,6 +231,7 @@ impl<H: Host> Runner<H> {
             memory_mode,
             sink,
             logs: links.logs,
+            run_logs: HashMap::new(),
             relays: Vec::new(),
             launch_dir,
             started_at,
@@ -392,9 +396,12 @@ impl<H: Host> Runner<H> {
 
     /// Tells the observer what changed since `before` (see [`news`]).
     fn tell_news(&self, before: &news::Before, now: Instant, signal: Option<&str>) {
-        let stderr = |name: &str| match &self.logs {
-            Some(book) => book.last_stderr(name, crate::logs::SHOWN_LINES),
-            None => Vec::new(),
+        let stderr = |name: &str| match (&self.logs, self.sup.find(name)) {
+            (Some(book), Some(idx)) => {
+                let from = self.run_logs.get(&idx).copied().unwrap_or(0);
+                book.last_stderr_since(name, from, crate::logs::SHOWN_LINES)
+            }
+            _ => Vec::new(),
         };
         for event in news::since(before, &self.sup, now, &stderr, signal) {
             self.observer.event(&event);
