@@ -42,6 +42,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+/// Also read by `health::mount` (one mountinfo parser).
+pub(crate) use detect::parse_mountinfo;
 pub use error::CgroupError;
 pub use kernel_log::KernelLog;
 pub use oom_watch::{drain as drain_oom_watch, OomWakeups};
@@ -297,11 +299,13 @@ impl Enforcement {
     }
 
     /// Whether `Limits::memory_high` is enforced (cgroup v2 only).
+    #[cfg(test)]
     pub fn supports_memory_high(&self) -> bool {
         matches!(self.backend, Backend::V2(_))
     }
 
     /// Whether `Limits::pids` is enforced.
+    #[cfg(test)]
     pub fn supports_pids(&self) -> bool {
         match &self.backend {
             Backend::V2(target) => target.controllers.iter().any(|c| c == "pids"),

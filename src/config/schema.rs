@@ -90,10 +90,8 @@ pub struct InitSettings {
     /// How memory limits should be enforced; the mode actually used is
     /// decided at boot by `cgroup::detect`.
     pub memory_enforcement: crate::cgroup::Requested,
-    /// Lines of each process's output kept for `oxinit logs`, unless its
-    /// own `log_buffer_lines` says otherwise.
+    /// Lines and bytes of each process's output kept for `oxinit logs`.
     pub log_buffer_lines: usize,
-    /// Bytes of each process's output kept, unless its own says otherwise.
     pub log_buffer_bytes: u64,
 }
 
@@ -105,8 +103,7 @@ impl Default for InitSettings {
             log_format: LogFormat::Prefixed,
             control_socket: None,
             memory_enforcement: crate::cgroup::Requested::Auto,
-            // 1000 lines of a typical 100-byte log line fit in 1 MiB, a few
-            // minutes of a busy app: what `oxinit logs` is for.
+            // 1000 lines of 100 bytes fit in 1 MiB: minutes of a busy app.
             log_buffer_lines: 1000,
             log_buffer_bytes: 1 << 20,
         }
@@ -114,10 +111,15 @@ impl Default for InitSettings {
 }
 
 /// `[metrics]`: the HTTP endpoint serving /metrics, /health and /status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsSettings {
     pub enabled: bool,
     pub listen: SocketAddr,
+    /// Other programs' `/metrics`, appended to oxinit's at each scrape.
+    pub include: Vec<IncludeUrl>,
+    /// Per include URL and scrape.
+    pub include_timeout: Duration,
+    pub include_max_size: u64,
 }
 
 impl Default for MetricsSettings {
@@ -125,8 +127,24 @@ impl Default for MetricsSettings {
         MetricsSettings {
             enabled: true,
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 9091)),
+            include: Vec::new(),
+            // Well inside Prometheus's default scrape timeout (10s), and
+            // room for a few hundred thousand series.
+            include_timeout: Duration::from_secs(2),
+            include_max_size: 4 * 1024 * 1024,
         }
     }
+}
+
+/// One `[metrics] include` URL, resolved without DNS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncludeUrl {
+    /// As written (after `${VAR}` expansion): the `url` label.
+    pub url: String,
+    pub addr: SocketAddr,
+    /// The Host header.
+    pub host: String,
+    pub path: String,
 }
 
 /// `[sqlite]`: the databases oxinit watches (size and WAL metrics, a boot
@@ -138,6 +156,8 @@ pub struct SqliteSettings {
     /// Refuse to boot (instead of warning) when a database would live on the
     /// container's own filesystem (overlay, tmpfs) and vanish with it.
     pub require_volume: bool,
+    /// `/health` fails while replication is behind more than this.
+    pub max_replication_lag: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,6 +228,9 @@ pub struct ProcessSpec {
     /// Its own `log_buffer_lines`/`log_buffer_bytes`; None: `[init]`'s.
     pub log_buffer_lines: Option<usize>,
     pub log_buffer_bytes: Option<u64>,
+    /// Oneshots and jobs: every condition must hold when it would start,
+    /// else it is skipped (see [`super::condition`]). Empty: always runs.
+    pub when: Vec<Condition>,
 }
 
 impl ProcessSpec {
@@ -237,6 +260,7 @@ impl ProcessSpec {
             replicator: None,
             log_buffer_lines: None,
             log_buffer_bytes: None,
+            when: Vec::new(),
         }
     }
 
@@ -332,17 +356,62 @@ pub enum HealthCheck {
     /// `READY=1`); with a watchdog it must also send `WATCHDOG=1` at least
     /// this often.
     Notify { watchdog: Option<Duration> },
+    /// A filesystem is mounted at `path` (it is listed in
+    /// /proc/self/mountinfo, or lives on another device than its parent) and
+    /// answers: a stat and a directory read finish within the timeout. For
+    /// `litefs mount` and other FUSE daemons, whose mount is their readiness.
+    Mount { path: PathBuf },
 }
 
 impl HealthCheck {
     /// The `type` as written in oxfile.toml.
+    #[cfg(test)]
     pub fn type_name(&self) -> &'static str {
         match self {
             HealthCheck::Http { .. } => "http",
             HealthCheck::Tcp { .. } => "tcp",
             HealthCheck::Exec { .. } => "exec",
             HealthCheck::Notify { .. } => "notify",
+            HealthCheck::Mount { .. } => "mount",
         }
+    }
+}
+
+/// One `when` test on a path (`[processes.NAME] when`, see
+/// `condition.rs`). Every condition of a process must hold for it to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// The path exists (symlinks followed, as `test -e`).
+    Exists(PathBuf),
+    /// The path does not exist.
+    Missing(PathBuf),
+}
+
+impl Condition {
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            Condition::Exists(p) | Condition::Missing(p) => p,
+        }
+    }
+
+    /// The key it is written with.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Condition::Exists(_) => "exists",
+            Condition::Missing(_) => "missing",
+        }
+    }
+}
+
+/// `exists = "/a"`, as `check` prints it and the skip message quotes it.
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} = {:?}",
+            self.key(),
+            self.path().display().to_string()
+        )
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use super::schema::UserSpec;
 use super::*;
 
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nnode:x:1000:1000::/home/node:/bin/sh\n";
@@ -129,6 +130,7 @@ fn defaults() {
             replicator: None,
             log_buffer_lines: None,
             log_buffer_bytes: None,
+            when: vec![],
         }
     );
     assert_eq!(api.kind(), Kind::Service);
@@ -1079,6 +1081,7 @@ fn example_oxfile_parses() {
 }
 
 mod budget;
+mod condition;
 mod health;
 mod inputs;
 mod jobs_and_limits;

@@ -50,8 +50,8 @@ use tokio::time::{sleep, Instant};
 
 use writer::{Target, Writer};
 
-pub use book::{now_ms, LogBook, SHOWN_CHARS, SHOWN_LINES};
-pub use ring::{Bounds, LogLine, Since};
+pub use book::{now_ms, LogBook, SHOWN_LINES};
+pub use ring::{Bounds, LogLine};
 
 /// Which of a child's output streams a pipe carries. Lines keep their stream:
 /// a child's stderr goes to oxinit's stderr in every format, so `docker logs`
@@ -101,7 +101,9 @@ pub struct RelayStats {
     pub split_lines: u64,
 }
 
-/// Output lost because writing to oxinit's stream failed.
+/// Output lost because writing to oxinit's stream failed (only the tests
+/// read the counts; the operator gets the first failure's warning).
+#[cfg(test)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WriteFailures {
     /// Batches whose write failed.
@@ -278,6 +280,7 @@ impl LogSink {
     }
 
     /// Output lost so far because writing to `stream` failed.
+    #[cfg(test)]
     pub fn write_failures(&self, stream: Stream) -> WriteFailures {
         self.writer(stream).failures()
     }

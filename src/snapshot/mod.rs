@@ -178,6 +178,7 @@ mod tests {
                 "stopping",
                 "exited",
                 "failed",
+                "skipped",
                 "stopped",
                 "not started",
                 "scheduled"

@@ -16,10 +16,12 @@
 //! - `start`: starting what is ready, level by level, and the boot's end;
 //! - `exits`: what a process's end means (restart, backoff, give up, abort);
 //! - `health`: probe answers, sd_notify notices, memory over its limit;
+//! - `condition`: `when`, checked before a start, and a skip;
 //! - `control`: `oxinit restart|stop|start NAME`;
 //! - `deadlines`: every timer of the system, and acting on the due ones;
 //! - `shutdown`: signals, stopping one process, the ordered shutdown.
 
+mod condition;
 mod control;
 mod deadlines;
 pub mod events;
@@ -117,6 +119,7 @@ impl Supervisor {
     }
 
     /// The pid of process `idx`, while it may be signalled.
+    #[cfg(test)]
     pub fn pid(&self, idx: ProcId) -> Option<i32> {
         self.procs[idx].state.pid()
     }
@@ -195,6 +198,7 @@ impl Supervisor {
             Event::Control { id, command, name } => {
                 self.on_control(id, command, &name, now, &mut out)
             }
+            Event::Checked { idx, run, verdict } => self.checked(idx, run, verdict, now, &mut out),
             Event::Tick => {}
         }
         self.on_deadlines(now, &mut out);
