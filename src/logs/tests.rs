@@ -453,7 +453,7 @@ async fn relays_keep_every_line_in_the_book() {
         book.clone(),
     )
     .unwrap();
-    let mut woken = book.woken();
+    let woken = book.woken();
     relay_all(&sink, "api", Stream::Stdout, b"one\ntwo\n").await;
     relay_all(&sink, "api", Stream::Stderr, b"oops\nno newline").await;
     assert!(woken.has_changed().unwrap(), "followers are woken");
