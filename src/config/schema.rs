@@ -228,6 +228,12 @@ pub struct ProcessSpec {
     /// Its own `log_buffer_lines`/`log_buffer_bytes`; None: `[init]`'s.
     pub log_buffer_lines: Option<usize>,
     pub log_buffer_bytes: Option<u64>,
+    /// Services only: sockets oxinit binds at boot, holds, and passes to
+    /// every start on fds 3, 4, … (see `crate::sys::listen`). No two
+    /// collide, in this process or across the file.
+    pub listen: Vec<crate::sys::listen::Endpoint>,
+    /// listen(2)'s backlog for them.
+    pub backlog: u32,
     /// Oneshots and jobs: every condition must hold when it would start,
     /// else it is skipped (see [`super::condition`]). Empty: always runs.
     pub when: Vec<Condition>,
@@ -260,6 +266,8 @@ impl ProcessSpec {
             replicator: None,
             log_buffer_lines: None,
             log_buffer_bytes: None,
+            listen: Vec::new(),
+            backlog: crate::sys::listen::DEFAULT_BACKLOG,
             when: Vec::new(),
         }
     }
@@ -451,49 +459,5 @@ impl RestartPolicy {
 
     pub fn as_str(self) -> &'static str {
         Self::VARIANTS.name(self)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Each string enum's list names every variant once, and reads back
-    /// what it names. The matches make a new variant a compile error here,
-    /// so it cannot be left out of its list (where it would have no name).
-    #[test]
-    fn every_variant_is_listed_once() {
-        fn check<T: Copy + PartialEq + std::fmt::Debug>(list: &Variants<T>, all: &[T]) {
-            assert_eq!(list.list.len(), all.len());
-            for &v in all {
-                assert_eq!(list.parse(list.name(v)), Some(v), "{v:?}");
-            }
-        }
-        let log = |f: LogFormat| match f {
-            LogFormat::Prefixed | LogFormat::Raw | LogFormat::Json => f,
-        };
-        check(
-            &LogFormat::VARIANTS,
-            &[LogFormat::Prefixed, LogFormat::Raw, LogFormat::Json].map(log),
-        );
-        let restart = |p: RestartPolicy| match p {
-            RestartPolicy::Always | RestartPolicy::OnFailure | RestartPolicy::Never => p,
-        };
-        check(
-            &RestartPolicy::VARIANTS,
-            &[
-                RestartPolicy::Always,
-                RestartPolicy::OnFailure,
-                RestartPolicy::Never,
-            ]
-            .map(restart),
-        );
-        let kind = |k: Kind| match k {
-            Kind::Service | Kind::Oneshot | Kind::Job => k,
-        };
-        check(
-            &Kind::VARIANTS,
-            &[Kind::Service, Kind::Oneshot, Kind::Job].map(kind),
-        );
     }
 }

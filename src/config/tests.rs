@@ -130,6 +130,8 @@ fn defaults() {
             replicator: None,
             log_buffer_lines: None,
             log_buffer_bytes: None,
+            listen: vec![],
+            backlog: 4096,
             when: vec![],
         }
     );
@@ -1085,6 +1087,8 @@ mod condition;
 mod health;
 mod inputs;
 mod jobs_and_limits;
+mod listen;
 mod lookups;
 mod order;
 mod settings;
+mod variants;

@@ -39,10 +39,17 @@ impl<H: Host> Runner<H> {
 
     /// After process `idx` ended with `status`: reads its cgroup's OOM
     /// counter, clears out what it left in the cgroup and removes it; closes
-    /// its notify socket. Returns true when it died of SIGKILL and the kernel
+    /// its notify socket; gives its held sockets oxinit's backlog again, or,
+    /// in the shutdown, closes them.
+    /// Returns true when it died of SIGKILL and the kernel
     /// OOM-killed something in its cgroup during this run: a worker killed
     /// earlier does not make a clean exit an OOM.
     fn release(&mut self, idx: ProcId, status: ExitStatus) -> bool {
+        if self.sup.phase() == crate::snapshot::Phase::Stopping {
+            self.sockets.close(idx.0);
+        } else {
+            self.sockets.of(idx.0).restore_backlog();
+        }
         if let Some(task) = self.notify.remove(&idx) {
             task.abort();
         }
@@ -130,6 +137,9 @@ impl<H: Host> Runner<H> {
             },
             tty: pid1::TtyHandover::None,
             cgroup_procs: &procs_fds,
+            // Every start, and any instance beside a running one, gets the
+            // same held sockets.
+            listen: self.sockets.of(idx.0).listen(),
         };
         let result = self.host.spawn(&request);
         // Without a cgroup, a memory limit is enforced by measuring.

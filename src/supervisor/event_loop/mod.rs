@@ -143,6 +143,8 @@ struct Runner<H: Host> {
     /// `[sqlite] databases`, checked for WAL mode when a replicator first
     /// starts: by then restore and migrate have made the file.
     databases: Vec<PathBuf>,
+    /// Every process's held sockets (`listen`), passed to each of its starts.
+    sockets: super::sockets::HeldSockets,
     /// Signal reads that failed in a row.
     signal_failures: u32,
     /// The loop gave up (signals unreadable) and stopped everything itself.
@@ -184,6 +186,7 @@ pub async fn run(config: Config, settled: Settled, boot: Boot, links: Links) -> 
         settled.launch_dir,
         OomCounter::new(kernel_log),
     );
+    runner.sockets = boot.sockets;
     let code = runner.run().await;
     if runner.emergency {
         // Everything got TERM, grace, KILL already; a sweep would read the
@@ -247,6 +250,7 @@ impl<H: Host> Runner<H> {
             children: HashMap::new(),
             oom,
             databases: config.sqlite.databases.clone(),
+            sockets: Default::default(),
             signal_failures: 0,
             emergency: false,
         }
@@ -400,20 +404,6 @@ impl<H: Host> Runner<H> {
         None
     }
 
-    /// Tells the observer what changed since `before` (see [`news`]).
-    fn tell_news(&self, before: &news::Before, now: Instant, signal: Option<&str>) {
-        let stderr = |name: &str| match (&self.logs, self.sup.find(name)) {
-            (Some(book), Some(idx)) => {
-                let from = self.run_logs.get(&idx).copied().unwrap_or(0);
-                book.last_stderr_since(name, from, crate::logs::SHOWN_LINES)
-            }
-            _ => Vec::new(),
-        };
-        for event in news::since(before, &self.sup, now, &stderr, signal) {
-            self.observer.event(&event);
-        }
-    }
-
     fn record(&self, observation: Observation) {
         let m = &self.observer;
         let name = |idx: ProcId| self.sup.processes()[idx].name();
@@ -428,15 +418,7 @@ impl<H: Host> Runner<H> {
             Observation::JobRun { idx, result } => {
                 let at = SystemTime::now();
                 m.job_run(name(idx), result, at);
-                let unix = at.duration_since(std::time::UNIX_EPOCH);
-                m.event(&crate::snapshot::Event {
-                    result: Some(result),
-                    ..crate::snapshot::Event::new(
-                        crate::snapshot::EventKind::Job,
-                        Some(name(idx)),
-                        unix.map_or(0.0, |d| d.as_secs_f64()),
-                    )
-                });
+                m.event(&news::job(name(idx), result, at));
             }
         }
     }

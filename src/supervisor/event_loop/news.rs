@@ -10,8 +10,10 @@
 //! changes, come from the core's observations (`Runner::record`) and the
 //! OOM counter.
 
-use crate::snapshot::{Event, EventKind, Phase};
+use super::Runner;
+use crate::snapshot::{Event, EventKind, JobResult, Phase};
 use crate::supervisor::core::Supervisor;
+use crate::supervisor::host::Host;
 use crate::supervisor::process::{LastExit, State};
 use crate::supervisor::transitions::Step;
 use crate::sys::reap::ExitStatus;
@@ -57,6 +59,33 @@ pub(super) fn before(sup: &Supervisor) -> Before {
     Before {
         processes,
         phase: sup.phase(),
+    }
+}
+
+impl<H: Host> Runner<H> {
+    /// Tells the observer what changed since `before` (see this module).
+    pub(super) fn tell_news(&self, before: &Before, now: Instant, signal: Option<&str>) {
+        let stderr = |name: &str| match (&self.logs, self.sup.find(name)) {
+            (Some(book), Some(idx)) => {
+                let from = self.run_logs.get(&idx).copied().unwrap_or(0);
+                book.last_stderr_since(name, from, crate::logs::SHOWN_LINES)
+            }
+            _ => Vec::new(),
+        };
+        for event in since(before, &self.sup, now, &stderr, signal) {
+            self.observer.event(&event);
+        }
+    }
+}
+
+/// A job's run ended (or was skipped) at `at`.
+pub(super) fn job(name: &str, result: JobResult, at: SystemTime) -> Event {
+    let unix = at
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    Event {
+        result: Some(result),
+        ..Event::new(EventKind::Job, Some(name), unix)
     }
 }
 
