@@ -137,9 +137,9 @@ pub mod api {
         };
     }
 
-    /// examples/relay_bench.rs: the log relay.
+    /// examples/relay_bench.rs: the log relay, with the ring it keeps.
     pub mod logs {
-        pub use crate::logs::{LogSink, Stream, Style};
+        pub use crate::logs::{Bounds, LogBook, LogSink, Stream, Style};
     }
 
     /// tests/prometheus_scrape.rs, tests/sqlite_stats.rs and

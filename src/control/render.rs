@@ -6,6 +6,9 @@
 //! migrate     oneshot  exited   -    -       0         code 0, 3d4h ago
 //! litestream  service  running  12   3d4h    0         -
 //! api         service  ready    40   5m12s   2         SIGKILL (oom), 5m13s ago
+//! worker      service  failed   -    -       10        code 1, 2s ago
+//! worker (failed), its last stderr lines:
+//!   | Error: cannot connect to redis
 //! ```
 
 use super::Snapshot;
@@ -62,6 +65,21 @@ pub fn render_status(snapshot: &Snapshot, now: f64) -> String {
     for p in &snapshot.processes {
         if let Some(text) = p.status_text.as_deref().filter(|t| !t.is_empty()) {
             out.push_str(&format!("{}: {text}\n", p.name));
+        }
+    }
+    // What a process that failed (or waits to be restarted) said last,
+    // without a trip to `oxinit logs`.
+    for p in snapshot
+        .processes
+        .iter()
+        .filter(|p| !p.last_stderr.is_empty())
+    {
+        out.push_str(&format!(
+            "{} ({}), its last stderr lines:\n",
+            p.name, p.state
+        ));
+        for line in &p.last_stderr {
+            out.push_str(&format!("  | {line}\n"));
         }
     }
     out
@@ -165,5 +183,23 @@ mod tests {
         );
         // A program that exits 130 by itself was not killed by a signal.
         assert_eq!(describe_exit(&at(130, "exit"), 1000.0), "code 130, 0s ago");
+    }
+
+    #[test]
+    fn a_failed_process_shows_its_last_stderr_lines() {
+        let mut snapshot = Snapshot::default();
+        snapshot.processes.push(ProcessStatus {
+            name: "worker".into(),
+            state: crate::snapshot::ProcessState::Failed,
+            last_stderr: vec!["connecting".into(), "Error: refused".into()],
+            ..Default::default()
+        });
+        let text = render_status(&snapshot, 0.0);
+        assert!(
+            text.ends_with(
+                "worker (failed), its last stderr lines:\n  | connecting\n  | Error: refused\n"
+            ),
+            "{text}"
+        );
     }
 }

@@ -7,10 +7,12 @@
 //! picture and the metrics and control socket that read it all import it and
 //! none of them the others. [`words`] holds its enums and their labels.
 
+mod event;
 mod words;
 
+pub use event::Event;
 pub use words::{
-    ExitReason, HealthResult, JobResult, Kind, MemoryEnforcement, Phase, ProcessState,
+    EventKind, ExitReason, HealthResult, JobResult, Kind, MemoryEnforcement, Phase, ProcessState,
 };
 
 use serde::{Deserialize, Serialize};
@@ -58,6 +60,11 @@ pub struct ProcessStatus {
     pub memory_limit_bytes: Option<u64>,
     /// Its cgroup directories, when it has any (memory/CPU are read from them).
     pub cgroups: Vec<PathBuf>,
+    /// The last lines it wrote to stderr, when it has failed or waits to
+    /// be restarted (filled in by the control socket, from `oxinit logs`'
+    /// buffer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub last_stderr: Vec<String>,
 }
 
 /// How the last run ended.
@@ -134,6 +141,7 @@ mod tests {
                     next_run: None,
                     memory_limit_bytes: Some(536870912),
                     cgroups: vec!["/sys/fs/cgroup/oxinit/api".into()],
+                    last_stderr: Vec::new(),
                 },
                 ProcessStatus {
                     name: "backup".into(),

@@ -2,7 +2,7 @@
 //! supervisor its registry behind this trait), or a test's recorder. The
 //! supervisor depends on no listener.
 
-use crate::snapshot::{ExitReason, HealthResult, JobResult};
+use crate::snapshot::{Event, ExitReason, HealthResult, JobResult};
 use std::time::{Duration, SystemTime};
 
 /// What the supervisor tells the outside as it happens (the rest is in the
@@ -21,4 +21,7 @@ pub trait Observer {
     fn zombies_reaped(&self, n: u64);
     /// oxinit received `signal_name` ("SIGTERM").
     fn signal_received(&self, signal_name: &str);
+    /// Something happened that `oxinit events` tells. Listeners that only
+    /// count (the metrics) need not hear it.
+    fn event(&self, _event: &Event) {}
 }

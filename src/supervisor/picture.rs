@@ -59,6 +59,7 @@ pub fn picture(
                 next_run: p.next_run.filter(|_| !p.held).map(|t| unix(sup.wall(t))),
                 memory_limit_bytes: p.spec.limits.memory,
                 cgroups: cgroups(ProcId(idx)),
+                last_stderr: Vec::new(),
             }
         })
         .collect();

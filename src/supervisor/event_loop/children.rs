@@ -16,12 +16,15 @@ use std::collections::VecDeque;
 use std::path::Path;
 
 impl<H: Host> Runner<H> {
-    pub(super) fn reap(&mut self, pending: &mut VecDeque<Event>) {
+    /// Reaps every child that has exited; true when one of ours did.
+    pub(super) fn reap(&mut self, pending: &mut VecDeque<Event>) -> bool {
         let mut orphans = 0;
+        let mut ours = false;
         for (pid, status) in self.host.reap() {
             if let Some(child) = self.children.remove(&pid) {
                 let oom = self.release(child.idx, status);
                 pending.push_back(Event::Exited { pid, status, oom });
+                ours = true;
             } else if let Some(event) = self.exec_probes.reaped(pid, status) {
                 pending.push_back(event);
             } else {
@@ -31,6 +34,7 @@ impl<H: Host> Runner<H> {
         }
         // Adopted orphans only: our own children are counted as exits.
         self.observer.zombies_reaped(orphans);
+        ours
     }
 
     /// After process `idx` ended with `status`: reads its cgroup's OOM
@@ -152,6 +156,9 @@ impl<H: Host> Runner<H> {
         }
         match result {
             Ok(child) => {
+                if let Some(book) = &self.logs {
+                    self.run_logs.insert(idx, book.cursor(&spec.name));
+                }
                 if let Some(sink) = &self.sink {
                     for (stream, fd) in [
                         (Stream::Stdout, child.stdout),

@@ -16,6 +16,7 @@
 //! machine goes through [`Host`], so tests drive it in-process with a fake.
 
 mod children;
+mod news;
 #[cfg(test)]
 mod tests;
 
@@ -30,7 +31,7 @@ use super::probing::Probes;
 use super::signal_event::SignalEvent;
 use crate::cgroup::ProcessCgroup;
 use crate::config::{Config, LogFormat};
-use crate::logs::{Drained, LogSink, Style};
+use crate::logs::{Drained, LogBook, LogSink, Style};
 use crate::snapshot::{MemoryEnforcement, Snapshot};
 use crate::sys::signals::{self, Signals};
 use crate::sys::spawn;
@@ -61,6 +62,9 @@ pub struct Links {
     /// None when the control socket could not be bound.
     pub control: Option<mpsc::Receiver<verb::Command>>,
     pub observer: Arc<dyn Observer>,
+    /// Where the relays keep every process's last lines (`oxinit logs`);
+    /// exited events take the last stderr lines from it.
+    pub logs: Option<LogBook>,
 }
 
 /// oxinit settled in as PID 1 (or a subreaper): its signals, and the
@@ -112,6 +116,10 @@ struct Runner<H: Host> {
     control: Option<mpsc::Receiver<verb::Command>>,
     memory_mode: MemoryEnforcement,
     sink: Option<LogSink>,
+    logs: Option<LogBook>,
+    /// Where each process's current run began in its ring: an exit tells
+    /// the stderr lines of that run, not of the ones before.
+    run_logs: HashMap<ProcId, u64>,
     relays: Vec<JoinHandle<crate::logs::RelayStats>>,
     launch_dir: PathBuf,
     started_at: SystemTime,
@@ -156,7 +164,8 @@ pub async fn run(config: Config, settled: Settled, boot: Boot, links: Links) -> 
         LogFormat::Prefixed => Some(Style::Prefixed { width }),
         LogFormat::Json => Some(Style::Json),
     };
-    let sink = style.and_then(|style| match LogSink::stdio(style) {
+    let book = links.logs.clone();
+    let sink = style.and_then(|style| match LogSink::stdio(style, book.clone()) {
         Ok(sink) => Some(sink),
         Err(e) => {
             tracing::warn!("cannot relay the processes' output ({e}); they write straight to oxinit's stdout/stderr");
@@ -224,6 +233,8 @@ impl<H: Host> Runner<H> {
             control: links.control,
             memory_mode,
             sink,
+            logs: links.logs,
+            run_logs: HashMap::new(),
             relays: Vec::new(),
             launch_dir,
             started_at,
@@ -249,7 +260,15 @@ impl<H: Host> Runner<H> {
         let mut pending = VecDeque::from([Event::Tick]);
         loop {
             while let Some(event) = pending.pop_front() {
-                for action in self.sup.handle(event, Instant::now()) {
+                let before = news::before(&self.sup);
+                let signal = match &event {
+                    Event::Shutdown(request) => Some(signals::name(request.signal() as i32)),
+                    _ => None,
+                };
+                let now = Instant::now();
+                let actions = self.sup.handle(event, now);
+                self.tell_news(&before, now, signal.as_deref());
+                for action in actions {
                     if let Some(code) = self.act(action, &mut pending) {
                         self.publish();
                         return code;
@@ -265,7 +284,15 @@ impl<H: Host> Runner<H> {
                         for sig in batch {
                             let meaning = SignalEvent::classify(sig);
                             if meaning == SignalEvent::Child {
-                                self.reap(&mut pending);
+                                if self.reap(&mut pending) {
+                                    // Let the relays take what the dead
+                                    // process wrote last before its exit
+                                    // is told (with its last stderr lines):
+                                    // its pipe and the SIGCHLD were ready
+                                    // together, and this puts the loop
+                                    // behind the relays woken with it.
+                                    tokio::task::yield_now().await;
+                                }
                                 continue;
                             }
                             self.observer.signal_received(&signals::name(sig));
@@ -388,7 +415,11 @@ impl<H: Host> Runner<H> {
             Observation::Restarted { idx } => m.process_restarted(name(idx)),
             Observation::Health { idx, result, took } => m.health_check(name(idx), result, took),
             Observation::OneshotFinished { idx, took } => m.oneshot_finished(name(idx), took),
-            Observation::JobRun { idx, result } => m.job_run(name(idx), result, SystemTime::now()),
+            Observation::JobRun { idx, result } => {
+                let at = SystemTime::now();
+                m.job_run(name(idx), result, at);
+                m.event(&news::job(name(idx), result, at));
+            }
         }
     }
 

@@ -132,6 +132,19 @@ impl Observer for Heard {
     fn signal_received(&self, signal_name: &str) {
         self.push(format!("signal {signal_name}"));
     }
+    fn event(&self, event: &crate::snapshot::Event) {
+        let mut line = format!("event {}", event.event);
+        if let Some(process) = &event.process {
+            line += &format!(" {process}");
+        }
+        for (key, value) in event.fields() {
+            // Times depend on the paused clock's steps: shown as given.
+            if !matches!(key, "pid" | "uptime") {
+                line += &format!(" {key}={value}");
+            }
+        }
+        self.push(line);
+    }
 }
 
 impl Heard {
@@ -175,6 +188,7 @@ fn rig(toml: &str, cgroups: Option<PathBuf>) -> (Rig, Runner<FakeHost>) {
         snapshots,
         control: Some(control_rx),
         observer: heard.clone(),
+        logs: None,
     };
     let oom = OomCounter::new(KernelLog::unavailable("test"));
     let runner = Runner::new(&config, host, links, mode, None, "/".into(), oom);
@@ -443,4 +457,49 @@ async fn a_hung_exec_probe_is_killed_at_its_timeout() {
     };
     let (code, ()) = tokio::join!(runner.run(), script);
     assert_eq!(code, 0);
+}
+
+/// `oxinit events` hears each change once, in order: a crash is told as
+/// exited (with its reason and code), restarting (with its delay) and
+/// started again; the shutdown names its signal.
+#[tokio::test(start_paused = true)]
+async fn events_tell_each_change_once_in_order() {
+    let toml = "[processes.api]\ncommand = \"api\"\nrestart_delay = \"2s\"\n";
+    let (mut rig, mut runner) = rig(toml, None);
+    let script = async {
+        let api = rig.running("api").await;
+        rig.exit(api, ExitStatus::Code(3));
+        let again = loop {
+            let pid = rig.running("api").await;
+            if pid != api {
+                break pid;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        rig.stop(&[again]).await;
+    };
+    let (code, ()) = tokio::join!(runner.run(), script);
+    assert_eq!(code, 0);
+    let events: Vec<String> = rig
+        .heard
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with("event "))
+        .cloned()
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "event started api",
+            "event ready api",
+            "event exited api reason=exit code=3",
+            "event restarting api delay=2.000s restart=1",
+            "event started api",
+            "event ready api",
+            "event shutdown why=\"SIGTERM\"",
+            "event exited api reason=stop code=0",
+        ]
+    );
 }
