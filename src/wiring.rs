@@ -11,7 +11,7 @@
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::snapshot::{ExitReason, HealthResult, JobResult, Snapshot};
+use crate::snapshot::{ExitReason, HealthResult, JobResult, ReloadResult, Snapshot};
 use crate::supervisor::{self, Links, Observer};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -98,6 +98,9 @@ impl Observer for Registry {
     }
     fn job_run(&self, name: &str, result: JobResult, at: SystemTime) {
         self.0.job_run(name, result, at);
+    }
+    fn process_reloaded(&self, name: &str, result: ReloadResult) {
+        self.0.process_reloaded(name, result);
     }
     fn oom_kills(&self, name: &str, n: u64) {
         self.0.oom_kills(name, n);

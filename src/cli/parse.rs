@@ -222,6 +222,10 @@ fn subcommand(
             name: name()?,
             socket,
         },
+        "reload" => Command::Reload {
+            name: name()?,
+            socket,
+        },
         "healthcheck" => Command::Healthcheck { socket },
         // A command in the table with no arm here; the tests see that.
         other => return Err(args.error(format!("unknown command '{other}'"))),

@@ -663,6 +663,7 @@ fn config_of(cli: &Cli) -> Option<&PathBuf> {
             | Command::Restart { socket, .. }
             | Command::Stop { socket, .. }
             | Command::Start { socket, .. }
+            | Command::Reload { socket, .. }
             | Command::Healthcheck { socket },
         ) => socket.config.as_ref(),
         None => None,

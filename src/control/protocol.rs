@@ -4,7 +4,7 @@ use super::Action;
 use serde::{Deserialize, Serialize};
 
 /// A request line: `{"cmd":"status"}`, `{"cmd":"health"}`,
-/// `{"cmd":"restart","name":"api"}`, `{"cmd":"stop",…}`, `{"cmd":"start",…}`.
+/// `{"cmd":"restart","name":"api"}`, `{"cmd":"stop",…}`, `{"cmd":"start",…}`, `{"cmd":"reload",…}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Request {
@@ -23,6 +23,9 @@ pub enum Request {
     Start {
         name: String,
     },
+    Reload {
+        name: String,
+    },
 }
 
 impl Request {
@@ -33,6 +36,7 @@ impl Request {
             Request::Restart { name } => Some((Action::Restart, name)),
             Request::Stop { name } => Some((Action::Stop, name)),
             Request::Start { name } => Some((Action::Start, name)),
+            Request::Reload { name } => Some((Action::Reload, name)),
         }
     }
 }
@@ -47,6 +51,9 @@ pub struct Response<S> {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// `start ONESHOT`: the run's exit code, which the client exits with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i32>,
     /// `status`: the whole picture.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<S>,
@@ -71,6 +78,7 @@ impl<S> Response<S> {
         Response {
             ok: true,
             message,
+            code: None,
             error: None,
             snapshot: None,
             healthy: None,

@@ -32,6 +32,9 @@ pub enum StopCause {
     Restart,
     /// `oxinit stop NAME`: it stays stopped until `oxinit start NAME`.
     Manual,
+    /// `oxinit reload NAME`: the old instance after the handover, or a new
+    /// one that did not become ready.
+    Reload,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -168,6 +171,10 @@ pub struct Process {
     pub memory_polled: bool,
     /// A spawn succeeded once: it has run (`run` counts the attempts).
     pub ran: bool,
+    /// The last run number handed out (a reload's new instance takes one).
+    pub issued: RunId,
+    /// `oxinit reload` under way: the second instance.
+    pub reload: Option<super::reload::Reload>,
 }
 
 impl Process {
@@ -187,6 +194,8 @@ impl Process {
             pending_reply: None,
             memory_polled: false,
             ran: false,
+            issued: RunId::default(),
+            reload: None,
         }
     }
 

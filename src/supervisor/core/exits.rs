@@ -72,12 +72,32 @@ impl Supervisor {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
+        if self.procs[idx].reload.is_some() {
+            self.reload_lost_its_old(idx, status, now, out);
+        }
         let end = self.record_end(idx, status, oom, now, out);
         // Requests from the control socket come first.
         if self.ended_on_request(idx, &end, out) {
             return;
         }
         let p = &mut self.procs[idx];
+        if let (Kind::Oneshot, Some(id)) = (p.kind, p.pending_reply) {
+            // `oxinit start ONESHOT` waits for the run and ends with its code.
+            p.pending_reply = None;
+            let what = match status.success() {
+                true => "finished",
+                false => "failed",
+            };
+            out.push(Action::ReplyExit {
+                id,
+                code: status.code(),
+                message: format!(
+                    "{} {what} ({status}) in {}",
+                    p.spec.name,
+                    fmt_duration(end.uptime)
+                ),
+            });
+        }
         if let Some(id) = p.pending_reply.take() {
             out.push(Action::Reply {
                 id,

@@ -119,14 +119,16 @@ struct Runner<H: Host> {
     internal_tx: mpsc::UnboundedSender<Internal>,
     internal_rx: mpsc::UnboundedReceiver<Internal>,
     exec_probes: Probes,
-    /// Each running process's cgroup (cgroup modes only).
+    /// Each running process's cgroup (cgroup modes only)…
     cgroups: HashMap<ProcId, ProcessCgroup>,
-    /// Each running notify process's socket reader.
-    notify: HashMap<ProcId, JoinHandle<()>>,
+    /// …and the run it belongs to (a reload's new instance has none).
+    cgroup_runs: HashMap<ProcId, RunId>,
+    /// Each running notify instance's socket reader.
+    notify: HashMap<(ProcId, RunId), JoinHandle<()>>,
     /// This oxinit's own directory for notify sockets (removed at exit), so
     /// two oxinits sharing /run never replace each other's sockets.
     notify_dir: Option<crate::health::RuntimeDir>,
-    replies: HashMap<u64, oneshot::Sender<Result<String, String>>>,
+    replies: HashMap<u64, oneshot::Sender<verb::Answer>>,
     next_reply: u64,
     /// The processes' pids, as the loop started them (orphans are not here).
     children: HashMap<i32, Child>,
@@ -229,6 +231,7 @@ impl<H: Host> Runner<H> {
             internal_rx,
             exec_probes: Probes::default(),
             cgroups: HashMap::new(),
+            cgroup_runs: HashMap::new(),
             notify: HashMap::new(),
             notify_dir: None,
             replies: HashMap::new(),
@@ -331,8 +334,9 @@ impl<H: Host> Runner<H> {
             Action::Signal { idx, pid, sig } => {
                 self.host.kill_group(pid, sig);
                 if sig == Signal::SIGKILL {
-                    // Descendants that left the process group are still in its cgroup.
-                    if let Some(cg) = self.cgroups.get(&idx) {
+                    // Descendants that left the process group are still in
+                    // its cgroup (the pid's own: not a reload's other instance).
+                    if let Some(cg) = self.cgroup_of(idx, pid) {
                         let _ = cg.kill_all();
                     }
                 }
@@ -358,7 +362,15 @@ impl<H: Host> Runner<H> {
             }
             Action::Reply { id, result } => {
                 if let Some(reply) = self.replies.remove(&id) {
-                    let _ = reply.send(result);
+                    let _ = reply.send(result.into());
+                }
+            }
+            Action::ReplyExit { id, code, message } => {
+                if let Some(reply) = self.replies.remove(&id) {
+                    let _ = reply.send(verb::Answer {
+                        result: Ok(message),
+                        code: Some(code),
+                    });
                 }
             }
             Action::Record(observation) => self.record(observation),
@@ -379,6 +391,16 @@ impl<H: Host> Runner<H> {
             Observation::Health { idx, result, took } => m.health_check(name(idx), result, took),
             Observation::OneshotFinished { idx, took } => m.oneshot_finished(name(idx), took),
             Observation::JobRun { idx, result } => m.job_run(name(idx), result, SystemTime::now()),
+            Observation::Reloaded { idx, result } => m.process_reloaded(name(idx), result),
+        }
+    }
+
+    /// The cgroup of process `idx`'s instance running as `pid`, if it has one.
+    fn cgroup_of(&self, idx: ProcId, pid: i32) -> Option<&ProcessCgroup> {
+        let run = self.children.get(&pid).map(|c| c.run);
+        match run.is_some() && run == self.cgroup_runs.get(&idx).copied() {
+            true => self.cgroups.get(&idx),
+            false => None,
         }
     }
 

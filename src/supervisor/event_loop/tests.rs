@@ -125,6 +125,9 @@ impl Observer for Heard {
     fn job_run(&self, name: &str, result: JobResult, _: SystemTime) {
         self.push(format!("job {name} {result}"));
     }
+    fn process_reloaded(&self, name: &str, result: crate::snapshot::ReloadResult) {
+        self.push(format!("reloaded {name} {result}"));
+    }
     fn oom_kills(&self, name: &str, n: u64) {
         self.push(format!("oom {name} {n}"));
     }
@@ -240,14 +243,21 @@ impl Rig {
         action: verb::Verb,
         name: &str,
     ) -> oneshot::Receiver<Result<String, String>> {
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = oneshot::channel::<verb::Answer>();
         let command = verb::Command {
             action,
             name: name.into(),
             reply,
         };
         self.control.send(command).await.unwrap();
-        answer
+        // The tests read the message; the exit code has tests of its own.
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(async move {
+            if let Ok(answer) = answer.await {
+                let _ = tx.send(answer.result);
+            }
+        });
+        rx
     }
 
     /// TERM, and every pid in `pids` exits 0: the loop finishes.
