@@ -766,6 +766,9 @@ fn exits_of_unknown_pids_change_nothing() {
 #[path = "failure_tests.rs"]
 mod failure;
 
+#[path = "reload_tests.rs"]
+mod reload;
+
 // ---- health checks, notify, jobs, control, memory (issues 4 and 5) ----
 
 const DB_WITH_HEALTH: &str = r#"
