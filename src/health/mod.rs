@@ -1,6 +1,8 @@
 //! Health checks: the probes the supervisor runs on a service, and the
 //! sd_notify receiver for `type = "notify"`.
 //!
+//! - [`accepted`]: which process accepted a probe's connection (during a
+//!   reload, two instances accept on one address).
 //! - [`probe`]: one HTTP or TCP probe, bounded by its timeout. Exec probes are
 //!   spawned and reaped by the supervisor itself (one reaper owns every wait).
 //! - [`rundir`]: where the notify sockets live.
@@ -10,6 +12,7 @@
 //! The policy around them (interval, retries, start_period, watchdog
 //! deadline) belongs to the supervisor's state machine.
 
+pub mod accepted;
 pub mod notify;
 pub mod probe;
 pub mod rundir;

@@ -10,8 +10,7 @@
 mod words;
 
 pub use words::{
-    ExitReason, HealthResult, JobResult, Kind, MemoryEnforcement, Phase, ProcessState,
-    ReloadResult,
+    ExitReason, HealthResult, JobResult, Kind, MemoryEnforcement, Phase, ProcessState, ReloadResult,
 };
 
 use serde::{Deserialize, Serialize};

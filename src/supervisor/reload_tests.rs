@@ -28,7 +28,9 @@ fn second<'a>(w: &'a World, name: &str) -> Option<&'a crate::supervisor::reload:
 }
 
 fn second_pid(w: &World, name: &str) -> i32 {
-    second(w, name).and_then(|r| r.pid()).expect("a second instance runs")
+    second(w, name)
+        .and_then(|r| r.pid())
+        .expect("a second instance runs")
 }
 
 /// A probe answer for the reload's new instance.
@@ -80,7 +82,10 @@ fn a_ready_new_instance_replaces_the_old_one_which_is_stopped_once() {
     let mut w = ready_api();
     let old = w.pid("api");
     let actions = control(&mut w, 1, Command::Reload, "api");
-    assert!(matches!(actions[..], [Action::Spawn { .. }, ..]), "{actions:?}");
+    assert!(
+        matches!(actions[..], [Action::Spawn { .. }, ..]),
+        "{actions:?}"
+    );
     let new = second_pid(&w, "api");
     assert_ne!(new, old);
     // Until the new one is ready, the old one serves and nothing is signalled.
@@ -91,8 +96,16 @@ fn a_ready_new_instance_replaces_the_old_one_which_is_stopped_once() {
             if *run == second(&w, "api").unwrap().run)),
         "the new instance is probed at its start: {actions:?}"
     );
-    probe_new(&mut w, "api", Outcome::Unhealthy("connection refused".into()));
-    assert_eq!(w.pid("api"), old, "a failed check before the timeout only waits");
+    probe_new(
+        &mut w,
+        "api",
+        Outcome::Unhealthy("connection refused".into()),
+    );
+    assert_eq!(
+        w.pid("api"),
+        old,
+        "a failed check before the timeout only waits"
+    );
     let actions = probe_new(&mut w, "api", Outcome::Healthy);
     // The handover: the new one is the process's, the old one gets one TERM.
     assert_eq!(w.pid("api"), new);
@@ -106,7 +119,11 @@ fn a_ready_new_instance_replaces_the_old_one_which_is_stopped_once() {
         }),
         "{actions:?}"
     );
-    assert_eq!(reply(&actions, 1), None, "answered once the old one is gone");
+    assert_eq!(
+        reply(&actions, 1),
+        None,
+        "answered once the old one is gone"
+    );
     let actions = w.send(Event::Exited {
         pid: old,
         status: ExitStatus::Signal(15),
@@ -120,7 +137,10 @@ fn a_ready_new_instance_replaces_the_old_one_which_is_stopped_once() {
     assert_eq!(reloads(&w), [ReloadResult::Ok]);
     assert_eq!(exits(&w), 0);
     let api = &w.sup.processes()[w.idx("api")];
-    assert_eq!((api.restarts, api.last_exit, api.last_failure), (0, None, None));
+    assert_eq!(
+        (api.restarts, api.last_exit, api.last_failure),
+        (0, None, None)
+    );
     assert_eq!(w.spawned(), ["api", "api"], "nothing restarted");
 }
 
@@ -176,9 +196,15 @@ fn a_new_instance_not_ready_in_time_is_stopped_and_the_old_one_is_untouched() {
         oom: false,
     });
     let why = reply(&actions, 1).expect("answered").clone().unwrap_err();
-    assert!(why.contains("not ready within its ready_timeout of 10s"), "{why}");
+    assert!(
+        why.contains("not ready within its ready_timeout of 10s"),
+        "{why}"
+    );
     assert!(why.contains("HTTP 500"), "the last check says why: {why}");
-    assert!(why.contains(&format!("the old one (pid {old}) keeps serving")), "{why}");
+    assert!(
+        why.contains(&format!("the old one (pid {old}) keeps serving")),
+        "{why}"
+    );
     // The old one: never signalled, still ready, its health untouched.
     assert_eq!(w.pid("api"), old);
     assert!(w.sup.processes()[w.idx("api")].ready());
@@ -202,7 +228,10 @@ fn a_new_instance_that_ends_before_it_is_ready_fails_the_reload() {
         oom: false,
     });
     let why = reply(&actions, 1).expect("answered").clone().unwrap_err();
-    assert!(why.contains("ended (exit code 3) before it was ready"), "{why}");
+    assert!(
+        why.contains("ended (exit code 3) before it was ready"),
+        "{why}"
+    );
     assert_eq!(w.pid("api"), old);
     assert_eq!(reloads(&w), [ReloadResult::Failed]);
     assert_eq!(w.spawned(), ["api", "api"], "api is not restarted");
@@ -294,10 +323,17 @@ fn other_requests_wait_for_the_reload_and_stop_gives_it_up() {
     let old = w.pid("api");
     control(&mut w, 1, Command::Reload, "api");
     let new = second_pid(&w, "api");
-    for (id, verb) in [(2, Command::Restart), (3, Command::Reload), (4, Command::Start)] {
+    for (id, verb) in [
+        (2, Command::Restart),
+        (3, Command::Reload),
+        (4, Command::Start),
+    ] {
         let actions = control(&mut w, id, verb, "api");
         let why = reply(&actions, id).unwrap().clone().unwrap_err();
-        assert_eq!(why, "api is being reloaded; try again when the reload is done");
+        assert_eq!(
+            why,
+            "api is being reloaded; try again when the reload is done"
+        );
     }
     // `oxinit stop` before the handover: both instances are stopped.
     let actions = control(&mut w, 5, Command::Stop, "api");
@@ -316,7 +352,11 @@ fn other_requests_wait_for_the_reload_and_stop_gives_it_up() {
         status: ExitStatus::Code(0),
         oom: false,
     });
-    assert!(reply(&actions, 1).unwrap().clone().unwrap_err().contains("oxinit stop api"));
+    assert!(reply(&actions, 1)
+        .unwrap()
+        .clone()
+        .unwrap_err()
+        .contains("oxinit stop api"));
     let actions = w.send(Event::Exited {
         pid: old,
         status: ExitStatus::Code(0),
@@ -349,7 +389,10 @@ fn the_old_instance_crashing_gives_the_reload_up_and_restarts_as_usual() {
         oom: false,
     });
     let why = reply(&actions, 1).unwrap().clone().unwrap_err();
-    assert!(why.contains("old instance ended (exit code 1) during the reload"), "{why}");
+    assert!(
+        why.contains("old instance ended (exit code 1) during the reload"),
+        "{why}"
+    );
     assert_eq!(reloads(&w), [ReloadResult::Aborted]);
 }
 
@@ -434,11 +477,16 @@ fn start_of_a_finished_oneshot_answers_with_its_exit_code() {
     );
     let actions = w.exit("migrate", ExitStatus::Code(3));
     assert!(
-        actions.iter().any(|a| matches!(a, Action::ReplyExit { id: 1, code: 3, message }
-            if message.starts_with("migrate failed (exit code 3)"))),
+        actions.iter().any(
+            |a| matches!(a, Action::ReplyExit { id: 1, code: 3, message }
+            if message.starts_with("migrate failed (exit code 3)"))
+        ),
         "{actions:?}"
     );
-    assert!(w.pid("api") > 0, "a failure after boot is reported, not fatal");
+    assert!(
+        w.pid("api") > 0,
+        "a failure after boot is reported, not fatal"
+    );
     control(&mut w, 2, Command::Start, "migrate");
     let actions = w.exit("migrate", OK);
     assert!(

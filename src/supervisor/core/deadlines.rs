@@ -184,14 +184,11 @@ impl Supervisor {
     /// Arms the next memory poll while some process that needs it (see
     /// `Event::Started`) runs.
     pub(super) fn arm_memory_poll(&mut self, now: Instant) {
-        let needed = self
-            .procs
-            .iter()
-            .any(|p| {
-                let second = p.reload.as_ref();
-                (p.memory_polled && p.state.pid().is_some())
-                    || second.is_some_and(|r| r.memory_polled && r.pid().is_some())
-            });
+        let needed = self.procs.iter().any(|p| {
+            let second = p.reload.as_ref();
+            (p.memory_polled && p.state.pid().is_some())
+                || second.is_some_and(|r| r.memory_polled && r.pid().is_some())
+        });
         if needed && self.memory_poll.is_none() {
             self.memory_poll = Some(now + MEMORY_POLL);
         }

@@ -17,7 +17,10 @@ use tokio::time::Instant;
 impl Supervisor {
     /// True when `run` is the run of process `idx`'s reload instance.
     pub(super) fn is_reload_run(&self, idx: ProcId, run: RunId) -> bool {
-        self.procs[idx].reload.as_ref().is_some_and(|r| r.run == run)
+        self.procs[idx]
+            .reload
+            .as_ref()
+            .is_some_and(|r| r.run == run)
     }
 
     /// `oxinit reload NAME`: a new instance beside the running one, or a
@@ -91,7 +94,12 @@ impl Supervisor {
         let name = p.spec.name.clone();
         let old = p.state.pid();
         let Some(r) = p.reload.as_mut() else { return };
-        change(&name, &mut r.state, State::Running { pid, since: now }, Why::Spawned);
+        change(
+            &name,
+            &mut r.state,
+            State::Running { pid, since: now },
+            Why::Spawned,
+        );
         r.memory_polled = polled;
         r.health = Health::default();
         tracing::info!(
@@ -288,7 +296,12 @@ impl Supervisor {
         else {
             return;
         };
-        change(&name, &mut p.state, State::Running { pid, since }, Why::Handover);
+        change(
+            &name,
+            &mut p.state,
+            State::Running { pid, since },
+            Why::Handover,
+        );
         // The old instance moves to the reload's place, in the state it is
         // in: the same instance, not a change of its state.
         r.state = old;
@@ -387,7 +400,13 @@ impl Supervisor {
 
     /// The process's own instance ended while its reload waits for the new
     /// one: the reload is given up, and the end goes the usual way.
-    pub(super) fn reload_lost_its_old(&mut self, idx: ProcId, status: ExitStatus, now: Instant, out: &mut Vec<Action>) {
+    pub(super) fn reload_lost_its_old(
+        &mut self,
+        idx: ProcId,
+        status: ExitStatus,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
         let name = self.procs[idx].spec.name.clone();
         let why = format!(
             "{name}'s old instance ended ({status}) during the reload; the new one is stopped and {name} restarts by its restart policy"
@@ -418,7 +437,11 @@ impl Supervisor {
                 *killed = true;
                 tracing::warn!(
                     "{name}'s {} instance did not stop within {}: SIGKILL",
-                    if r.stage == Stage::Retiring { "old" } else { "new" },
+                    if r.stage == Stage::Retiring {
+                        "old"
+                    } else {
+                        "new"
+                    },
                     fmt_duration(kill_after)
                 );
                 out.push(Action::Signal {
@@ -470,9 +493,11 @@ impl Supervisor {
             } => Some(kill_at),
             State::Stopping { .. } => None,
             _ if r.stage != Stage::Starting => None,
-            State::Running { .. } if !r.health.probing => {
-                Some(r.health.next_probe.map_or(r.ready_by, |t| t.min(r.ready_by)))
-            }
+            State::Running { .. } if !r.health.probing => Some(
+                r.health
+                    .next_probe
+                    .map_or(r.ready_by, |t| t.min(r.ready_by)),
+            ),
             _ => Some(r.ready_by),
         }
     }

@@ -3,10 +3,10 @@
 //! level, under the shutdown_timeout cap.
 
 use super::{fmt_duration, Action, Cause, Phase, Supervisor};
+use crate::snapshot::ReloadResult;
 use crate::supervisor::ids::ProcId;
 use crate::supervisor::process::{State, StopCause};
 use crate::supervisor::signal_event::ShutdownEvent;
-use crate::snapshot::ReloadResult;
 use crate::supervisor::transitions::{change, Why};
 use nix::sys::signal::Signal;
 use tokio::time::Instant;
@@ -66,7 +66,10 @@ impl Supervisor {
             for &idx in &stop_levels[level] {
                 // A reload not handed over yet is given up; its new
                 // instance is stopped with this level.
-                let why = format!("oxinit is shutting down: the reload of {} was given up", self.procs[idx].spec.name);
+                let why = format!(
+                    "oxinit is shutting down: the reload of {} was given up",
+                    self.procs[idx].spec.name
+                );
                 self.abandon_reload(idx, ReloadResult::Aborted, why, now, out);
                 if matches!(self.procs[idx].state, State::Running { .. }) {
                     self.stop(idx, StopCause::Shutdown, now, out);
@@ -179,7 +182,10 @@ impl Supervisor {
         {
             let name = p.spec.name.clone();
             let first = kill_now(&name, &mut p.state, now);
-            let second = p.reload.as_mut().and_then(|r| kill_now(&name, &mut r.state, now));
+            let second = p
+                .reload
+                .as_mut()
+                .and_then(|r| kill_now(&name, &mut r.state, now));
             for pid in first.into_iter().chain(second) {
                 out.push(Action::Signal {
                     idx,
