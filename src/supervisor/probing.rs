@@ -36,11 +36,16 @@ pub struct Probes {
 impl Probes {
     /// Starts the probe of run `run` of process `idx`; an exec probe is
     /// started by `spawn` (the loop's host). Returns an answer at once when
-    /// the probe could not even start.
+    /// the probe could not even start. `instance`: during a reload, the pid
+    /// of the instance this probe is for (an HTTP or TCP answer counts only
+    /// if that instance accepted the connection; an exec check gets it in
+    /// `OXINIT_INSTANCE_PID`).
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         &mut self,
         idx: ProcId,
         run: RunId,
+        instance: Option<i32>,
         spec: &ProcessSpec,
         cwd: &Path,
         tx: &UnboundedSender<Internal>,
@@ -61,7 +66,8 @@ impl Probes {
                 let (addr, host, path, tx) = (*addr, host.clone(), path.clone(), tx.clone());
                 tokio::spawn(async move {
                     let t0 = Instant::now();
-                    let outcome = convert(probe::http(addr, &host, &path, limit).await);
+                    let outcome =
+                        convert(probe::http_for(addr, &host, &path, limit, at(instance)).await);
                     let _ = tx.send(Internal::Event(answer(outcome, t0.elapsed())));
                 });
                 None
@@ -70,13 +76,16 @@ impl Probes {
                 let (addr, tx) = (*addr, tx.clone());
                 tokio::spawn(async move {
                     let t0 = Instant::now();
-                    let outcome = convert(probe::tcp(addr, limit).await);
+                    let outcome = convert(probe::tcp_for(addr, limit, at(instance)).await);
                     let _ = tx.send(Internal::Event(answer(outcome, t0.elapsed())));
                 });
                 None
             }
             HealthCheck::Exec { argv } => {
-                let env = crate::launch::child_env(spec);
+                let mut env = crate::launch::child_env(spec);
+                if let Some(pid) = instance {
+                    env.push(("OXINIT_INSTANCE_PID".into(), pid.to_string()));
+                }
                 let creds = crate::launch::credentials(spec);
                 let request = spawn::SpawnSpec {
                     argv,
@@ -142,7 +151,16 @@ fn convert(outcome: probe::Outcome) -> Outcome {
         probe::Outcome::Healthy => Outcome::Healthy,
         probe::Outcome::Unhealthy(why) => Outcome::Unhealthy(why),
         probe::Outcome::TimedOut => Outcome::TimedOut,
+        probe::Outcome::NotCounted(why) => Outcome::NotCounted(why),
     }
+}
+
+/// The instance a probe is for, as the probe looks it up in /proc.
+fn at(instance: Option<i32>) -> Option<probe::ForInstance> {
+    instance.map(|pid| probe::ForInstance {
+        pid,
+        proc_root: "/proc".into(),
+    })
 }
 
 /// Environment variables added for a child.

@@ -496,3 +496,26 @@ fn start_of_a_finished_oneshot_answers_with_its_exit_code() {
         "{actions:?}"
     );
 }
+
+#[test]
+fn a_probe_answered_by_the_other_instance_counts_for_neither() {
+    let mut w = ready_api();
+    let old = w.pid("api");
+    control(&mut w, 1, Command::Reload, "api");
+    let other = || Outcome::NotCounted("accepted by pid 7, not this instance".into());
+    // Not the new one's readiness…
+    probe_new(&mut w, "api", other());
+    assert_eq!(w.pid("api"), old);
+    assert!(second(&w, "api").unwrap().health.status.is_some());
+    // …and never a failure of the old one, however often.
+    for _ in 0..5 {
+        w.wait(Duration::from_secs(1));
+        probe(&mut w, "api", other());
+    }
+    let api = &w.sup.processes()[w.idx("api")];
+    assert_eq!((api.health.failures, api.health.healthy), (0, Some(true)));
+    assert!(!w
+        .observed
+        .iter()
+        .any(|o| matches!(o, Observation::Health { result, .. } if *result != HealthResult::Ok)));
+}

@@ -14,6 +14,9 @@ pub enum Outcome {
     Healthy,
     Unhealthy(String),
     TimedOut,
+    /// During a reload: another instance (or nobody yet) accepted the
+    /// probe's connection, so it says nothing of this one.
+    NotCounted(String),
 }
 
 /// What a process said over its NOTIFY_SOCKET (systemd's sd_notify protocol).

@@ -199,11 +199,15 @@ impl Supervisor {
         }
         r.health.probing = false;
         let result = match outcome {
-            Outcome::Healthy => HealthResult::Ok,
-            Outcome::Unhealthy(_) => HealthResult::Fail,
-            Outcome::TimedOut => HealthResult::Timeout,
+            Outcome::Healthy => Some(HealthResult::Ok),
+            Outcome::Unhealthy(_) => Some(HealthResult::Fail),
+            Outcome::TimedOut => Some(HealthResult::Timeout),
+            // The old instance answered: no check of this one.
+            Outcome::NotCounted(_) => None,
         };
-        out.push(Action::Record(Observation::Health { idx, result, took }));
+        if let Some(result) = result {
+            out.push(Action::Record(Observation::Health { idx, result, took }));
+        }
         let healthy = outcome == Outcome::Healthy;
         let started = r.health.probe_started.unwrap_or(now);
         let quick = r.health.readiness_probes;
@@ -222,7 +226,7 @@ impl Supervisor {
                 );
                 self.handover(idx, now, out);
             }
-            Outcome::Unhealthy(why) => r.health.status = Some(why),
+            Outcome::Unhealthy(why) | Outcome::NotCounted(why) => r.health.status = Some(why),
             Outcome::TimedOut => {
                 r.health.status = Some(format!("no answer within {}", fmt_duration(h.timeout)))
             }

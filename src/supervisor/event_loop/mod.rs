@@ -349,13 +349,20 @@ impl<H: Host> Runner<H> {
             }
             Action::PollMemory => self.poll_memory(pending),
             Action::Probe { idx, run } => {
-                let spec = &self.sup.processes()[idx].spec;
+                let p = &self.sup.processes()[idx];
+                // During a reload two instances answer on one address: the
+                // probe says which one it is for.
+                let instance = p.reload.as_ref().and_then(|r| match r.run == run {
+                    true => r.pid(),
+                    false => p.state.pid(),
+                });
+                let spec = &p.spec;
                 let cwd = spec.cwd.clone().unwrap_or_else(|| self.launch_dir.clone());
                 let host = &mut self.host;
                 let spawn = |request: &spawn::SpawnSpec| host.spawn(request);
                 if let Some(event) =
                     self.exec_probes
-                        .start(idx, run, spec, &cwd, &self.internal_tx, spawn)
+                        .start(idx, run, instance, spec, &cwd, &self.internal_tx, spawn)
                 {
                     pending.push_back(event);
                 }
