@@ -39,6 +39,9 @@ pub async fn supervise(config: Config) -> i32 {
         .collect();
     let metrics = Arc::new(Metrics::new(&kinds, env!("CARGO_PKG_VERSION")));
     metrics.set_memory_enforcement(boot.memory_mode);
+    // The includes, and the replication lag's sampler (for /health and
+    // `oxinit healthcheck` too, so even with the metrics server off).
+    let scrape = crate::metrics::replication::start(&config.metrics, &config.sqlite);
     if config.metrics.enabled {
         let listener = match crate::metrics::bind(config.metrics.listen) {
             Ok(l) => l,
@@ -51,11 +54,13 @@ pub async fn supervise(config: Config) -> i32 {
             "metrics on http://{}/metrics (also /health, /status)",
             config.metrics.listen
         );
-        tokio::spawn(crate::metrics::serve(
+        tokio::spawn(crate::metrics::serve_including(
             listener,
             metrics.clone(),
             snapshot_rx.clone(),
             config.sqlite.databases.clone(),
+            crate::metrics::Limits::default(),
+            scrape,
         ));
     }
     let control = match crate::control::bind_default(config.init.control_socket.as_deref()) {

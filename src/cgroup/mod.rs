@@ -42,6 +42,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+/// Also read by `health::mount` (one mountinfo parser).
+pub(crate) use detect::parse_mountinfo;
 pub use error::CgroupError;
 pub use kernel_log::KernelLog;
 pub use oom_watch::{drain as drain_oom_watch, OomWakeups};

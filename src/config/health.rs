@@ -9,6 +9,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::address::{parse_host_port, parse_http_url, Port};
 use super::command;
+use super::condition::absolute;
 use super::report::{Key, Report};
 use super::schema::{HealthCheck, HealthSpec};
 use super::table::{duration, key, walk_with, Item, KeyDef};
@@ -68,9 +69,15 @@ pub(super) const TYPES: &[CheckType] = &[
         example: None,
         build: notify,
     },
+    CheckType {
+        name: "mount",
+        key: "path",
+        example: Some("\"/litefs\""),
+        build: mount,
+    },
 ];
 
-/// `"http", "tcp", "exec" or "notify"`.
+/// `"http", "tcp", "exec", "notify" or "mount"`.
 fn type_list() -> String {
     either(TYPES.iter().map(|t| format!("\"{}\"", t.name)))
 }
@@ -206,6 +213,14 @@ fn exec(own: Option<&Item<'_, '_>>, report: &mut Report<'_>) -> Option<HealthChe
     let own = own?;
     let argv = command::parse(own, report);
     (!argv.is_empty()).then_some(HealthCheck::Exec { argv })
+}
+
+/// An absolute path, compared as written with /proc/self/mountinfo.
+fn mount(own: Option<&Item<'_, '_>>, report: &mut Report<'_>) -> Option<HealthCheck> {
+    let own = own?;
+    let text = own.string(report)?;
+    let path = absolute(&text, "/litefs").map_err(|e| own.error(e, report));
+    Some(HealthCheck::Mount { path: path.ok()? })
 }
 
 /// The longest `watchdog`. It reaches the app as `WATCHDOG_USEC`, which

@@ -99,6 +99,12 @@ fn refuse_health(seen: &Seen, label: &str, why: &str, report: &mut Report<'_>) {
 }
 
 fn check_service(spec: &ProcessSpec, seen: &Seen, label: &str, report: &mut Report<'_>) {
+    if let Some(span) = seen.get("when") {
+        report.error(
+            span,
+            format!("{label} when: only a oneshot or a scheduled job can have a condition, checked each time a run starts; a service runs as long as the container does, and what the condition saw at its start may change meanwhile (a LiteFS primary moves); set oneshot = true, or let the service read the path itself"),
+        );
+    }
     if let Some(span) = seen.get("timeout") {
         report.error(
             span,

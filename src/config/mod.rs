@@ -59,6 +59,7 @@
 mod address;
 pub mod budget;
 mod command;
+mod condition;
 mod context;
 mod envfile;
 mod expand;
@@ -98,8 +99,8 @@ pub use reference::{reference_keys, TRANSLATION_BEGIN, TRANSLATION_END};
 pub use render::{render_check, render_check_at};
 pub use report::{ConfigError, Lookups};
 pub use schema::{
-    Config, HealthCheck, HealthSpec, InitSettings, Kind, LogFormat, MetricsSettings, Problem,
-    ProcessSpec, RestartPolicy, SqliteSettings, UserSpec,
+    Condition, Config, HealthCheck, HealthSpec, IncludeUrl, InitSettings, Kind, LogFormat,
+    MetricsSettings, Problem, ProcessSpec, RestartPolicy, SqliteSettings, UserSpec,
 };
 pub use variants::Variants;
 

@@ -20,9 +20,9 @@ use super::plan::{find_cycles, plan_processes, Cycle};
 use super::process::{parse_process, ProcessDraft};
 use super::report::{ConfigError, Lookups, Report};
 use super::schema::{Config, InitSettings, Kind, MetricsSettings, ProcessSpec, SqliteSettings};
-use super::settings::{socket_path, INIT, METRICS, SQLITE};
+use super::settings::{check_metrics_and_sqlite, socket_path, INIT, METRICS, SQLITE};
 use super::suggest::did_you_mean;
-use super::table::{key, names, walk, Item, KeyDef};
+use super::table::{key, names, walk, Item, KeyDef, Seen};
 use super::users::Accounts;
 
 /// The top level of the file, as its tables are read.
@@ -31,6 +31,10 @@ pub(super) struct Document {
     init: InitSettings,
     metrics: MetricsSettings,
     sqlite: SqliteSettings,
+    /// Where the keys of `[metrics]` and `[sqlite]` were written, for the
+    /// rules between them.
+    metrics_seen: Seen,
+    sqlite_seen: Seen,
     drafts: Vec<ProcessDraft>,
     /// Where `processes` was written, for "nothing to run".
     processes_span: Option<Range<usize>>,
@@ -42,13 +46,13 @@ pub(super) struct Document {
 /// The top-level tables.
 pub(super) const TOP: &[KeyDef<Document>] = &[
     key("init", |doc, item, r| {
-        settings(item, "[init]", INIT, &mut doc.init, r)
+        settings(item, "[init]", INIT, &mut doc.init, r);
     }),
     key("metrics", |doc, item, r| {
-        settings(item, "[metrics]", METRICS, &mut doc.metrics, r)
+        doc.metrics_seen = settings(item, "[metrics]", METRICS, &mut doc.metrics, r)
     }),
     key("sqlite", |doc, item, r| {
-        settings(item, "[sqlite]", SQLITE, &mut doc.sqlite, r)
+        doc.sqlite_seen = settings(item, "[sqlite]", SQLITE, &mut doc.sqlite, r)
     }),
     key("processes", |doc, item, r| {
         doc.processes_span = Some(item.key.span());
@@ -67,19 +71,21 @@ pub(super) const TOP: &[KeyDef<Document>] = &[
     }),
 ];
 
-/// `[init]`, `[metrics]` or `[sqlite]`, read with its list of keys.
+/// `[init]`, `[metrics]` or `[sqlite]`, read with its list of keys; where
+/// each key was written.
 fn settings<T>(
     item: &Item<'_, '_>,
     label: &str,
     keys: &[KeyDef<T>],
     target: &mut T,
     report: &mut Report<'_>,
-) {
-    if let Some(t) = item
+) -> Seen {
+    match item
         .named(item.value, label.into())
         .table("a table", report)
     {
-        walk(t, label, keys, target, item.ctx, report);
+        Some(t) => walk(t, label, keys, target, item.ctx, report),
+        None => Seen::new(),
     }
 }
 
@@ -140,6 +146,13 @@ pub fn parse_str(text: &str, path: &Path, ctx: &LoadContext) -> Result<Config, C
         }
     }
     check_dependencies(&doc.drafts, &mut report);
+    check_metrics_and_sqlite(
+        &mut doc.metrics,
+        &doc.sqlite,
+        &doc.metrics_seen,
+        &doc.sqlite_seen,
+        &mut report,
+    );
     if report.errors.is_empty() {
         // Only a valid graph has a plan.
         let specs: Vec<ProcessSpec> = doc.drafts.iter().map(|d| d.spec.clone()).collect();

@@ -13,6 +13,7 @@ use nix::sys::signal::Signal;
 use toml::de::{DeTable, DeValue};
 
 use super::command;
+use super::condition;
 use super::context::Context;
 use super::envfile::{parse_env_file, read_env_file, Vars};
 use super::expand::{expand, is_valid_name};
@@ -72,6 +73,9 @@ pub(super) const PROCESS: &[KeyDef<Draft>] = &[
     // Written as false when it is not a boolean: the error rejects the file.
     key("replicator", |d, item, r| {
         d.spec.replicator = Some(item.boolean(r).unwrap_or(false))
+    }),
+    key("when", |d, item, r| {
+        d.spec.when = condition::parse(&d.spec.name, item, r)
     }),
 ];
 

@@ -4,7 +4,7 @@
 //! parser without documentation (or documented but not parsed) fails a test.
 
 use super::table::names;
-use super::{health, limits, oxmgr, parse, process, settings};
+use super::{condition, health, limits, oxmgr, parse, process, settings};
 
 /// The line `oxinit check` prints before the native form of an Oxmgr file.
 pub const TRANSLATION_BEGIN: &str =
@@ -30,6 +30,7 @@ pub fn reference_keys() -> Vec<(&'static str, &'static str)> {
     let own: Vec<&'static str> = health::TYPES.iter().map(|t| t.key).collect();
     add("[processes.NAME.health]", &own);
     add("[processes.NAME.limits]", &names(limits::LIMITS));
+    add("[processes.NAME.when]", &names(condition::WHEN));
     let mut oxmgr_top: Vec<&'static str> = oxmgr::TOP_KEYS.to_vec();
     oxmgr_top.extend(oxmgr::CANNOT_HONOUR_TOP.iter().map(|(k, _)| *k));
     add("oxmgr top level", &oxmgr_top);

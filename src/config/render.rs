@@ -62,6 +62,21 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
     } else {
         let _ = writeln!(out, "metrics:  off");
     }
+    if !config.metrics.include.is_empty() {
+        let urls: Vec<&str> = config
+            .metrics
+            .include
+            .iter()
+            .map(|u| u.url.as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "include:  {} (appended to /metrics; at most {} and {} each)",
+            urls.join(", "),
+            dur(config.metrics.include_timeout),
+            format_size(config.metrics.include_max_size)
+        );
+    }
     if config.sqlite.databases.is_empty() {
         let _ = writeln!(out, "sqlite:   no databases listed");
     } else {
@@ -80,6 +95,13 @@ pub fn render_check_at(config: &Config, now: SystemTime) -> String {
             out,
             "sqlite:   {} (size and WAL metrics; {on_overlay} if one is not on a volume)",
             paths.join(", ")
+        );
+    }
+    if let Some(max) = config.sqlite.max_replication_lag {
+        let _ = writeln!(
+            out,
+            "lag:      /health fails while Litestream is more than {} behind",
+            dur(max)
         );
     }
     let _ = writeln!(
@@ -262,6 +284,22 @@ fn render_process<'c>(
             );
         }
     }
+    if !p.when.is_empty() {
+        let all: Vec<String> = p.when.iter().map(|c| c.to_string()).collect();
+        let skipped = match p.kind() {
+            Kind::Job => {
+                "that run is skipped (counted as skipped) and it is checked again at the next"
+            }
+            _ => "it is skipped, and what depends on it starts as if it had succeeded",
+        };
+        line(
+            "when",
+            format!(
+                "{}, checked when it would start; else {skipped}",
+                all.join(" and ")
+            ),
+        );
+    }
     if let Some(health) = &p.health {
         line("health", health_text(health));
     }
@@ -284,6 +322,9 @@ fn render_process<'c>(
         let deps: Vec<String> = written
             .chain(implied)
             .map(|(d, why)| match by_name(d) {
+                Some(dep) if dep.oneshot && !dep.when.is_empty() => {
+                    format!("{d} ({why}waits for its success, or its skip)")
+                }
                 Some(dep) if dep.oneshot => format!("{d} ({why}waits for its success)"),
                 Some(dep) if dep.health.is_some() => {
                     format!("{d} ({why}waits until it is healthy)")
@@ -349,6 +390,10 @@ fn health_text(health: &HealthSpec) -> String {
         } => format!("http GET {path} on {addr} (Host: {host})"),
         HealthCheck::Tcp { addr } => format!("tcp connect to {addr}"),
         HealthCheck::Exec { argv } => format!("exec {}, healthy on exit 0", quote_argv(argv)),
+        HealthCheck::Mount { path } => format!(
+            "mount at {}, healthy when it is mounted and a stat and a directory read answer",
+            path.display()
+        ),
         HealthCheck::Notify { watchdog } => {
             let watchdog = watchdog
                 .map(|w| format!(", then WATCHDOG=1 at least every {}", dur(w)))

@@ -105,10 +105,15 @@ impl Default for InitSettings {
 }
 
 /// `[metrics]`: the HTTP endpoint serving /metrics, /health and /status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsSettings {
     pub enabled: bool,
     pub listen: SocketAddr,
+    /// Other programs' `/metrics`, appended to oxinit's at each scrape.
+    pub include: Vec<IncludeUrl>,
+    /// Per include URL and scrape.
+    pub include_timeout: Duration,
+    pub include_max_size: u64,
 }
 
 impl Default for MetricsSettings {
@@ -116,8 +121,24 @@ impl Default for MetricsSettings {
         MetricsSettings {
             enabled: true,
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 9091)),
+            include: Vec::new(),
+            // Well inside Prometheus's default scrape timeout (10s), and
+            // room for a few hundred thousand series.
+            include_timeout: Duration::from_secs(2),
+            include_max_size: 4 * 1024 * 1024,
         }
     }
+}
+
+/// One `[metrics] include` URL, resolved without DNS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncludeUrl {
+    /// As written (after `${VAR}` expansion): the `url` label.
+    pub url: String,
+    pub addr: SocketAddr,
+    /// The Host header.
+    pub host: String,
+    pub path: String,
 }
 
 /// `[sqlite]`: the databases oxinit watches (size and WAL metrics, a boot
@@ -129,6 +150,8 @@ pub struct SqliteSettings {
     /// Refuse to boot (instead of warning) when a database would live on the
     /// container's own filesystem (overlay, tmpfs) and vanish with it.
     pub require_volume: bool,
+    /// `/health` fails while replication is behind more than this.
+    pub max_replication_lag: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,6 +222,9 @@ pub struct ProcessSpec {
     /// `replicator = true|false` as written; None: detected from the command
     /// (see [`super::replicator`]).
     pub replicator: Option<bool>,
+    /// Oneshots and jobs: every condition must hold when it would start,
+    /// else it is skipped (see [`super::condition`]). Empty: always runs.
+    pub when: Vec<Condition>,
 }
 
 impl ProcessSpec {
@@ -227,6 +253,7 @@ impl ProcessSpec {
             limits: crate::cgroup::Limits::default(),
             schedule: None,
             replicator: None,
+            when: Vec::new(),
         }
     }
 
@@ -322,6 +349,11 @@ pub enum HealthCheck {
     /// `READY=1`); with a watchdog it must also send `WATCHDOG=1` at least
     /// this often.
     Notify { watchdog: Option<Duration> },
+    /// A filesystem is mounted at `path` (it is listed in
+    /// /proc/self/mountinfo, or lives on another device than its parent) and
+    /// answers: a stat and a directory read finish within the timeout. For
+    /// `litefs mount` and other FUSE daemons, whose mount is their readiness.
+    Mount { path: PathBuf },
 }
 
 impl HealthCheck {
@@ -332,7 +364,46 @@ impl HealthCheck {
             HealthCheck::Tcp { .. } => "tcp",
             HealthCheck::Exec { .. } => "exec",
             HealthCheck::Notify { .. } => "notify",
+            HealthCheck::Mount { .. } => "mount",
         }
+    }
+}
+
+/// One `when` test on a path (`[processes.NAME] when`, see
+/// `condition.rs`). Every condition of a process must hold for it to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// The path exists (symlinks followed, as `test -e`).
+    Exists(PathBuf),
+    /// The path does not exist.
+    Missing(PathBuf),
+}
+
+impl Condition {
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            Condition::Exists(p) | Condition::Missing(p) => p,
+        }
+    }
+
+    /// The key it is written with.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Condition::Exists(_) => "exists",
+            Condition::Missing(_) => "missing",
+        }
+    }
+}
+
+/// `exists = "/a"`, as `check` prints it and the skip message quotes it.
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} = {:?}",
+            self.key(),
+            self.path().display().to_string()
+        )
     }
 }
 

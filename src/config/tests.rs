@@ -128,6 +128,7 @@ fn defaults() {
             limits: crate::cgroup::Limits::default(),
             schedule: None,
             replicator: None,
+            when: vec![],
         }
     );
     assert_eq!(api.kind(), Kind::Service);
@@ -1076,6 +1077,7 @@ fn example_oxfile_parses() {
 }
 
 mod budget;
+mod condition;
 mod health;
 mod inputs;
 mod jobs_and_limits;

@@ -91,7 +91,7 @@ pub(super) async fn handle(mut stream: UnixStream, shared: &Shared, mut ticket: 
             }
         }
         None if matches!(request, Request::Health {}) => {
-            let verdict = snapshot.health();
+            let verdict = crate::sqlite::freshness::judge(snapshot.health());
             Response::<()> {
                 healthy: Some(verdict.is_ok()),
                 problems: verdict.err().unwrap_or_default(),

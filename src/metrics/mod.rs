@@ -11,12 +11,20 @@
 //! - [`usage`]: memory and CPU of a process from its cgroup or /proc.
 //! - [`own_process`]: oxinit's own `process_*` metrics (CPU, memory, fds).
 //! - [`server`]: the hyper server; nothing in it can make the supervisor wait.
+//! - [`include`]: `[metrics] include`, other programs' metrics appended at
+//!   scrape time (`exposition`: their text split into families; `http_get`:
+//!   the bounded fetch).
+//! - [`replication`]: the sampler behind `oxinit_sqlite_replication_lag_seconds`.
 //!
 //! Boot: [`bind`] the `[metrics] listen` address (parsed with the oxfile; a
 //! clear error when the port is taken), then spawn [`serve`] on the runtime.
 
+mod exposition;
+mod http_get;
+pub(crate) mod include;
 pub(crate) mod own_process;
 mod registry;
+pub(crate) mod replication;
 mod server;
 pub(crate) mod usage;
 
@@ -25,11 +33,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 pub use registry::Metrics;
 pub use server::serve;
+pub(crate) use server::{serve_including, Limits};
 // What only the unit tests reach through here.
 #[cfg(test)]
 pub(crate) use registry::{EXIT_REASONS, HEALTH_RESULTS, JOB_RESULTS};
 #[cfg(test)]
-pub(crate) use server::{serve_with, Limits};
+pub(crate) use server::serve_with;
 
 /// The default of `[metrics] listen`.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9091);

@@ -37,6 +37,7 @@ use tokio::sync::{watch, Mutex};
 use tokio::task::{AbortHandle, Id, JoinSet};
 use tokio::time::{timeout_at, Instant};
 
+use super::replication::Scrape;
 use super::Metrics;
 use crate::snapshot::Snapshot;
 
@@ -78,6 +79,7 @@ impl Default for Limits {
 struct Shared {
     metrics: Arc<Metrics>,
     sqlite: Arc<[PathBuf]>,
+    scrape: Scrape,
     /// One render at a time (see the module doc). Its guard travels into
     /// the blocking task, so a render that outlives its scrape still holds
     /// it.
@@ -103,6 +105,26 @@ pub async fn serve_with(
     sqlite: Vec<PathBuf>,
     limits: Limits,
 ) {
+    serve_including(
+        listener,
+        metrics,
+        snapshot,
+        sqlite,
+        limits,
+        Scrape::default(),
+    )
+    .await
+}
+
+/// [`serve_with`], with [`Scrape`]'s includes and lag in `/metrics`.
+pub async fn serve_including(
+    listener: std::net::TcpListener,
+    metrics: Arc<Metrics>,
+    snapshot: watch::Receiver<Arc<Snapshot>>,
+    sqlite: Vec<PathBuf>,
+    limits: Limits,
+    scrape: Scrape,
+) {
     let listener = match TcpListener::from_std(listener) {
         Ok(listener) => listener,
         Err(e) => {
@@ -115,6 +137,7 @@ pub async fn serve_with(
     let shared = Arc::new(Shared {
         metrics,
         sqlite: sqlite.into(),
+        scrape,
         render_lock: Arc::new(Mutex::new(())),
         limits,
     });
@@ -311,9 +334,30 @@ fn body_too_large(request: &Request<Incoming>, max: u64) -> bool {
     request.body().size_hint().upper().is_none_or(|n| n > max)
 }
 
+/// oxinit's own figures (see [`render_own`]) and, fetched meanwhile, the
+/// includes', merged (see [`super::include`]).
+async fn render(shared: &Shared, snapshot: Arc<Snapshot>) -> Result<String, &'static str> {
+    let includes = &shared.scrape.includes;
+    // The includes' fetches run beside oxinit's own render, and end before
+    // the render's own deadline can.
+    let cap = shared.limits.render_timeout.mul_f64(0.8);
+    let (own, answers) = tokio::join!(render_own(shared, snapshot), includes.fetch_all(cap));
+    let own = own?;
+    if includes.targets().is_empty() && shared.scrape.replication.is_none() {
+        return Ok(own);
+    }
+    let lag = shared
+        .scrape
+        .replication
+        .as_deref()
+        .map(|r| super::replication::render_lag(r, std::time::SystemTime::now()))
+        .unwrap_or_default();
+    Ok(includes.merge(&own, &lag, &answers))
+}
+
 /// Renders on the blocking pool, one render at a time, within
 /// `render_timeout` (see the module doc).
-async fn render(shared: &Shared, snapshot: Arc<Snapshot>) -> Result<String, &'static str> {
+async fn render_own(shared: &Shared, snapshot: Arc<Snapshot>) -> Result<String, &'static str> {
     let deadline = Instant::now() + shared.limits.render_timeout;
     let busy = "a previous scrape is still reading its figures (a database on a hung network \
                 filesystem?); try again later\n";
@@ -333,7 +377,8 @@ async fn render(shared: &Shared, snapshot: Arc<Snapshot>) -> Result<String, &'st
     }
 }
 
-/// 200 when healthy, else 503; the body names what is not.
+/// 200 when healthy, else 503; the body names what is not (the
+/// supervisor's snapshot, and the replication lag).
 fn health(snapshot: &Snapshot) -> Response<Full<Bytes>> {
     let not_ready: Vec<&str> = snapshot
         .processes
@@ -341,7 +386,7 @@ fn health(snapshot: &Snapshot) -> Response<Full<Bytes>> {
         .filter(|p| p.kind == crate::snapshot::Kind::Service && !(p.up && p.ready))
         .map(|p| p.name.as_str())
         .collect();
-    let (status, problems) = match snapshot.health() {
+    let (status, problems) = match crate::sqlite::freshness::judge(snapshot.health()) {
         Ok(()) => (StatusCode::OK, Vec::new()),
         Err(problems) => (StatusCode::SERVICE_UNAVAILABLE, problems),
     };

@@ -189,6 +189,7 @@ mod tests {
                 "stopping",
                 "exited",
                 "failed",
+                "skipped",
                 "stopped",
                 "not started",
                 "scheduled"

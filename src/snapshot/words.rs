@@ -124,6 +124,9 @@ words! {
         Exited = "exited",
         /// Given up on: a failed oneshot, a crash-looping service.
         Failed = "failed",
+        /// A oneshot whose `when` did not hold: never ran, done for its
+        /// dependents.
+        Skipped = "skipped",
         /// Stopped by `oxinit stop`.
         Stopped = "stopped",
         /// Never started, or its restart was cancelled by the shutdown.

@@ -5,11 +5,13 @@
 //! probe. Exec probes are children like any other: spawned here, reaped by the
 //! one reaper (the loop hands their exits to [`Probes::reaped`]), and SIGKILLed
 //! when they outlive the timeout. Notify sockets feed sd_notify messages in.
+//! Mount probes and `when` conditions stat paths that may hang: they run on
+//! threads of their own (see `health::blocking`).
 
 use super::core::{Event, Notice, Outcome};
 use super::internal::Internal;
 use crate::config::{HealthCheck, ProcessSpec};
-use crate::health::{notify, probe};
+use crate::health::{blocking, mount, notify, probe};
 use crate::supervisor::ids::{ProcId, RunId};
 use crate::sys::{reap::ExitStatus, spawn};
 use std::collections::HashMap;
@@ -81,6 +83,15 @@ impl Probes {
                 });
                 None
             }
+            HealthCheck::Mount { path } => {
+                let (path, tx) = (path.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let t0 = Instant::now();
+                    let outcome = convert(mount::probe(path, limit).await);
+                    let _ = tx.send(Internal::Event(answer(outcome, t0.elapsed())));
+                });
+                None
+            }
             HealthCheck::Exec { argv } => {
                 let mut env = crate::launch::child_env(spec);
                 if let Some(pid) = instance {
@@ -144,6 +155,36 @@ impl Probes {
         p.timed_out = true;
         Some(pid)
     }
+}
+
+/// How long a `when` condition's stat may take. A path that has not
+/// answered in this long is on a hung mount: the check fails (and a oneshot
+/// with it) rather than guess.
+pub const CONDITION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Checks the `when` conditions of process `idx`, before its run `run`,
+/// off the loop's thread; the answer comes as an [`Event::Checked`].
+pub fn check_conditions(
+    idx: ProcId,
+    run: RunId,
+    spec: &ProcessSpec,
+    tx: &UnboundedSender<Internal>,
+) {
+    let (conditions, tx) = (spec.when.clone(), tx.clone());
+    let paths: Vec<String> = conditions
+        .iter()
+        .map(|c| c.path().display().to_string())
+        .collect();
+    tokio::spawn(async move {
+        let paths = paths.join(", ");
+        let checked = blocking::run(&paths, CONDITION_TIMEOUT, move || {
+            crate::health::condition::first_failing(&conditions)
+        });
+        let verdict = checked
+            .await
+            .unwrap_or_else(|e| Err(format!("stat of {paths}: {e}")));
+        let _ = tx.send(Internal::Event(Event::Checked { idx, run, verdict }));
+    });
 }
 
 fn convert(outcome: probe::Outcome) -> Outcome {

@@ -73,6 +73,9 @@ pub enum State {
     Failed {
         status: ExitStatus,
     },
+    /// A oneshot whose `when` did not hold: it never ran, and what depends
+    /// on it starts as if it had succeeded (`Health::status` says why).
+    Skipped,
     /// Stopped by `oxinit stop`; stays so until `oxinit start`.
     Stopped,
     /// Never started, or its restart was cancelled by the shutdown.
@@ -100,6 +103,7 @@ impl State {
             State::Scheduled => ProcessState::Scheduled,
             State::Exited { .. } => ProcessState::Exited,
             State::Failed { .. } => ProcessState::Failed,
+            State::Skipped => ProcessState::Skipped,
             State::Stopped => ProcessState::Stopped,
             State::Cancelled => ProcessState::NotStarted,
         }
@@ -211,11 +215,26 @@ impl Process {
         self.last_failure.unwrap_or(1)
     }
 
+    /// A oneshot that is done for its dependents: it succeeded, or its
+    /// `when` did not hold and it was skipped.
+    pub fn done(&self) -> bool {
+        match self.state {
+            State::Exited { status } => status.success(),
+            State::Skipped => true,
+            _ => false,
+        }
+    }
+
     /// True when its readiness comes from probes the supervisor schedules.
     pub fn probed(&self) -> bool {
         matches!(
             self.spec.health.as_ref().map(|h| &h.check),
-            Some(HealthCheck::Http { .. } | HealthCheck::Tcp { .. } | HealthCheck::Exec { .. })
+            Some(
+                HealthCheck::Http { .. }
+                    | HealthCheck::Tcp { .. }
+                    | HealthCheck::Exec { .. }
+                    | HealthCheck::Mount { .. }
+            )
         )
     }
 

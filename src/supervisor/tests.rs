@@ -766,6 +766,8 @@ fn exits_of_unknown_pids_change_nothing() {
 #[path = "failure_tests.rs"]
 mod failure;
 
+#[path = "condition_tests.rs"]
+mod condition;
 #[path = "reload_tests.rs"]
 mod reload;
 

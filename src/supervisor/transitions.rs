@@ -23,6 +23,7 @@ pub enum Step {
     Scheduled,
     Exited,
     Failed,
+    Skipped,
     Stopped,
     Cancelled,
 }
@@ -60,6 +61,8 @@ pub enum Why {
     StopRequested,
     /// The shutdown began before it ran (again).
     Shutdown,
+    /// Its `when` did not hold when it would have started.
+    ConditionFalse,
     /// `oxinit reload`: a second instance starts beside the running one.
     Reload,
     /// `oxinit reload`: the new instance is ready and takes the old one's place.
@@ -75,11 +78,13 @@ use Why::*;
 /// failed spawn counts as an exit with 126/127).
 const ENDING: [Step; 3] = [Starting, Running, Stopping];
 /// The states `oxinit start` acts on.
-const IDLE: [Step; 6] = [Waiting, Backoff, Scheduled, Exited, Failed, Stopped];
+const IDLE: [Step; 7] = [
+    Waiting, Backoff, Scheduled, Exited, Failed, Skipped, Stopped,
+];
 /// The states `oxinit stop` acts on without a signal: nothing runs (a
 /// spawn asked for is answered before a request can arrive).
-const NOT_RUNNING: [Step; 7] = [
-    Waiting, Starting, Backoff, Scheduled, Exited, Failed, Stopped,
+const NOT_RUNNING: [Step; 8] = [
+    Waiting, Starting, Backoff, Scheduled, Exited, Failed, Skipped, Stopped,
 ];
 
 /// Every allowed change: from one of `from`, to `to`, because `why`.
@@ -100,6 +105,10 @@ pub const TRANSITIONS: &[(&[Step], Step, Why)] = &[
     (&IDLE, Starting, StartRequested),
     (&NOT_RUNNING, Stopped, StopRequested),
     (&[Waiting, Backoff, Scheduled], Cancelled, Shutdown),
+    // `when`: checked while Starting, before the spawn (core/condition.rs).
+    (&[Starting], Skipped, ConditionFalse),
+    (&[Starting], Scheduled, ConditionFalse),
+    (&[Starting], Cancelled, Shutdown),
     (&[Waiting], Starting, Reload),
     (&[Running], Running, Handover),
     (&[Stopping], Exited, Replaced),
@@ -124,6 +133,7 @@ impl State {
             State::Scheduled => Scheduled,
             State::Exited { .. } => Exited,
             State::Failed { .. } => Failed,
+            State::Skipped => Skipped,
             State::Stopped => Stopped,
             State::Cancelled => Cancelled,
         }
@@ -190,6 +200,7 @@ impl Why {
             StartRequested => "oxinit start",
             StopRequested => "oxinit stop",
             Shutdown => "shutdown",
+            ConditionFalse => "when does not hold",
             Reload => "oxinit reload: a second instance",
             Handover => "oxinit reload: the new instance is ready",
             Replaced => "oxinit reload: the old instance is gone",

@@ -191,7 +191,7 @@ fn type_is_required_and_checked() {
     assert_eq!((line, col), (3, 16));
     assert_contains(
         &message,
-        "[processes.api.health]: missing type; add type = \"http\", \"tcp\", \"exec\" or \"notify\"",
+        "[processes.api.health]: missing type; add type = \"http\", \"tcp\", \"exec\", \"notify\" or \"mount\"",
     );
     let (line, col, message) =
         f.problem("[processes.api]\ncommand = \"x\"\nhealth = { type = \"grpc\" }\n");

@@ -21,14 +21,18 @@ fn defaults() {
         config.metrics,
         MetricsSettings {
             enabled: true,
-            listen: addr("0.0.0.0:9091")
+            listen: addr("0.0.0.0:9091"),
+            include: vec![],
+            include_timeout: std::time::Duration::from_secs(2),
+            include_max_size: 4 * 1024 * 1024,
         }
     );
     assert_eq!(
         config.sqlite,
         SqliteSettings {
             databases: vec![],
-            require_volume: false
+            require_volume: false,
+            max_replication_lag: None,
         }
     );
     let text = render_check(&config);
@@ -166,6 +170,7 @@ fn sqlite_databases_resolve_and_expand() {
                 base.join("data/y.db"),
             ],
             require_volume: true,
+            max_replication_lag: None,
         }
     );
     assert_contains(
@@ -286,4 +291,117 @@ restart = "always"
         rendered.ends_with(&format!("\n8 problems in {path}")),
         "{rendered}"
     );
+}
+
+#[test]
+fn metrics_include_urls_and_bounds() {
+    let f = Fixture::new();
+    let config = f.ok(&format!(
+        "[metrics]\ninclude = [\"http://127.0.0.1:9090/metrics\", \"http://localhost:${{PORT}}\"]\n\
+         include_timeout = \"500ms\"\ninclude_max_size = \"16MiB\"\n{RUN}"
+    ));
+    let urls: Vec<(&str, String, &str)> = config
+        .metrics
+        .include
+        .iter()
+        .map(|u| (u.url.as_str(), u.addr.to_string(), u.path.as_str()))
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            (
+                "http://127.0.0.1:9090/metrics",
+                "127.0.0.1:9090".to_string(),
+                "/metrics"
+            ),
+            ("http://localhost:8080", "127.0.0.1:8080".to_string(), "/"),
+        ]
+    );
+    assert_eq!(
+        config.metrics.include_timeout,
+        std::time::Duration::from_millis(500)
+    );
+    assert_eq!(config.metrics.include_max_size, 16 << 20);
+    assert_contains(
+        &render_check(&config),
+        "include:  http://127.0.0.1:9090/metrics, http://localhost:8080 (appended to /metrics; at most 500ms and 16M each)\n",
+    );
+}
+
+#[test]
+fn metrics_include_problems_are_at_their_line() {
+    let f = Fixture::new();
+    for (body, expected) in [
+        (
+            "include = \"http://127.0.0.1:9090/metrics\"",
+            "write include = [\"http://127.0.0.1:9090/metrics\"]",
+        ),
+        (
+            "include = [\"127.0.0.1:9090\"]",
+            "is not an http:// URL: write e.g. \"http://127.0.0.1:9090/metrics\"",
+        ),
+        (
+            "include = [\"https://127.0.0.1:9090/metrics\"]",
+            "https is not supported (oxinit carries no TLS stack)",
+        ),
+        (
+            "include = [\"http://litestream:9090/metrics\"]",
+            "oxinit does no DNS lookups",
+        ),
+        (
+            "include = [\"http://127.0.0.1/a\", \"http://127.0.0.1/a\"]",
+            "is listed twice",
+        ),
+        (
+            "include = [\"http://127.0.0.1:9091/metrics\"]",
+            "is oxinit's own /metrics ([metrics] listen = \"0.0.0.0:9091\")",
+        ),
+        ("include_timeout = \"20s\"", "at most \"8s\""),
+        ("include_timeout = \"0s\"", "must be more than 0s"),
+        ("include_max_size = \"0\"", "must be more than 0"),
+        (
+            "include_max_size = 4096",
+            "expected a size such as \"4MiB\"",
+        ),
+    ] {
+        let (line, _, message) = f.problem(&format!("[metrics]\n{body}\n{RUN}"));
+        assert_eq!(line, 2, "{body}");
+        assert_contains(&message, expected);
+    }
+    // Not its own address once it listens elsewhere.
+    f.ok(&format!("[metrics]\nlisten = \"127.0.0.1:9092\"\ninclude = [\"http://127.0.0.1:9091/metrics\"]\n{RUN}"));
+}
+
+#[test]
+fn max_replication_lag_needs_a_database_and_an_include() {
+    let f = Fixture::new();
+    let include = "[metrics]\ninclude = [\"http://127.0.0.1:9090/metrics\"]\n";
+    let config = f.ok(&format!(
+        "{include}[sqlite]\ndatabases = [\"/data/app.db\"]\nmax_replication_lag = \"1m\"\n{RUN}"
+    ));
+    assert_eq!(
+        config.sqlite.max_replication_lag,
+        Some(std::time::Duration::from_secs(60))
+    );
+    assert_contains(
+        &render_check(&config),
+        "lag:      /health fails while Litestream is more than 1m behind\n",
+    );
+    let (line, _, message) = f.problem(&format!(
+        "[sqlite]\ndatabases = [\"/data/app.db\"]\nmax_replication_lag = \"1m\"\n{RUN}"
+    ));
+    assert_eq!(line, 3);
+    assert_contains(
+        &message,
+        "[sqlite] max_replication_lag: [metrics] include has no URL",
+    );
+    let (line, _, message) = f.problem(&format!(
+        "{include}[sqlite]\nmax_replication_lag = \"1m\"\n{RUN}"
+    ));
+    assert_eq!(line, 4);
+    assert_contains(&message, "[sqlite] databases lists no database to watch");
+    let (_, _, message) = f.problem(&format!(
+        "{include}[sqlite]\ndatabases = [\"/data/app.db\"]\nmax_replication_lag = \"0s\"\n{RUN}"
+    ));
+    assert_contains(&message, "would fail /health at every write");
 }

@@ -1,6 +1,7 @@
 //! `oxinit restart|stop|start|reload NAME`: each request is answered once, by an
 //! [`Action::Reply`], when what it asked for is done or refused.
 
+use super::condition::launch;
 use super::{Action, Command, Observation, Phase, Supervisor};
 use crate::config::Kind;
 use crate::snapshot::ReloadResult;
@@ -127,7 +128,7 @@ impl Supervisor {
                     out.push(Action::Record(Observation::Restarted { idx }));
                 }
                 if let Some(run) = p.begin_run(Why::StartRequested) {
-                    out.push(Action::Spawn { idx, run });
+                    out.push(launch(idx, run, p));
                 }
             }
         }

@@ -3,6 +3,7 @@
 //! next job run, the memory poll, shutdown cap): the loop asks for the
 //! earliest and ticks when it is due. It keeps no timer of its own.
 
+use super::condition::launch;
 use super::{fmt_duration, Action, Observation, Phase, Supervisor};
 use crate::config::{HealthCheck, Kind};
 use crate::snapshot::JobResult;
@@ -83,7 +84,7 @@ impl Supervisor {
                         }));
                     } else {
                         if let Some(run) = p.begin_run(Why::Due) {
-                            out.push(Action::Spawn { idx, run });
+                            out.push(launch(idx, run, p));
                         }
                     }
                 }
@@ -92,7 +93,7 @@ impl Supervisor {
             match p.state {
                 State::Backoff { until } if running && until <= now => {
                     if let Some(run) = p.begin_run(Why::DelayOver) {
-                        out.push(Action::Spawn { idx, run });
+                        out.push(launch(idx, run, p));
                     }
                 }
                 State::Stopping {

@@ -84,6 +84,14 @@ pub enum Event {
         command: Command,
         name: String,
     },
+    /// The `when` conditions of run `run` of process `idx` were checked
+    /// (see [`Action::Check`]): `Ok(None)` they hold, `Ok(Some(why))` one
+    /// does not, `Err` one could not be checked.
+    Checked {
+        idx: ProcId,
+        run: RunId,
+        verdict: Result<Option<String>, String>,
+    },
     /// Time passed: act on every deadline that is due.
     Tick,
 }
@@ -136,6 +144,13 @@ pub enum Observation {
 pub enum Action {
     /// Start run `run` of process `idx`; answer with Started or SpawnFailed.
     Spawn {
+        idx: ProcId,
+        run: RunId,
+    },
+    /// Check the `when` conditions of process `idx` before run `run`, off
+    /// the supervisor's thread (a path on a hung mount never answers);
+    /// answer with Event::Checked, then Spawn follows if they hold.
+    Check {
         idx: ProcId,
         run: RunId,
     },

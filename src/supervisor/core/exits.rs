@@ -3,6 +3,7 @@
 //! giving up. [`Supervisor::ended`] takes these steps in order; the first
 //! that applies decides.
 
+use super::condition::launch;
 use super::{fmt_duration, Action, Cause, Observation, Phase, Supervisor};
 use crate::config::{Kind, RestartPolicy};
 use crate::snapshot::JobResult;
@@ -200,7 +201,7 @@ impl Supervisor {
                 let run = p.begin_run(Why::Restarted);
                 out.push(Action::Record(Observation::Restarted { idx }));
                 if let Some(run) = run {
-                    out.push(Action::Spawn { idx, run });
+                    out.push(launch(idx, run, p));
                 }
                 true
             }

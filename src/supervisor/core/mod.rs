@@ -16,12 +16,14 @@
 //! - `start`: starting what is ready, level by level, and the boot's end;
 //! - `exits`: what a process's end means (restart, backoff, give up, abort);
 //! - `health`: probe answers, sd_notify notices, memory over its limit;
+//! - `condition`: `when`, checked before a start, and a skip;
 //! - `control`: `oxinit restart|stop|start|reload NAME`;
 //! - `reload`: a reload's second instance, from its start to the handover
 //!   and the old one's end (the decisions are in `supervisor/reload.rs`);
 //! - `deadlines`: every timer of the system, and acting on the due ones;
 //! - `shutdown`: signals, stopping one process, the ordered shutdown.
 
+mod condition;
 mod control;
 mod deadlines;
 pub mod events;
@@ -227,6 +229,7 @@ impl Supervisor {
             Event::Control { id, command, name } => {
                 self.on_control(id, command, &name, now, &mut out)
             }
+            Event::Checked { idx, run, verdict } => self.checked(idx, run, verdict, now, &mut out),
             Event::Tick => {}
         }
         self.on_deadlines(now, &mut out);

@@ -1,6 +1,7 @@
 //! Starting what is ready: level by level in boot order, each process once
 //! its dependencies are met; jobs get their first run time instead.
 
+use super::condition::launch;
 use super::{fmt_duration, Action, Phase, Supervisor};
 use crate::config::Kind;
 use crate::supervisor::ids::ProcId;
@@ -73,8 +74,9 @@ impl Supervisor {
                         ),
                     }
                 } else {
-                    if let Some(run) = self.procs[idx].begin_run(Why::DepsMet) {
-                        out.push(Action::Spawn { idx, run });
+                    let p = &mut self.procs[idx];
+                    if let Some(run) = p.begin_run(Why::DepsMet) {
+                        out.push(launch(idx, run, p));
                     }
                 }
             }
@@ -85,21 +87,22 @@ impl Supervisor {
         }
     }
 
-    /// Every oneshot succeeded and every service is ready.
+    /// Every oneshot succeeded (or was skipped) and every service is ready.
     fn all_up(&self) -> bool {
         self.procs.iter().all(|p| match p.kind {
-            Kind::Oneshot => matches!(p.state, State::Exited { status } if status.success()),
+            Kind::Oneshot => p.done(),
             Kind::Service => p.ready(),
             Kind::Job => true,
         })
     }
 
-    /// A dependency is met when a oneshot succeeded, or a service is ready.
+    /// A dependency is met when a oneshot succeeded or was skipped, or a
+    /// service is ready.
     pub(super) fn deps_met(&self, idx: ProcId) -> bool {
         self.deps[idx.0].iter().all(|&d| {
             let dep = &self.procs[d];
             match dep.kind {
-                Kind::Oneshot => matches!(dep.state, State::Exited { status } if status.success()),
+                Kind::Oneshot => dep.done(),
                 _ => dep.ready(),
             }
         })

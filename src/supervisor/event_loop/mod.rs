@@ -331,6 +331,12 @@ impl<H: Host> Runner<H> {
                 let event = self.spawn(idx, run);
                 pending.push_back(event);
             }
+            Action::Check { idx, run } => super::probing::check_conditions(
+                idx,
+                run,
+                &self.sup.processes()[idx].spec,
+                &self.internal_tx,
+            ),
             Action::Signal { idx, pid, sig } => {
                 self.host.kill_group(pid, sig);
                 if sig == Signal::SIGKILL {

@@ -11,6 +11,11 @@
 //! works until the container is replaced, one on tmpfs until it restarts.
 //! And WAL mode relies on shared memory and POSIX locks that network
 //! filesystems (NFS, SMB, 9p) do not provide safely.
+//!
+//! [`freshness`]: how far Litestream's replica is behind the WAL, from
+//! Litestream's own metrics and the WAL's change time.
+
+pub mod freshness;
 
 use std::ffi::OsString;
 use std::fs;
