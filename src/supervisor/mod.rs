@@ -34,7 +34,6 @@ mod oom;
 mod picture;
 pub mod probing;
 pub mod process;
-pub mod reload;
 pub mod signal_event;
 pub mod transitions;
 

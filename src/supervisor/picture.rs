@@ -4,7 +4,7 @@
 use super::core::Supervisor;
 use super::ids::ProcId;
 use super::process::State;
-use super::reload::{Reload, Stage};
+use super::process::{Reload, Stage};
 use crate::snapshot::{
     ExitInfo, MemoryEnforcement, ProcessState, ProcessStatus, ReloadStatus, Snapshot,
 };

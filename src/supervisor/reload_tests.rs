@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::snapshot::ReloadResult;
-use crate::supervisor::reload::Stage;
+use crate::supervisor::process::Stage;
 
 const HTTP_API: &str = r#"
 [processes.api]
@@ -23,7 +23,7 @@ command = "worker"
 stop_signal = "SIGINT"
 "#;
 
-fn second<'a>(w: &'a World, name: &str) -> Option<&'a crate::supervisor::reload::Reload> {
+fn second<'a>(w: &'a World, name: &str) -> Option<&'a crate::supervisor::process::Reload> {
     w.sup.processes()[w.idx(name)].reload.as_ref()
 }
 

@@ -5,8 +5,8 @@ use super::condition::launch;
 use super::{Action, Command, Observation, Phase, Supervisor};
 use crate::config::Kind;
 use crate::snapshot::ReloadResult;
+use crate::supervisor::process::Stage;
 use crate::supervisor::process::{State, StopCause};
-use crate::supervisor::reload::Stage;
 use crate::supervisor::transitions::Why;
 use tokio::time::Instant;
 

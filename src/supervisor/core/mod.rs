@@ -19,7 +19,8 @@
 //! - `condition`: `when`, checked before a start, and a skip;
 //! - `control`: `oxinit restart|stop|start|reload NAME`;
 //! - `reload`: a reload's second instance, from its start to the handover
-//!   and the old one's end (the decisions are in `supervisor/reload.rs`);
+//!   and the old one's end (and what a stop, a shutdown or a crash does
+//!   meanwhile); `reload_ready`: the new one's readiness and the deadlines;
 //! - `deadlines`: every timer of the system, and acting on the due ones;
 //! - `shutdown`: signals, stopping one process, the ordered shutdown.
 
@@ -30,6 +31,7 @@ pub mod events;
 mod exits;
 mod health;
 mod reload;
+mod reload_ready;
 mod shutdown;
 mod start;
 
