@@ -24,6 +24,7 @@ e2e!(
     two_reloads_under_load_fail_no_request + child,
     a_new_instance_that_fails_its_check_leaves_the_old_one_serving + child,
     start_of_a_oneshot_exits_with_its_code + child,
+    an_exec_check_is_told_the_instance_it_checks + child,
 );
 
 fn app_oxfile(port: u16, events: &str, broken: &str, ready_timeout: &str) -> String {
@@ -293,5 +294,64 @@ depends_on = ["migrate"]
     );
     let out = live.ctl(&["reload", "api"]);
     assert_eq!(out.code, ExitCode::Code(0), "{out:?}\n{}", live.ox.output());
+    live.shut_down();
+}
+
+/// A worker that listens on nothing, checked by an exec check: during the
+/// reload the check is told the new instance's pid, which is ready before
+/// the old one gets its TERM.
+fn an_exec_check_is_told_the_instance_it_checks(how: As) {
+    let s = scratch();
+    let log = s.file("events");
+    let worker = s.script(
+        "worker.sh",
+        &format!(
+            r#"#!/bin/sh
+trap 'echo "$(date +%s%3N) worker term $$" >> {log}; exit 0' TERM
+echo "$(date +%s%3N) worker start $$" >> {log}
+while :; do sleep 1000 & wait $!; done
+"#,
+            log = path_str(&log)
+        ),
+    );
+    let check = format!(
+        r#"echo "$(date +%s%3N) check pid $OXINIT_INSTANCE_PID" >> {}"#,
+        path_str(&log)
+    );
+    let procs = format!(
+        r#"
+[processes.worker]
+command = {worker}
+[processes.worker.health]
+type = "exec"
+command = {check}
+interval = "1s"
+"#,
+        worker = toml_str(path_str(&worker)),
+        check = toml_argv(&["sh", "-c", &check]),
+    );
+    let mut live = Live::start(how, s, Metrics::Off, &procs);
+    let old = live.wait_process("worker", secs(10), "ready", |p| p["ready"] == true)["pid"]
+        .as_i64()
+        .unwrap();
+    let out = live.ctl(&["reload", "worker"]);
+    assert_eq!(out.code, ExitCode::Code(0), "{out:?}\n{}", live.ox.output());
+    let new = live.process("worker")["pid"].as_i64().unwrap();
+    assert_ne!(new, old);
+    let checked_new = live
+        .events("check", "pid")
+        .into_iter()
+        .find(|e| e.what.ends_with(&format!(" {new}")))
+        .unwrap_or_else(|| panic!("no check of pid {new}: {:#?}", read_events(&live.log)));
+    let term = live.events("worker", "term");
+    assert_eq!(term.len(), 1, "{term:?}");
+    assert!(
+        term[0].what.ends_with(&format!(" {old}")),
+        "the old one stopped: {term:?}"
+    );
+    assert!(
+        checked_new.t_ms <= term[0].t_ms,
+        "checked before the old one's TERM"
+    );
     live.shut_down();
 }

@@ -35,19 +35,25 @@ pub struct Probes {
     running: HashMap<i32, ExecProbe>,
 }
 
+/// What one probe is for: run `run` of process `idx`, running as
+/// `instance` (an exec check gets it in `OXINIT_INSTANCE_PID`). `attribute`:
+/// a reload runs, so an HTTP or TCP answer counts only if that instance
+/// accepted the connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    pub idx: ProcId,
+    pub run: RunId,
+    pub instance: Option<i32>,
+    pub attribute: bool,
+}
+
 impl Probes {
-    /// Starts the probe of run `run` of process `idx`; an exec probe is
-    /// started by `spawn` (the loop's host). Returns an answer at once when
-    /// the probe could not even start. `instance`: during a reload, the pid
-    /// of the instance this probe is for (an HTTP or TCP answer counts only
-    /// if that instance accepted the connection; an exec check gets it in
-    /// `OXINIT_INSTANCE_PID`).
-    #[allow(clippy::too_many_arguments)]
+    /// Starts the probe of `target`; an exec probe is started by `spawn`
+    /// (the loop's host). Returns an answer at once when the probe could
+    /// not even start.
     pub fn start(
         &mut self,
-        idx: ProcId,
-        run: RunId,
-        instance: Option<i32>,
+        target: Target,
         spec: &ProcessSpec,
         cwd: &Path,
         tx: &UnboundedSender<Internal>,
@@ -55,6 +61,13 @@ impl Probes {
     ) -> Option<Event> {
         let health = spec.health.as_ref()?;
         let limit = health.timeout;
+        let Target {
+            idx,
+            run,
+            instance,
+            attribute,
+        } = target;
+        let attributed = instance.filter(|_| attribute);
         let answer = move |outcome: Outcome, took: Duration| Event::Probe {
             idx,
             run,
@@ -69,7 +82,7 @@ impl Probes {
                 tokio::spawn(async move {
                     let t0 = Instant::now();
                     let outcome =
-                        convert(probe::http_for(addr, &host, &path, limit, at(instance)).await);
+                        convert(probe::http_for(addr, &host, &path, limit, at(attributed)).await);
                     let _ = tx.send(Internal::Event(answer(outcome, t0.elapsed())));
                 });
                 None
@@ -78,7 +91,7 @@ impl Probes {
                 let (addr, tx) = (*addr, tx.clone());
                 tokio::spawn(async move {
                     let t0 = Instant::now();
-                    let outcome = convert(probe::tcp_for(addr, limit, at(instance)).await);
+                    let outcome = convert(probe::tcp_for(addr, limit, at(attributed)).await);
                     let _ = tx.send(Internal::Event(answer(outcome, t0.elapsed())));
                 });
                 None

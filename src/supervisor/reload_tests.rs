@@ -181,7 +181,10 @@ fn a_new_instance_not_ready_in_time_is_stopped_and_the_old_one_is_untouched() {
         }
         actions = a;
     }
-    assert!(w.now - w.t0 >= Duration::from_secs(10), "not before ready_timeout");
+    assert!(
+        w.now - w.t0 >= Duration::from_secs(10),
+        "not before ready_timeout"
+    );
     assert!(
         actions.contains(&Action::Signal {
             idx: w.idx("api"),

@@ -356,20 +356,31 @@ impl<H: Host> Runner<H> {
             Action::PollMemory => self.poll_memory(pending),
             Action::Probe { idx, run } => {
                 let p = &self.sup.processes()[idx];
-                // During a reload two instances answer on one address: the
-                // probe says which one it is for.
-                let instance = p.reload.as_ref().and_then(|r| match r.run == run {
-                    true => r.pid(),
-                    false => p.state.pid(),
-                });
+                // The instance the probe is for. During a reload two answer
+                // on one address, and an HTTP/TCP answer counts only for the
+                // one that accepted it.
+                let second = p.reload.as_ref().filter(|r| r.run == run);
+                let instance = match second {
+                    Some(r) => r.pid(),
+                    None => p.state.pid(),
+                };
+                let attribute = p.reload.is_some();
                 let spec = &p.spec;
                 let cwd = spec.cwd.clone().unwrap_or_else(|| self.launch_dir.clone());
                 let host = &mut self.host;
                 let spawn = |request: &spawn::SpawnSpec| host.spawn(request);
-                if let Some(event) =
-                    self.exec_probes
-                        .start(idx, run, instance, spec, &cwd, &self.internal_tx, spawn)
-                {
+                if let Some(event) = self.exec_probes.start(
+                    super::probing::Target {
+                        idx,
+                        run,
+                        instance,
+                        attribute,
+                    },
+                    spec,
+                    &cwd,
+                    &self.internal_tx,
+                    spawn,
+                ) {
                     pending.push_back(event);
                 }
             }
