@@ -26,8 +26,8 @@ use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use oxinit::metrics::{bind, serve, Metrics};
-use oxinit::snapshot::{
+use oxinit::api::metrics::{bind, serve, Metrics};
+use oxinit::api::snapshot::{
     HealthResult, MemoryEnforcement, Phase, ProcessState, ProcessStatus, Snapshot,
 };
 use tokio::time::{sleep, sleep_until, Instant};

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
 use nix::sys::resource::{getrusage, UsageWho};
-use oxinit::logs::{LogSink, Stream, Style};
+use oxinit::api::logs::{LogSink, Stream, Style};
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -70,17 +70,21 @@ pub fn check(explicit: Option<&Path>, strict: bool) -> i32 {
                 );
             }
             print!("{}", config::render_check(&config));
-            let mut code = 0;
-            for db in &config.sqlite.databases {
-                if let Some(warning) = crate::sqlite::volume_check(db) {
-                    if config.sqlite.require_volume {
-                        println!("error: {warning}; [sqlite] require_volume = true: `run` would not start");
-                        code = exit::CONFIG;
-                    } else {
-                        println!("warning: {warning}");
-                    }
+            // The same check `run` makes at boot, so `check` fails where `run` would.
+            let volumes = crate::sqlite::check_volumes(
+                &config.sqlite.databases,
+                config.sqlite.require_volume,
+            );
+            let code = match volumes {
+                Ok(warnings) => {
+                    warnings.iter().for_each(|w| println!("warning: {w}"));
+                    0
                 }
-            }
+                Err(refused) => {
+                    println!("error: {refused}");
+                    exit::CONFIG
+                }
+            };
             let places = control::location::Places::from_process();
             let socket = control::location::choose(config.init.control_socket.as_deref(), &places);
             println!(

@@ -197,7 +197,7 @@ fn route_panics() {
 #[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => {
-        $crate::diag::write_stderr(format!("oxinit: {}\n", format_args!($($arg)*)).as_bytes())
+        $crate::api::diag::write_stderr(format!("oxinit: {}\n", format_args!($($arg)*)).as_bytes())
     };
 }
 

@@ -10,8 +10,8 @@
 #![deny(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-use oxinit::cli::{Cli, Command};
-use oxinit::{commands, control, exit, single, sys};
+use oxinit::api::cli::{Cli, Command};
+use oxinit::api::{commands, control, exit, single, sys};
 
 // The one exception to the crate's unsafe_code rule: `no_mangle` exports
 // the C symbol `main`, which nothing else in the binary defines (no_main).
@@ -41,15 +41,15 @@ pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
     }
     if let Some(Command::Check { config, strict }) = &cli.command {
         sys::signals::unblock_all();
-        oxinit::diag::init("warn", oxinit::diag::Output::Direct);
+        oxinit::api::diag::init("warn", oxinit::api::diag::Output::Direct);
         std::process::exit(commands::check(config.as_deref(), *strict));
     }
     let single_mode = cli.command.is_none() && !cli.argv.is_empty();
     // From here on oxinit is (or stands in for) PID 1: its own lines never
     // wait on stderr (a reader that stops must not stop supervision).
-    oxinit::diag::init(
+    oxinit::api::diag::init(
         if single_mode { "warn" } else { "info" },
-        oxinit::diag::Output::Queued,
+        oxinit::api::diag::Output::Queued,
     );
 
     let code = std::panic::catch_unwind(|| run(cli)).unwrap_or_else(|_| {
@@ -61,7 +61,7 @@ pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
     });
     // What is still queued gets about a second, not longer: a stalled log
     // reader must not keep the container from stopping.
-    oxinit::diag::flush();
+    oxinit::api::diag::flush();
     std::process::exit(code);
 }
 
@@ -74,7 +74,7 @@ fn run(cli: Cli) -> i32 {
                 grace: cli.grace,
                 stop_timeout: cli.stop_timeout,
             });
-            oxinit::diag::flush();
+            oxinit::api::diag::flush();
             sys::pid1::exit_now(code)
         }
         None => commands::supervise(None),

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use oxinit::cgroup::poll;
+use oxinit::api::cgroup::poll;
 
 const MIB: u64 = 1 << 20;
 
@@ -70,7 +70,7 @@ fn tree_rss_counts_the_grandchild_outside_the_group() {
 
     let measured = poll::tree_rss(Path::new("/proc"), root, root);
     let truth = vm_rss(root) + vm_rss(grandchild);
-    let members = poll::group_members(Path::new("/proc"), root, root);
+    let members = poll::tree_usage(Path::new("/proc"), root, root).pids;
     stop_tree(child, grandchild);
 
     assert!(
@@ -104,7 +104,7 @@ fn tree_cpu_seconds_keeps_time_of_reaped_descendants() {
     let root = child.id() as i32;
     assert_eq!(pid, root);
 
-    let seconds = poll::tree_cpu_seconds(Path::new("/proc"), root, root);
+    let seconds = poll::tree_usage(Path::new("/proc"), root, root).cpu_seconds;
     stop_tree(child, pid);
 
     // 0.5 s burnt by the exited grandchild, plus interpreter start-ups;

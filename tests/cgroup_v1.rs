@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use oxinit::cgroup::{detect, Enforcement, Limits, Mode, ProcessCgroup, Requested, Roots};
-use oxinit::sys::spawn::join_from_child;
+use oxinit::api::cgroup::{detect, Enforcement, Limits, Mode, ProcessCgroup, Requested, Roots};
+use oxinit::api::sys::spawn::join_from_child;
 
 const MIB: u64 = 1 << 20;
 
@@ -282,7 +282,7 @@ fn prepare_kills_and_removes_a_previous_runs_cgroups() {
 #[test]
 fn the_oom_watch_wakes_on_a_worker_kill_and_the_kernel_log_names_it() {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use oxinit::cgroup::{drain_oom_watch, KernelLog};
+    use oxinit::api::cgroup::{drain_oom_watch, KernelLog};
     use std::os::fd::AsFd;
 
     let Some(enforcement) = v1("oomwatch", "ow") else {

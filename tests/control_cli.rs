@@ -3,8 +3,8 @@
 //! routing in main, exit codes, and that a waiting client dies of a signal
 //! although main blocks every signal first thing.
 
-use oxinit::control::{Action, Command as ControlCommand, Server, Snapshot};
-use oxinit::snapshot::{Kind, Phase, ProcessState, ProcessStatus};
+use oxinit::api::control::{Action, Command as ControlCommand, Server, Snapshot};
+use oxinit::api::snapshot::{Kind, Phase, ProcessState, ProcessStatus};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};

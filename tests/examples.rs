@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use oxinit::config::{self, Kind, LoadContext};
+use oxinit::api::config::{self, Kind, LoadContext};
 
 const NOT_AN_OXFILE: &str = "<!-- not an oxfile -->";
 
@@ -271,7 +271,7 @@ fn stop_chain(config: &config::Config) -> Duration {
 fn fly_duration(fly: &toml::Table, key: &str) -> Duration {
     match fly.get(key) {
         Some(toml::Value::Integer(secs)) => Duration::from_secs(*secs as u64),
-        Some(toml::Value::String(text)) => oxinit::units::parse_duration(text).unwrap(),
+        Some(toml::Value::String(text)) => oxinit::api::units::parse_duration(text).unwrap(),
         other => panic!("fly.toml {key}: {other:?}"),
     }
 }

@@ -20,7 +20,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use oxinit::config::{parse_str, plan, render_check_at, ConfigError, LoadContext};
+use oxinit::api::config::{parse_str, plan, render_check_at, ConfigError, LoadContext};
 
 /// Mutated inputs per run (per seed) unless `OXFILE_MUTATIONS` says otherwise.
 const DEFAULT_MUTATIONS: usize = 2000;
@@ -248,7 +248,7 @@ fn context(dir: &Path) -> LoadContext {
         ]),
         etc_dir: dir.to_owned(),
         // As `oxinit check` runs: what does not resolve here is a warning.
-        lookups: oxinit::config::Lookups::Check,
+        lookups: oxinit::api::config::Lookups::Check,
     }
 }
 

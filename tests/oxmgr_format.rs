@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use oxinit::config::{TRANSLATION_BEGIN, TRANSLATION_END};
+use oxinit::api::config::{TRANSLATION_BEGIN, TRANSLATION_END};
 
 fn check(file: &Path) -> Output {
     run(

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use oxinit::metrics::{bind, serve, Metrics};
-use oxinit::snapshot::{MemoryEnforcement, Phase, ProcessState, ProcessStatus, Snapshot};
+use oxinit::api::metrics::{bind, serve, Metrics};
+use oxinit::api::snapshot::{MemoryEnforcement, Phase, ProcessState, ProcessStatus, Snapshot};
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 

@@ -1,6 +1,6 @@
 //! README.md's "oxfile reference" table lists exactly the keys the parser
 //! accepts, taken from the parser's own key lists
-//! (`oxinit::config::reference_keys`): a key added to the parser without a
+//! (`oxinit::api::config::reference_keys`): a key added to the parser without a
 //! row, or a row for a key the parser does not know, fails here.
 
 use std::collections::BTreeSet;
@@ -50,7 +50,7 @@ fn the_readme_reference_lists_every_key_the_parser_accepts_and_no_other() {
         rows.len(),
         "a key is listed twice in the reference"
     );
-    let parsed: BTreeSet<(String, String)> = oxinit::config::reference_keys()
+    let parsed: BTreeSet<(String, String)> = oxinit::api::config::reference_keys()
         .into_iter()
         .map(|(t, k)| (t.to_string(), k.to_string()))
         .collect();

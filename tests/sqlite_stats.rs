@@ -6,9 +6,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-use oxinit::metrics::Metrics;
-use oxinit::snapshot::Snapshot;
-use oxinit::sqlite::{check_volumes, stats, volume_check};
+use oxinit::api::metrics::Metrics;
+use oxinit::api::snapshot::Snapshot;
+use oxinit::api::sqlite::{check_volumes, stats, volume_check};
 
 /// A python3 process holding one connection open to a WAL database (the
 /// last connection to close would checkpoint and delete the -wal file),

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use libfuzzer_sys::fuzz_target;
-use oxinit::config::{parse_str, plan, render_check_at, ConfigError, LoadContext};
+use oxinit::api::config::{parse_str, plan, render_check_at, ConfigError, LoadContext};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
         env: BTreeMap::from([("X".to_owned(), "x".to_owned())]),
         // No passwd or group here: user names fail the same way every time.
         etc_dir: "/nonexistent".into(),
-        lookups: oxinit::config::Lookups::Check,
+        lookups: oxinit::api::config::Lookups::Check,
     };
     match parse_str(text, Path::new("/nonexistent/oxfile.toml"), &ctx) {
         Ok(config) => {

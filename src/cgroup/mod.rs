@@ -299,11 +299,13 @@ impl Enforcement {
     }
 
     /// Whether `Limits::memory_high` is enforced (cgroup v2 only).
+    #[cfg(test)]
     pub fn supports_memory_high(&self) -> bool {
         matches!(self.backend, Backend::V2(_))
     }
 
     /// Whether `Limits::pids` is enforced.
+    #[cfg(test)]
     pub fn supports_pids(&self) -> bool {
         match &self.backend {
             Backend::V2(target) => target.controllers.iter().any(|c| c == "pids"),

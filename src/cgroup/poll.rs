@@ -64,17 +64,6 @@ pub fn tree_rss(proc_root: &Path, root_pid: i32, pgid: i32) -> u64 {
     tree_usage(proc_root, root_pid, pgid).rss_bytes
 }
 
-/// CPU seconds (user + system, reaped children included) of the tree.
-pub fn tree_cpu_seconds(proc_root: &Path, root_pid: i32, pgid: i32) -> f64 {
-    tree_usage(proc_root, root_pid, pgid).cpu_seconds
-}
-
-/// Pids of the tree: the processes to signal when stopping it, including
-/// descendants that left the process group.
-pub fn group_members(proc_root: &Path, root_pid: i32, pgid: i32) -> Vec<i32> {
-    tree_usage(proc_root, root_pid, pgid).pids
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -179,7 +179,7 @@ impl ProcessCgroup {
 
     /// CPU time of everything that ever ran in the cgroup (v2 `cpu.stat`
     /// `usage_usec`; v1 `cpuacct.usage` when a cpuacct cgroup was made).
-    /// `None` when unavailable: use `poll::tree_cpu_seconds` instead.
+    /// `None` when unavailable: use `poll::tree_usage`'s `cpu_seconds` instead.
     pub fn cpu_seconds(&self) -> Option<f64> {
         match &self.layout {
             Layout::V2 { dir } => {

@@ -7,8 +7,8 @@
 //! users turned into ids, defaults filled in. The supervisor never sees TOML.
 //!
 //! - [`locate()`]: which file to read;
-//! - [`load`] / [`load_with`] / [`parse_str`]: text → [`Config`] or every
-//!   [`Problem`] with its line and column;
+//! - [`load_with`] / [`parse_str`]: text → [`Config`] or every
+//!   [`Problem`](schema::Problem) with its line and column;
 //! - [`plan::plan`]: start and stop order; [`render_check`]: what `oxinit
 //!   check` prints;
 //! - durations and sizes are [`crate::units`]'s; signals as the file names
@@ -25,7 +25,7 @@
 //! function that reads each one (`table::KeyDef`); `table::walk` reads a
 //! table with its list, and the unknown-key message, its "did you mean",
 //! and [`reference_keys`] come from the same list. Each string enum is
-//! declared once too, as a [`Variants`] list that gives its parser, its
+//! declared once too, as a [`Variants`](variants::Variants) list that gives its parser, its
 //! names and its "use \"a\", \"b\" or \"c\"" message.
 //!
 //! The files import downward only, leaves first: `schema` (the resolved
@@ -92,22 +92,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use context::LoadContext;
-pub use locate::{locate, locate_in};
+pub use locate::locate;
 pub use parse::{control_socket_in, parse_str};
-pub use plan::{plan, Plan};
+pub use plan::plan;
 pub use reference::{reference_keys, TRANSLATION_BEGIN, TRANSLATION_END};
 pub use render::{render_check, render_check_at};
 pub use report::{ConfigError, Lookups};
 pub use schema::{
     Condition, Config, HealthCheck, HealthSpec, IncludeUrl, InitSettings, Kind, LogFormat,
-    MetricsSettings, Problem, ProcessSpec, RestartPolicy, SqliteSettings, UserSpec,
+    MetricsSettings, ProcessSpec, RestartPolicy, SqliteSettings,
 };
-pub use variants::Variants;
-
-/// Reads and validates `path` against oxinit's environment and the real /etc.
-pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    load_with(path, &LoadContext::from_process())
-}
 
 /// Only `[init] control_socket` of the oxfile at `path` (None when not
 /// written), resolved as `run` resolves it: what the clients need, without
@@ -116,7 +110,7 @@ pub fn load_control_socket(path: &Path) -> Result<Option<PathBuf>, ConfigError> 
     control_socket_in(&read(path)?, path, &LoadContext::from_process().env)
 }
 
-/// [`load`] with the environment and /etc injected.
+/// Reads and validates `path` against the environment and /etc in `ctx`.
 pub fn load_with(path: &Path, ctx: &LoadContext) -> Result<Config, ConfigError> {
     parse_str(&read(path)?, path, ctx)
 }

@@ -358,6 +358,7 @@ pub enum HealthCheck {
 
 impl HealthCheck {
     /// The `type` as written in oxfile.toml.
+    #[cfg(test)]
     pub fn type_name(&self) -> &'static str {
         match self {
             HealthCheck::Http { .. } => "http",

@@ -111,6 +111,7 @@ impl Server {
     }
 
     /// Replaces the default bounds (tests use short timeouts).
+    #[cfg(test)]
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self

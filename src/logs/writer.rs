@@ -31,7 +31,9 @@ use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
 use tokio::sync::{mpsc, oneshot};
 
 use super::stall::{self, Progress};
-use super::{LogError, Stream, WriteFailures};
+#[cfg(test)]
+use super::WriteFailures;
+use super::{LogError, Stream};
 
 /// Batches queued per stream before relays wait. With batches of about
 /// `BATCH_BYTES`, this bounds what oxinit holds for a slow reader of its output
@@ -78,6 +80,8 @@ pub(crate) enum Target {
 #[derive(Clone)]
 pub(crate) struct Writer {
     tx: mpsc::Sender<Message>,
+    /// The thread's counts of lost output, read by the tests.
+    #[cfg(test)]
     failures: Arc<Failures>,
     spares: Arc<Spares>,
     progress: Arc<Progress>,
@@ -115,6 +119,7 @@ impl Writer {
             .map_err(|source| LogError::SpawnWriter { stream, source })?;
         Ok(Writer {
             tx,
+            #[cfg(test)]
             failures,
             spares,
             progress,
@@ -155,6 +160,7 @@ impl Writer {
         self.progress.stuck(limit)
     }
 
+    #[cfg(test)]
     pub(crate) fn failures(&self) -> WriteFailures {
         WriteFailures {
             writes: self.failures.writes.load(Ordering::Relaxed),

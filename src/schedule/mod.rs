@@ -129,7 +129,7 @@ impl Schedule {
     }
 
     /// The first run strictly after `after`, in the zone `$TZ` names (UTC
-    /// when unset or not loadable, see [`Schedule::zone_note`]). `None` when
+    /// when unset or not loadable, see [`Zone::from_tz`]). `None` when
     /// there is none within 400 years or it lies beyond `SystemTime`'s range.
     ///
     /// At DST changes (as cronie): a fixed-time job (`30 2 * * *`) whose time
@@ -153,12 +153,6 @@ impl Schedule {
     pub fn zone() -> &'static Zone {
         process_zone()
     }
-
-    /// Why `$TZ` is set but schedules use UTC (no zoneinfo in the image, an
-    /// unknown name), for the boot log; `None` when all is well.
-    pub fn zone_note() -> Option<String> {
-        process_zone_and_note().1.clone()
-    }
 }
 
 impl std::fmt::Display for Schedule {
@@ -167,13 +161,9 @@ impl std::fmt::Display for Schedule {
     }
 }
 
-fn process_zone_and_note() -> &'static (Zone, Option<String>) {
-    static ZONE: OnceLock<(Zone, Option<String>)> = OnceLock::new();
-    ZONE.get_or_init(|| Zone::from_tz(std::env::var("TZ").ok().as_deref()))
-}
-
 fn process_zone() -> &'static Zone {
-    &process_zone_and_note().0
+    static ZONE: OnceLock<Zone> = OnceLock::new();
+    ZONE.get_or_init(|| Zone::from_tz(std::env::var("TZ").ok().as_deref()).0)
 }
 
 /// The first instant after Unix second `after` whose wall clock in `zone`

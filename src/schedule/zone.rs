@@ -117,6 +117,7 @@ impl Zone {
 
     /// A zone from the bytes of a TZif file (tests, and callers that read the
     /// file themselves).
+    #[cfg(test)]
     pub fn from_tzif(name: &str, bytes: &[u8]) -> Result<Zone, String> {
         let tz = TimeZone::from_tz_data(bytes)
             .map_err(|err| format!("{name}: not a valid TZif file: {err}"))?;

@@ -46,9 +46,4 @@ impl Backoff {
         self.last_delay = Some(delay);
         Decision::RestartAfter(delay)
     }
-
-    /// Restarts counted within the window right now (for status).
-    pub fn recent_restarts(&self) -> usize {
-        self.recent.len()
-    }
 }

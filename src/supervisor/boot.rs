@@ -24,13 +24,11 @@ pub fn prepare(config: &Config) -> Result<Boot, i32> {
     let budget = crate::config::budget::stop_budget(&config.processes, &config.init, &plan);
     tracing::info!("stop budget: {}", budget.describe());
     let (cgroups, memory_mode) = memory(config)?;
-    for db in &config.sqlite.databases {
-        if let Some(warning) = crate::sqlite::volume_check(db) {
-            if config.sqlite.require_volume {
-                tracing::error!("{warning}; [sqlite] require_volume = true: not starting");
-                return Err(crate::exit::CONFIG);
-            }
-            tracing::warn!("{warning}");
+    match crate::sqlite::check_volumes(&config.sqlite.databases, config.sqlite.require_volume) {
+        Ok(warnings) => warnings.iter().for_each(|w| tracing::warn!("{w}")),
+        Err(refused) => {
+            tracing::error!("{refused}");
+            return Err(crate::exit::CONFIG);
         }
     }
     Ok(Boot {

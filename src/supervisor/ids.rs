@@ -26,11 +26,6 @@ impl RunId {
     pub fn next(self) -> RunId {
         RunId(self.0 + 1)
     }
-
-    /// True before the process has ever started.
-    pub fn is_none(self) -> bool {
-        self.0 == 0
-    }
 }
 
 impl fmt::Display for RunId {

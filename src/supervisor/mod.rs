@@ -37,7 +37,7 @@ pub mod process;
 pub mod signal_event;
 pub mod transitions;
 
-pub use event_loop::{run, settle, Links, Settled};
+pub use event_loop::{run, settle, Links};
 pub use observe::Observer;
 
 #[cfg(test)]

@@ -274,6 +274,7 @@ impl Metrics {
     }
 
     /// Reads process trees from `root` instead of /proc (tests).
+    #[cfg(test)]
     pub fn with_proc_root(mut self, root: impl Into<PathBuf>) -> Metrics {
         self.proc_root = root.into();
         self
@@ -281,6 +282,7 @@ impl Metrics {
 
     /// Reuses memory and CPU figures for `age` instead of [`USAGE_MAX_AGE`]
     /// (tests: `Duration::ZERO` reads them at every render).
+    #[cfg(test)]
     pub fn with_usage_max_age(mut self, age: Duration) -> Metrics {
         self.usage_max_age = age;
         self

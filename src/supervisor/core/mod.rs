@@ -124,6 +124,7 @@ impl Supervisor {
     }
 
     /// The pid of process `idx`, while it may be signalled.
+    #[cfg(test)]
     pub fn pid(&self, idx: ProcId) -> Option<i32> {
         self.procs[idx].state.pid()
     }
