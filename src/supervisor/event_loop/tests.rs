@@ -454,3 +454,69 @@ async fn a_hung_exec_probe_is_killed_at_its_timeout() {
     let (code, ()) = tokio::join!(runner.run(), script);
     assert_eq!(code, 0);
 }
+
+/// `oxinit reload` through the loop, in cgroup mode: the new instance runs
+/// beside the old one without a cgroup of its own; the old one's end
+/// releases the old one's cgroup only, answers the request and is counted
+/// as a reload, not an exit.
+#[tokio::test(start_paused = true)]
+async fn a_reload_hands_over_and_releases_only_the_old_instances_cgroup() {
+    let tmp = tempfile::tempdir().unwrap();
+    let toml = "[processes.api]\ncommand = \"api\"\n[processes.api.limits]\nmemory = \"64M\"\n";
+    let (mut rig, mut runner) = rig(toml, Some(tmp.path().to_path_buf()));
+    let dir = tmp.path().join("oxinit-api");
+    let script = async {
+        let old = rig.running("api").await;
+        let answer = rig.ask(verb::Verb::Reload, "api").await;
+        rig.signalled(old, Signal::SIGTERM).await;
+        let snap = rig
+            .until("the old one stopping beside the new one", |s| {
+                s.processes[0]
+                    .reload
+                    .as_ref()
+                    .is_some_and(|r| r.instance == "old")
+            })
+            .await;
+        let new = snap.processes[0].pid.unwrap();
+        assert_ne!(new, old);
+        assert_eq!(snap.processes[0].reload.as_ref().unwrap().pid, Some(old));
+        assert_eq!(snap.processes[0].cgroups, std::slice::from_ref(&dir));
+        rig.exit(old, ExitStatus::Code(0));
+        let message = answer.await.unwrap().unwrap();
+        assert!(message.starts_with(&format!(
+            "api reloaded: the new instance (pid {new}) serves"
+        )));
+        let snap = rig
+            .until("the reload is over", |s| s.processes[0].reload.is_none())
+            .await;
+        assert_eq!(snap.processes[0].pid, Some(new));
+        assert!(
+            snap.processes[0].cgroups.is_empty(),
+            "the old one's cgroup is gone"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("cgroup.kill")).unwrap(),
+            "1"
+        );
+        assert!(!rig
+            .machine
+            .lock()
+            .unwrap()
+            .signalled
+            .contains(&(new, Signal::SIGTERM)));
+        rig.stop(&[new]).await;
+    };
+    let (code, ()) = tokio::join!(runner.run(), script);
+    assert_eq!(code, 0);
+    assert!(rig.heard.said("reloaded api ok"));
+    let heard = rig.heard.0.lock().unwrap().clone();
+    let exits: Vec<&String> = heard
+        .iter()
+        .filter(|l| l.starts_with("exited api"))
+        .collect();
+    assert_eq!(
+        exits,
+        ["exited api stop 0"],
+        "only the shutdown's: {heard:?}"
+    );
+}
