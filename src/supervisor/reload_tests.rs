@@ -522,3 +522,21 @@ fn a_probe_answered_by_the_other_instance_counts_for_neither() {
         .iter()
         .any(|o| matches!(o, Observation::Health { result, .. } if *result != HealthResult::Ok)));
 }
+
+#[test]
+fn start_of_a_oneshot_that_cannot_start_answers_with_127() {
+    let toml = "[processes.migrate]\ncommand = \"m\"\noneshot = true\n\
+                [processes.api]\ncommand = \"api\"\ndepends_on = [\"migrate\"]\n";
+    let mut w = World::new(toml);
+    w.exit("migrate", OK);
+    w.unspawnable = vec!["migrate"];
+    let actions = control(&mut w, 1, Command::Start, "migrate");
+    assert!(
+        actions.iter().any(
+            |a| matches!(a, Action::ReplyExit { id: 1, code: 127, message }
+            if message == "migrate: not found in $PATH")
+        ),
+        "{actions:?}"
+    );
+    assert!(w.pid("api") > 0);
+}

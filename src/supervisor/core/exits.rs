@@ -30,11 +30,15 @@ impl Supervisor {
         out: &mut Vec<Action>,
     ) {
         let p = &mut self.procs[idx];
-        if let Some(id) = p.pending_reply.take() {
-            out.push(Action::Reply {
+        let message = format!("{}: {reason}", p.spec.name);
+        match (p.kind, p.pending_reply.take()) {
+            // `oxinit start ONESHOT` ends with the run's code: 126/127 here.
+            (Kind::Oneshot, Some(id)) => out.push(Action::ReplyExit { id, code, message }),
+            (_, Some(id)) => out.push(Action::Reply {
                 id,
-                result: Err(format!("{}: {reason}", p.spec.name)),
-            });
+                result: Err(message),
+            }),
+            (_, None) => {}
         }
         // Never spawned yet (a spawn that failed for a passing reason, then
         // this one, is still its first start).
