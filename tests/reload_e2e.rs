@@ -25,6 +25,7 @@ e2e!(
     a_new_instance_that_fails_its_check_leaves_the_old_one_serving + child,
     start_of_a_oneshot_exits_with_its_code + child,
     an_exec_check_is_told_the_instance_it_checks + child,
+    ready_over_notify_comes_from_the_new_instances_own_socket + child,
 );
 
 fn app_oxfile(port: u16, events: &str, broken: &str, ready_timeout: &str) -> String {
@@ -353,5 +354,70 @@ interval = "1s"
         checked_new.t_ms <= term[0].t_ms,
         "checked before the old one's TERM"
     );
+    live.shut_down();
+}
+
+/// type = "notify": the new instance gets a NOTIFY_SOCKET of its own, and
+/// only its READY=1 hands over; until then the old one is left alone.
+fn ready_over_notify_comes_from_the_new_instances_own_socket(how: As) {
+    let s = scratch();
+    let log = s.file("events");
+    let ready = s.file("ready");
+    let pet = s.file("pet");
+    std::fs::write(&ready, "").unwrap();
+    let script = script_path("notify_client.py");
+    let procs = format!(
+        r#"
+[processes.api]
+command = {argv}
+[processes.api.health]
+type = "notify"
+"#,
+        argv = toml_argv(&[
+            python(),
+            path_str(&script),
+            path_str(&log),
+            "api",
+            path_str(&ready),
+            path_str(&pet)
+        ]),
+    );
+    let mut live = Live::start(how, s, Metrics::Off, &procs);
+    let old = live.wait_process("api", secs(10), "ready", |p| p["ready"] == true)["pid"]
+        .as_i64()
+        .unwrap();
+    std::fs::remove_file(&ready).unwrap();
+    let socket = live.socket.clone();
+    let reload = std::thread::spawn(move || {
+        run(
+            std::process::Command::new(bin())
+                .args(["reload", "api", "--socket"])
+                .arg(socket),
+            secs(30),
+        )
+    });
+    let starts = wait_until(secs(10), "the new instance starts", || {
+        let starts = live.events("api", "start");
+        (starts.len() == 2).then_some(starts)
+    });
+    let socket_of = |e: &Event| {
+        e.what
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("NOTIFY_SOCKET="))
+            .map(str::to_owned)
+    };
+    assert_ne!(socket_of(&starts[0]), socket_of(&starts[1]), "{starts:?}");
+    std::thread::sleep(ms(300));
+    assert!(
+        live.events("api", "term").is_empty(),
+        "the old one waits for READY=1"
+    );
+    assert_eq!(live.process("api")["pid"].as_i64(), Some(old));
+    std::fs::write(&ready, "").unwrap();
+    let out = reload.join().unwrap();
+    assert_eq!(out.code, ExitCode::Code(0), "{out:?}\n{}", live.ox.output());
+    let new = logged_pid(&starts[1]);
+    assert_eq!(live.process("api")["pid"].as_i64(), Some(new));
+    assert_eq!(live.events("api", "term").len(), 1);
     live.shut_down();
 }
