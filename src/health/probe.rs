@@ -132,7 +132,10 @@ async fn attribute(
         match answered_by(&instance.proc_root, local, addr, instance.pid) {
             Answered::Instance => return None,
             Answered::Other(pid) => {
-                let who = pid.map_or("another process".into(), |p| format!("pid {p}"));
+                let who = pid.map_or(
+                    "a process whose descriptors oxinit cannot read".into(),
+                    |p| format!("pid {p}"),
+                );
                 return Some(Outcome::NotCounted(format!(
                     "{addr}: accepted by {who}, not this instance (pid {})",
                     instance.pid
