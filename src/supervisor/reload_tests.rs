@@ -540,3 +540,29 @@ fn start_of_a_oneshot_that_cannot_start_answers_with_127() {
     );
     assert!(w.pid("api") > 0);
 }
+
+#[test]
+fn an_old_instance_stopped_for_its_health_is_replaced_when_the_new_one_is_ready() {
+    let mut w = ready_api();
+    let old = w.pid("api");
+    control(&mut w, 1, Command::Reload, "api");
+    let new = second_pid(&w, "api");
+    for _ in 0..3 {
+        w.wait(Duration::from_secs(1));
+        probe(&mut w, "api", Outcome::Unhealthy("HTTP 500".into()));
+    }
+    assert!(
+        matches!(w.state("api"), State::Stopping { .. }),
+        "stopped for its health"
+    );
+    probe_new(&mut w, "api", Outcome::Healthy);
+    assert_eq!(w.pid("api"), new, "the new one took over");
+    let actions = w.send(Event::Exited {
+        pid: old,
+        status: ExitStatus::Code(0),
+        oom: false,
+    });
+    assert!(reply(&actions, 1).unwrap().is_ok());
+    assert_eq!(reloads(&w), [ReloadResult::Ok]);
+    assert_eq!(w.spawned(), ["api", "api"], "no restart was needed");
+}

@@ -110,7 +110,7 @@ pub const TRANSITIONS: &[(&[Step], Step, Why)] = &[
     (&[Starting], Scheduled, ConditionFalse),
     (&[Starting], Cancelled, Shutdown),
     (&[Waiting], Starting, Reload),
-    (&[Running], Running, Handover),
+    (&[Running, Stopping], Running, Handover),
     (&[Stopping], Exited, Replaced),
 ];
 

@@ -14,7 +14,8 @@
 //!   client gets 1 with the reason;
 //! - the old instance ends by itself before the handover: the reload is
 //!   given up (the new one stopped) and the process goes through its
-//!   restart policy, as any exit;
+//!   restart policy, as any exit; stopped for its health or memory but
+//!   not gone yet when the new one is ready, it is replaced all the same;
 //! - `oxinit stop NAME` before the handover gives the reload up and stops
 //!   the old one as usual; after it, it stops the new one (the old one is
 //!   stopping already);
@@ -209,7 +210,9 @@ impl Supervisor {
         let name = p.spec.name.clone();
         let health = p.spec.health.clone();
         let Some(r) = p.reload.as_mut() else { return };
-        let (State::Running { pid, since }, old @ State::Running { .. }) =
+        // The old one may be stopping already, for its health or memory:
+        // the new one takes over all the same, and no restart is needed.
+        let (State::Running { pid, since }, old @ (State::Running { .. } | State::Stopping { .. })) =
             (r.state.clone(), p.state.clone())
         else {
             return;
