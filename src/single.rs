@@ -61,6 +61,7 @@ pub fn run(opts: Options) -> i32 {
         output: spawn::Output::Inherit,
         tty,
         cgroup_procs: &[],
+        listen: spawn::Listen::Untouched,
     };
     let child = match spawn::spawn(&spec) {
         Ok(child) => child,

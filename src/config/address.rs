@@ -15,6 +15,9 @@ pub enum Port {
     Required,
     /// Written; 0 is allowed (a listening socket: the kernel picks one).
     Listen,
+    /// Written and not 0: a socket oxinit holds for a process, whose
+    /// clients must know the port.
+    Held,
     /// May be left out, then this (an URL's default port).
     Default(u16),
 }
@@ -137,7 +140,7 @@ fn split_host_port(text: &str) -> Result<(&str, Option<&str>, bool), String> {
 
 fn parse_host(host: &str, bracketed: bool, text: &str, rule: Port) -> Result<IpAddr, String> {
     // A listening socket usually means every interface; a probe, this machine.
-    let example_ip = if rule == Port::Listen {
+    let example_ip = if matches!(rule, Port::Listen | Port::Held) {
         "0.0.0.0"
     } else {
         "127.0.0.1"
@@ -172,6 +175,9 @@ fn parse_port(port: &str, text: &str, rule: Port) -> Result<u16, String> {
         None
     };
     match number {
+        Some(0) if rule == Port::Held => Err(format!(
+            "\"{text}\": port 0 would let the kernel pick a port no client knows; write the port to serve"
+        )),
         Some(0) if rule != Port::Listen => Err(format!(
             "\"{text}\": port 0 cannot be connected to; write the port the app listens on"
         )),
@@ -281,6 +287,16 @@ mod tests {
                 "127.0.0.1:0",
                 Port::Required,
                 "port 0 cannot be connected to",
+            ),
+            (
+                "0.0.0.0:0",
+                Port::Held,
+                "port 0 would let the kernel pick a port no client knows",
+            ),
+            (
+                ":3000",
+                Port::Held,
+                "has no host: write e.g. \"0.0.0.0:3000\"",
             ),
             (
                 ":5432",

@@ -27,6 +27,7 @@ pub(super) fn check_combinations(
     label: &str,
     report: &mut Report<'_>,
 ) {
+    backlog_needs_listen(seen, label, report);
     match spec.kind() {
         Kind::Job => {
             if spec.oneshot {
@@ -48,6 +49,7 @@ pub(super) fn check_combinations(
                 }
             }
             refuse_replicator(seen, label, "a scheduled job", report);
+            refuse_listen(seen, label, "a scheduled job", report);
             refuse_health(seen, label, "a scheduled job runs to completion, so there is nothing to keep checking: its exit code is its result", report);
             // Whatever the service defaults are: a run is never restarted,
             // and its failure never stops the container.
@@ -69,11 +71,34 @@ pub(super) fn check_combinations(
                 }
             }
             refuse_replicator(seen, label, "a oneshot", report);
+            refuse_listen(seen, label, "a oneshot", report);
             refuse_health(seen, label, "a oneshot runs once to completion, so there is nothing to keep checking: its exit code is its result", report);
             // Never restarted, whatever the service default is.
             spec.restart = RestartPolicy::Never;
         }
         Kind::Service => check_service(spec, seen, label, report),
+    }
+}
+
+/// Held sockets queue connections for a process that is coming back; a
+/// oneshot or a job ends for good (or until its next time), and its
+/// clients would wait in the queue for nobody.
+fn refuse_listen(seen: &Seen, label: &str, what: &str, report: &mut Report<'_>) {
+    if let Some(span) = seen.get("listen") {
+        report.error(
+            span,
+            format!("{label} listen: {what} runs to completion, and connections would wait in the socket's queue while nothing accepts them; hold sockets for a service (and remove listen here)"),
+        );
+    }
+}
+
+/// `backlog` sizes the queue of `listen`'s sockets: alone it means nothing.
+fn backlog_needs_listen(seen: &Seen, label: &str, report: &mut Report<'_>) {
+    if let (Some(span), false) = (seen.get("backlog"), seen.contains_key("listen")) {
+        report.error(
+            span,
+            format!("{label} backlog: sizes the queue of the sockets of listen, which is not set; add listen = [\"0.0.0.0:PORT\"] or remove backlog"),
+        );
     }
 }
 

@@ -66,6 +66,7 @@ mod expand;
 mod health;
 mod kinds;
 mod limits;
+pub mod listen;
 mod locate;
 mod machine;
 mod oxmgr;

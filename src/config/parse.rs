@@ -146,6 +146,13 @@ pub fn parse_str(text: &str, path: &Path, ctx: &LoadContext) -> Result<Config, C
         }
     }
     check_dependencies(&doc.drafts, &mut report);
+    let held: Vec<_> = doc
+        .drafts
+        .iter()
+        .map(|d| (d.spec.name.as_str(), &d.listen_spans))
+        .collect();
+    let metrics = doc.metrics.enabled.then_some(doc.metrics.listen);
+    super::listen::check_across(&held, metrics, &mut report);
     check_metrics_and_sqlite(
         &mut doc.metrics,
         &doc.sqlite,

@@ -23,8 +23,9 @@ use super::schema::{ProcessSpec, RestartPolicy};
 use super::signal::parse_signal;
 use super::table::{duration, flag, key, walk, Item, KeyDef};
 use super::value::{no_nul, resolve, set};
-use super::{health, limits, machine};
+use super::{health, limits, listen, machine};
 use crate::schedule::Schedule;
+use crate::sys::listen::Endpoint;
 
 /// The keys of a `[processes.NAME]` table, in the order messages list them.
 pub(super) const PROCESS: &[KeyDef<Draft>] = &[
@@ -74,6 +75,12 @@ pub(super) const PROCESS: &[KeyDef<Draft>] = &[
     key("replicator", |d, item, r| {
         d.spec.replicator = Some(item.boolean(r).unwrap_or(false))
     }),
+    key("listen", |d, item, r| {
+        d.listen_spans = listen::parse(item, r)
+    }),
+    key("backlog", |d, item, r| {
+        set(&mut d.spec.backlog, listen::backlog(item, r))
+    }),
     key("when", |d, item, r| {
         d.spec.when = condition::parse(&d.spec.name, item, r)
     }),
@@ -86,6 +93,8 @@ pub(super) struct ProcessDraft {
     pub depends_on_spans: Vec<(String, Range<usize>)>,
     /// Where `stop_timeout` was written, else the table's name.
     pub stop_timeout_span: Range<usize>,
+    /// Each `listen` entry with its position.
+    pub listen_spans: Vec<(Endpoint, Range<usize>)>,
 }
 
 /// A process table as its keys are read, in file order.
@@ -94,6 +103,7 @@ pub(super) struct Draft {
     depends_on_spans: Vec<(String, Range<usize>)>,
     inline_env: Vec<(String, String)>,
     file_env: Vec<(String, String)>,
+    listen_spans: Vec<(Endpoint, Range<usize>)>,
 }
 
 /// Reads the table of process `name_key`; the rules that tie its keys
@@ -112,6 +122,7 @@ pub(super) fn parse_process(
         depends_on_spans: Vec::new(),
         inline_env: Vec::new(),
         file_env: Vec::new(),
+        listen_spans: Vec::new(),
     };
     let seen = walk(table, &label, PROCESS, &mut draft, ctx, report);
     let Draft {
@@ -119,6 +130,7 @@ pub(super) fn parse_process(
         depends_on_spans,
         inline_env,
         file_env,
+        listen_spans,
     } = draft;
 
     if !seen.contains_key("command") {
@@ -133,6 +145,7 @@ pub(super) fn parse_process(
     }
     spec.env = env.into_pairs();
     spec.depends_on = depends_on_spans.iter().map(|(d, _)| d.clone()).collect();
+    spec.listen = listen_spans.iter().map(|(e, _)| e.clone()).collect();
     check_combinations(&mut spec, &seen, &label, report);
     machine::check_process(&spec, &seen, &label, ctx, report);
     let stop_timeout_span = seen
@@ -143,6 +156,7 @@ pub(super) fn parse_process(
         spec,
         depends_on_spans,
         stop_timeout_span,
+        listen_spans,
     }
 }
 

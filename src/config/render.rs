@@ -8,7 +8,7 @@
 //! output ends up in CI logs. Only the names are shown.
 
 use std::fmt::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use super::budget;
 use super::plan::plan;
@@ -251,6 +251,9 @@ fn render_process<'c>(
         let names: Vec<&str> = p.env.iter().map(|(k, _)| k.as_str()).collect();
         line("env", format!("{} (values not shown)", names.join(", ")));
     }
+    if !p.listen.is_empty() {
+        line("listen", super::listen::describe(p));
+    }
     let limit = p.timeout.map_or("no time limit".to_string(), |t| {
         format!("must finish within {}", dur(t))
     });
@@ -259,7 +262,7 @@ fn render_process<'c>(
             if let Some(schedule) = &p.schedule {
                 let next = schedule
                     .next_after(now)
-                    .map(|t| format!(" (next run {})", format_utc(t)))
+                    .map(|t| format!(" (next run {})", crate::units::civil::format_utc(t)))
                     .unwrap_or_default();
                 line("schedule", format!("{}{next}", schedule.as_str()));
             }
@@ -438,16 +441,6 @@ fn limits_text(limits: &Limits) -> String {
     parts.join(", ")
 }
 
-/// `2026-01-02T03:04:05Z`: RFC 3339 in UTC, whole seconds (the log relay's
-/// millisecond timestamp without its milliseconds). A time before 1970 (only
-/// from a broken clock) prints as the epoch.
-fn format_utc(time: SystemTime) -> String {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let stamp = crate::units::civil::timestamp(std::time::Duration::from_secs(since.as_secs()));
-    let text = String::from_utf8_lossy(&stamp);
-    format!("{}Z", &text[..19])
-}
-
 fn restart_text(p: &ProcessSpec) -> String {
     if p.restart == RestartPolicy::Never {
         return "never".to_string();
@@ -483,26 +476,4 @@ fn quote_argv(argv: &[String]) -> String {
         })
         .collect();
     words.join(" ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    fn at(secs: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(secs)
-    }
-
-    #[test]
-    fn utc_timestamps() {
-        assert_eq!(format_utc(at(0)), "1970-01-01T00:00:00Z");
-        assert_eq!(format_utc(at(951_782_400)), "2000-02-29T00:00:00Z");
-        assert_eq!(format_utc(at(1_709_251_199)), "2024-02-29T23:59:59Z");
-        assert_eq!(format_utc(at(4_107_542_400)), "2100-03-01T00:00:00Z");
-        assert_eq!(
-            format_utc(UNIX_EPOCH - Duration::from_secs(5)),
-            "1970-01-01T00:00:00Z"
-        );
-    }
 }

@@ -222,6 +222,12 @@ pub struct ProcessSpec {
     /// `replicator = true|false` as written; None: detected from the command
     /// (see [`super::replicator`]).
     pub replicator: Option<bool>,
+    /// Services only: sockets oxinit binds at boot, holds, and passes to
+    /// every start on fds 3, 4, … (see `crate::sys::listen`). No two
+    /// collide, in this process or across the file.
+    pub listen: Vec<crate::sys::listen::Endpoint>,
+    /// listen(2)'s backlog for them.
+    pub backlog: u32,
     /// Oneshots and jobs: every condition must hold when it would start,
     /// else it is skipped (see [`super::condition`]). Empty: always runs.
     pub when: Vec<Condition>,
@@ -253,6 +259,8 @@ impl ProcessSpec {
             limits: crate::cgroup::Limits::default(),
             schedule: None,
             replicator: None,
+            listen: Vec::new(),
+            backlog: crate::sys::listen::DEFAULT_BACKLOG,
             when: Vec::new(),
         }
     }

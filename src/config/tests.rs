@@ -129,6 +129,8 @@ fn defaults() {
             limits: crate::cgroup::Limits::default(),
             schedule: None,
             replicator: None,
+            listen: vec![],
+            backlog: 4096,
             when: vec![],
         }
     );
@@ -1082,6 +1084,7 @@ mod condition;
 mod health;
 mod inputs;
 mod jobs_and_limits;
+mod listen;
 mod lookups;
 mod order;
 mod settings;

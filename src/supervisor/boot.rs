@@ -1,8 +1,8 @@
 //! What supervisor mode sets up before the first process starts: memory-limit
-//! enforcement and the SQLite volume check. Problems that make the oxfile
-//! unusable here (`memory_enforcement = "cgroup"` without writable cgroups,
-//! `require_volume` on the container's own layer) stop the boot with exit
-//! code 78. The metrics server and the control socket are the wiring's
+//! enforcement, the SQLite volume check and the held sockets. Problems that
+//! make the oxfile unusable here (`memory_enforcement = "cgroup"` without
+//! writable cgroups, `require_volume` on the container's own layer, a
+//! `listen` address that cannot be bound) stop the boot with exit code 78. The metrics server and the control socket are the wiring's
 //! (`crate::wiring`).
 
 use crate::cgroup::{self, Enforcement, Roots};
@@ -15,6 +15,8 @@ pub struct Boot {
     /// or when no process has limits.
     pub cgroups: Option<Enforcement>,
     pub memory_mode: MemoryEnforcement,
+    /// Every process's `listen`, bound and held.
+    pub sockets: super::sockets::HeldSockets,
 }
 
 /// Sets memory enforcement up and checks the volumes; Err(exit code) when
@@ -31,9 +33,14 @@ pub fn prepare(config: &Config) -> Result<Boot, i32> {
             return Err(crate::exit::CONFIG);
         }
     }
+    let sockets = super::sockets::bind_all(config).map_err(|e| {
+        tracing::error!("{e}");
+        crate::exit::CONFIG
+    })?;
     Ok(Boot {
         cgroups,
         memory_mode,
+        sockets,
     })
 }
 

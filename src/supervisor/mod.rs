@@ -9,7 +9,8 @@
 //! - [`event_loop`]: signals, reaping, deadlines and spawning around the core.
 //! - [`host`]: what the loop does to the machine (faked in its tests).
 //! - [`observe`]: who hears what happens (the metrics, through the wiring).
-//! - [`boot`]: memory enforcement and the SQLite volume check.
+//! - [`boot`]: memory enforcement, the SQLite volume check and [`sockets`]
+//!   (every `listen`, bound at boot and held for the processes' starts).
 //! - [`cadence`]: when health probes run and which failures count.
 //! - `oom`: counting OOM kills inside running processes' cgroups.
 //! - [`probing`]: running health probes and notify sockets for the loop;
@@ -35,6 +36,7 @@ mod picture;
 pub mod probing;
 pub mod process;
 pub mod signal_event;
+pub mod sockets;
 pub mod transitions;
 
 pub use event_loop::{run, settle, Links};

@@ -120,6 +120,10 @@ impl Probes {
                     output: spawn::Output::Null,
                     tty: crate::sys::pid1::TtyHandover::None,
                     cgroup_procs: &[],
+                    listen: spawn::Listen::Pass {
+                        fds: &[],
+                        names: &[],
+                    },
                 };
                 match spawn(&request) {
                     Ok(child) => {

@@ -119,6 +119,14 @@ impl CArray {
     pub fn len(&self) -> usize {
         self.strings.len()
     }
+
+    /// Adds `ptr` before the terminating NULL: a string this array does not
+    /// own (it must stay alive and NUL-terminated while the array is used),
+    /// such as the child's `LISTEN_PID`, which it fills in itself.
+    pub fn insert_last(&mut self, ptr: *const libc::c_char) {
+        let at = self.ptrs.len() - 1;
+        self.ptrs.insert(at, ptr);
+    }
 }
 
 /// oxinit's environment with `overrides` applied (a later one wins), as

@@ -8,6 +8,8 @@
 //! - [`spawn`]: fork/exec of a child in its own session, with a clean signal state;
 //!   [`exec`]: the $PATH search and argv/envp it execs with (never via /bin/sh).
 //! - [`kill`]: signalling process groups, every process, or a list of pids.
+//! - [`listen`]: the listening sockets oxinit holds for a process (`listen`),
+//!   bound at boot; [`spawn`] passes them on fds 3, 4, … (`LISTEN_FDS`).
 //! - [`pid1`]: the duties of PID 1 / a subreaper (tty hand-over, chdir, /proc scans).
 //! - [`stdio`]: fds 0–2 are open before oxinit opens anything of its own.
 
@@ -17,6 +19,7 @@
 
 pub(crate) mod exec;
 pub(crate) mod kill;
+pub mod listen;
 pub mod pid1;
 pub(crate) mod reap;
 pub mod signals;

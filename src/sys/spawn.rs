@@ -25,7 +25,9 @@
 //! 6. supplementary groups, gid, uid;
 //! 7. its working directory (as the user it runs as);
 //! 8. an empty signal mask (oxinit blocks everything; children must not);
-//! 9. `execve` of each candidate path in turn.
+//! 9. its held listening sockets onto fds 3, 4, … and its pid into
+//!    `LISTEN_PID` ([`sockets`]);
+//! 10. `execve` of each candidate path in turn.
 
 use super::exec::{self, CArray};
 use super::pid1::TtyHandover;
@@ -72,6 +74,8 @@ pub struct SpawnSpec<'a, S = String> {
     /// `cgroup.procs` files opened for writing by the parent; the child joins
     /// each by writing "0" before exec.
     pub cgroup_procs: &'a [RawFd],
+    /// The listening sockets it gets on fds 3, 4, … (`LISTEN_FDS`).
+    pub listen: Listen<'a>,
 }
 
 /// A running child.
@@ -94,11 +98,12 @@ pub enum Stage {
     Gid,
     Uid,
     Cwd,
+    Sockets,
     Exec,
 }
 
 impl Stage {
-    const ALL: [Stage; 9] = [
+    const ALL: [Stage; 10] = [
         Stage::Prepare,
         Stage::Stdio,
         Stage::Session,
@@ -107,6 +112,7 @@ impl Stage {
         Stage::Gid,
         Stage::Uid,
         Stage::Cwd,
+        Stage::Sockets,
         Stage::Exec,
     ];
 
@@ -120,6 +126,7 @@ impl Stage {
             Stage::Gid => "cannot set its group id",
             Stage::Uid => "cannot set its user id",
             Stage::Cwd => "cannot enter its working directory",
+            Stage::Sockets => "cannot put its listening sockets on fds 3, 4, …",
             Stage::Exec => "cannot execute it",
         }
     }
@@ -135,6 +142,7 @@ impl Stage {
             Stage::Gid => "setgid",
             Stage::Uid => "setuid",
             Stage::Cwd => "chdir",
+            Stage::Sockets => "sockets",
             Stage::Exec => "exec",
         }
     }
@@ -209,7 +217,15 @@ pub fn spawn<S: AsRef<OsStr>>(spec: &SpawnSpec<S>) -> Result<Spawned, SpawnError
     };
     let argv = CArray::new(spec.argv.iter().map(|a| a.as_ref().to_os_string()))
         .map_err(|a| nul("the argument", a))?;
-    let envp = CArray::new(exec::environment(spec.env)).map_err(|v| nul("the variable", v))?;
+    // `slot` must outlive the fork: envp points into it.
+    let (vars, mut slot) = sockets::environment(exec::environment(spec.env), spec.listen);
+    let mut envp = CArray::new(vars).map_err(|v| nul("the variable", v))?;
+    let pid_slot = slot.as_mut().map(sockets::PidSlot::as_mut_ptr);
+    sockets::with_slot(&mut envp, pid_slot);
+    let listen_fds = match spec.listen {
+        Listen::Pass { fds, .. } => fds.to_vec(),
+        Listen::Untouched => Vec::new(),
+    };
     let paths = exec::candidates(program, exec::child_path(spec.env).as_deref());
     let candidates = CArray::new(paths.iter().map(|p| p.as_os_str().to_os_string()))
         .map_err(|p| nul("the path", p))?;
@@ -252,6 +268,8 @@ pub fn spawn<S: AsRef<OsStr>>(spec: &SpawnSpec<S>) -> Result<Spawned, SpawnError
         envp: &envp,
         candidates: &candidates,
         report_fd: report_w.as_raw_fd(),
+        sockets: listen_fds,
+        pid_slot,
         // Read here, in the parent: the child must not allocate.
         ignored: ignored_signals(),
     };
@@ -433,6 +451,9 @@ fn ignored_signals() -> &'static [i32] {
 
 mod child;
 mod join;
+mod sockets;
+
+pub use sockets::Listen;
 
 #[cfg(test)]
 pub(crate) use join::join_before_exec;

@@ -73,6 +73,18 @@ pub fn timestamp(since_epoch: Duration) -> [u8; TIMESTAMP_LEN] {
     out
 }
 
+/// `2026-01-02T03:04:05Z`: RFC 3339 in UTC, whole seconds (the log relay's
+/// millisecond timestamp without its milliseconds). A time before 1970 (only
+/// from a broken clock) prints as the epoch.
+pub fn format_utc(time: std::time::SystemTime) -> String {
+    let since = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let stamp = timestamp(Duration::from_secs(since.as_secs()));
+    let text = String::from_utf8_lossy(&stamp);
+    format!("{}Z", &text[..19])
+}
+
 /// Writes `value` as zero-padded decimal filling `into` exactly.
 fn put_digits(into: &mut [u8], mut value: u64) {
     for digit in into.iter_mut().rev() {
@@ -159,6 +171,20 @@ mod tests {
             &timestamp(Duration::MAX),
             b"9999-12-31T23:59:59.999Z",
             "the largest Duration must not overflow"
+        );
+    }
+
+    #[test]
+    fn utc_timestamps() {
+        use std::time::{SystemTime, UNIX_EPOCH};
+        let at = |secs: u64| -> SystemTime { UNIX_EPOCH + Duration::from_secs(secs) };
+        assert_eq!(format_utc(at(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(format_utc(at(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(format_utc(at(1_709_251_199)), "2024-02-29T23:59:59Z");
+        assert_eq!(format_utc(at(4_107_542_400)), "2100-03-01T00:00:00Z");
+        assert_eq!(
+            format_utc(UNIX_EPOCH - Duration::from_secs(5)),
+            "1970-01-01T00:00:00Z"
         );
     }
 }

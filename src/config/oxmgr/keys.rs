@@ -52,7 +52,7 @@ pub(crate) const CANNOT_HONOUR: &[(&str, &str)] = &[
     ("max_cpu_percent", "oxinit limits memory and pids, not CPU: use the container's CPU limit (docker --cpus, Fly's vm size)"),
     ("cgroup_enforce", "oxinit enforces max_memory_mb with cgroups where it can and by polling elsewhere, chosen by [init] memory_enforcement in the native file"),
     ("deny_gpu", "oxinit does not hide GPUs: do not give the container any"),
-    ("reuse_port", "oxinit sets no SO_REUSEPORT hint: have the app set it if it needs it"),
+    ("reuse_port", "oxinit holds the listening socket itself instead, so none is refused across restarts: write listen = [\"0.0.0.0:PORT\"] in the native file and have the app serve fd 3 (README: Held sockets)"),
     ("git_repo", "oxinit does not pull code: the image holds it"),
     ("git_ref", "oxinit does not pull code: the image holds it"),
     ("pull_secret", "oxinit does not pull code: the image holds it"),

@@ -35,10 +35,22 @@ impl<H: Host> Runner<H> {
 
     /// After process `idx` ended with `status`: reads its cgroup's OOM
     /// counter, clears out what it left in the cgroup and removes it; closes
-    /// its notify socket. Returns true when it died of SIGKILL and the kernel
+    /// its notify socket; gives its held sockets oxinit's backlog again, or,
+    /// in the shutdown, closes them.
+    /// Returns true when it died of SIGKILL and the kernel
     /// OOM-killed something in its cgroup during this run: a worker killed
     /// earlier does not make a clean exit an OOM.
     fn release(&mut self, idx: ProcId, run: RunId, status: ExitStatus) -> bool {
+        // During a reload the other instance accepts on the same sockets:
+        // they stay as it has them, and close in the shutdown only once no
+        // instance is left.
+        let other_runs = self.children.values().any(|c| c.idx == idx);
+        let stopping = self.sup.phase() == crate::snapshot::Phase::Stopping;
+        match (other_runs, stopping) {
+            (true, _) => {}
+            (false, true) => self.sockets.close(idx.0),
+            (false, false) => self.sockets.of(idx.0).restore_backlog(),
+        }
         if let Some(task) = self.notify.remove(&(idx, run)) {
             task.abort();
         }
@@ -147,6 +159,9 @@ impl<H: Host> Runner<H> {
             },
             tty: pid1::TtyHandover::None,
             cgroup_procs: &procs_fds,
+            // Every start, and any instance beside a running one, gets the
+            // same held sockets.
+            listen: self.sockets.of(idx.0).listen(),
         };
         let result = self.host.spawn(&request);
         // Without a cgroup, a memory limit is enforced by measuring.

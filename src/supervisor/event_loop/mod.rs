@@ -137,6 +137,8 @@ struct Runner<H: Host> {
     /// `[sqlite] databases`, checked for WAL mode when a replicator first
     /// starts: by then restore and migrate have made the file.
     databases: Vec<PathBuf>,
+    /// Every process's held sockets (`listen`), passed to each of its starts.
+    sockets: super::sockets::HeldSockets,
     /// Signal reads that failed in a row.
     signal_failures: u32,
     /// The loop gave up (signals unreadable) and stopped everything itself.
@@ -177,6 +179,7 @@ pub async fn run(config: Config, settled: Settled, boot: Boot, links: Links) -> 
         settled.launch_dir,
         OomCounter::new(kernel_log),
     );
+    runner.sockets = boot.sockets;
     let code = runner.run().await;
     if runner.emergency {
         // Everything got TERM, grace, KILL already; a sweep would read the
@@ -239,6 +242,7 @@ impl<H: Host> Runner<H> {
             children: HashMap::new(),
             oom,
             databases: config.sqlite.databases.clone(),
+            sockets: Default::default(),
             signal_failures: 0,
             emergency: false,
         }

@@ -21,12 +21,16 @@ pub(super) struct ChildSetup<'a> {
     pub(super) envp: &'a CArray,
     pub(super) candidates: &'a CArray,
     pub(super) report_fd: RawFd,
+    /// The held sockets, wherever they are in oxinit: moved onto 3, 4, …
+    pub(super) sockets: Vec<RawFd>,
+    /// `LISTEN_PID=`'s buffer in envp, when there are sockets.
+    pub(super) pid_slot: Option<*mut u8>,
     pub(super) ignored: &'static [i32],
 }
 
 impl ChildSetup<'_> {
     /// Runs in the child: sets it up and execs, or reports and `_exit`s.
-    pub(super) fn exec(&self) -> ! {
+    pub(super) fn exec(mut self) -> ! {
         let (stage, candidate) = match self.prepare() {
             Err(stage) => (stage, 0),
             Ok(()) => (Stage::Exec, self.exec_candidates()),
@@ -34,8 +38,8 @@ impl ChildSetup<'_> {
         self.report(stage, candidate)
     }
 
-    /// Steps 1–8 of the module docs; the failed stage, with errno set.
-    fn prepare(&self) -> Result<(), Stage> {
+    /// Steps 1–9 of the module docs; the failed stage, with errno set.
+    fn prepare(&mut self) -> Result<(), Stage> {
         // SAFETY: only async-signal-safe calls below, on data prepared before fork.
         unsafe {
             for (target, &fd) in self.stdio.iter().enumerate() {
@@ -89,6 +93,14 @@ impl ChildSetup<'_> {
             let mut empty: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut empty);
             libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            // Last, once nothing but the report pipe is still needed; it
+            // may be moved out of the way (see `sockets`).
+            if !super::sockets::place(&mut self.sockets, &mut self.report_fd) {
+                return Err(Stage::Sockets);
+            }
+            if let Some(slot) = self.pid_slot {
+                super::sockets::fill(slot, libc::getpid());
+            }
         }
         Ok(())
     }

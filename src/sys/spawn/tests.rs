@@ -15,6 +15,7 @@ fn the_parent_reads_the_ignored_signals_before_forking() {
         output: Output::Null,
         tty: TtyHandover::None,
         cgroup_procs: &[],
+        listen: Listen::Untouched,
     };
     let child = spawn(&spec).expect("true starts");
     // Had only the child computed the set (allocating after fork), the
@@ -34,6 +35,7 @@ fn spec<'a>(argv: &'a [String], env: &'a [(String, String)], cwd: &'a Path) -> S
         output: Output::Pipes,
         tty: TtyHandover::None,
         cgroup_procs: &[],
+        listen: Listen::Untouched,
     }
 }
 
@@ -157,4 +159,59 @@ fn join_from_child_writes_zero_to_every_fd() {
     join_from_child(&raw).unwrap();
     assert_eq!(std::fs::read_to_string(&a).unwrap(), "0");
     assert_eq!(std::fs::read_to_string(&b).unwrap(), "0");
+}
+
+/// Twelve listening sockets, passed in the reverse order of their fd
+/// numbers: in a test process with few files open, many of them (and the
+/// report pipe) sit on the very fds 3, 4, … the others must go to, so they
+/// must be moved out of the way first.
+fn twelve_listeners() -> (Vec<std::net::TcpListener>, Vec<RawFd>, Vec<String>) {
+    let listeners: Vec<_> = (0..12)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let fds: Vec<RawFd> = listeners.iter().rev().map(|l| l.as_raw_fd()).collect();
+    let names: Vec<String> = listeners
+        .iter()
+        .rev()
+        .map(|l| l.local_addr().unwrap().port().to_string())
+        .collect();
+    (listeners, fds, names)
+}
+
+#[test]
+fn sockets_land_on_3_and_up_in_order_with_listen_pid_the_childs_own() {
+    let (_listeners, fds, names) = twelve_listeners();
+    let script = "import os, socket\n\
+        n = int(os.environ['LISTEN_FDS'])\n\
+        ports = [str(socket.socket(fileno=3 + i).getsockname()[1]) for i in range(n)]\n\
+        print(os.environ['LISTEN_PID'], os.getpid(), ':'.join(ports), os.environ['LISTEN_FDNAMES'])\n";
+    let argv = words(&["python3", "-c", script]);
+    let mut request = spec(&argv, &[], Path::new("/"));
+    request.listen = Listen::Pass {
+        fds: &fds,
+        names: &names,
+    };
+    let child = spawn(&request).expect("python3 starts");
+    let pid = child.pid;
+    let out = stdout_of(child);
+    let words: Vec<&str> = out.split_whitespace().collect();
+    let joined = names.join(":");
+    assert_eq!(
+        words,
+        [pid.to_string().as_str(), &pid.to_string(), &joined, &joined],
+        "{out}"
+    );
+}
+
+#[test]
+fn with_sockets_an_exec_failure_is_still_reported() {
+    let (_listeners, fds, names) = twelve_listeners();
+    let argv = words(&["/nonexistent/program"]);
+    let mut request = spec(&argv, &[], Path::new("/"));
+    request.listen = Listen::Pass {
+        fds: &fds,
+        names: &names,
+    };
+    let e = spawn(&request).unwrap_err();
+    assert_eq!((e.stage, e.exit_code), (Stage::Exec, 127), "{e}");
 }
