@@ -1,7 +1,8 @@
 //! `oxinit reload NAME` and `oxinit start ONESHOT` against the real binary
 //! (issue 13): an app that binds its port itself with SO_REUSEPORT
-//! (tests/scripts/reuseport_app.py) is reloaded twice while a client sends
-//! requests without a pause, and no request fails; a reload whose new
+//! (tests/scripts/reload_app.py), and one on oxinit's held socket, are
+//! reloaded twice while a client sends requests without a pause, and no
+//! request fails; a reload whose new
 //! instance fails its health check returns 1 and the old one serves on; the
 //! reloads are counted; `oxinit start migrate` exits with the oneshot's code.
 
@@ -22,18 +23,32 @@ use live::*;
 
 e2e!(
     two_reloads_under_load_fail_no_request + child,
+    two_reloads_of_an_app_on_a_held_socket_fail_no_request + child,
     a_new_instance_that_fails_its_check_leaves_the_old_one_serving + child,
     start_of_a_oneshot_exits_with_its_code + child,
     an_exec_check_is_told_the_instance_it_checks + child,
     ready_over_notify_comes_from_the_new_instances_own_socket + child,
 );
 
-fn app_oxfile(port: u16, events: &str, broken: &str, ready_timeout: &str) -> String {
-    let script = script_path("reuseport_app.py");
+/// How the app gets its port.
+#[derive(Clone, Copy, PartialEq)]
+enum Port {
+    /// It binds it itself, with SO_REUSEPORT.
+    ReusePort,
+    /// oxinit holds it (`listen`) and passes it on as fd 3.
+    Held,
+}
+
+fn app_oxfile(port: u16, events: &str, broken: &str, ready_timeout: &str, how: Port) -> String {
+    let script = script_path("reload_app.py");
+    let listen = match how {
+        Port::Held => format!("listen = [\"127.0.0.1:{port}\"]\n"),
+        Port::ReusePort => String::new(),
+    };
     format!(
         r#"
 [processes.api]
-command = {argv}
+{listen}command = {argv}
 env = {{ DELAY = "0.6" }}
 stop_timeout = "5s"
 ready_timeout = "{ready_timeout}"
@@ -120,15 +135,25 @@ impl Load {
     }
 }
 
+fn two_reloads_under_load_fail_no_request(how: As) {
+    two_reloads_under_load(how, Port::ReusePort);
+}
+
+/// The same with the port held by oxinit: both instances accept on one
+/// socket, and the probes tell them apart by who accepted.
+fn two_reloads_of_an_app_on_a_held_socket_fail_no_request(how: As) {
+    two_reloads_under_load(how, Port::Held);
+}
+
 /// Two reloads while the client sends requests: each returns 0 once the new
 /// instance serves and the old is gone; no request fails; both instances
 /// show in `status` while it runs; counted as reloads, not exits.
-fn two_reloads_under_load_fail_no_request(how: As) {
+fn two_reloads_under_load(how: As, port_kind: Port) {
     let s = scratch();
     let port = free_port();
     let events = s.file("events");
     let broken = s.file("broken");
-    let procs = app_oxfile(port, path_str(&events), path_str(&broken), "20s");
+    let procs = app_oxfile(port, path_str(&events), path_str(&broken), "20s", port_kind);
     let mut live = Live::start(how, s, Metrics::On, &procs);
     let first = live.wait_process("api", secs(15), "ready", |p| p["ready"] == true);
     let load = Load::start(port);
@@ -136,26 +161,31 @@ fn two_reloads_under_load_fail_no_request(how: As) {
     let mut pids = vec![first["pid"].as_i64().unwrap()];
     for round in 0..2 {
         let socket = live.socket.clone();
+        let t0 = Instant::now();
         let reload = std::thread::spawn(move || {
-            run(
+            let out = run(
                 std::process::Command::new(bin())
                     .args(["reload", "api", "--socket"])
                     .arg(socket),
                 secs(30),
-            )
+            );
+            (out, t0.elapsed())
         });
         // The new instance starts 0.6 s late: status shows it beside the old one.
         let both = live.wait_process("api", secs(10), "reloading", |p| {
             p["reload"]["instance"] == "new"
         });
         assert_eq!(both["pid"].as_i64(), pids.last().copied(), "{both:#}");
-        let out = reload.join().unwrap();
+        let (out, took) = reload.join().unwrap();
         assert_eq!(
             out.code,
             ExitCode::Code(0),
             "reload {round}: {out:?}\n{}",
             live.ox.output()
         );
+        // Until then the old one answered every probe: none counted for the
+        // new one, which is ready only once it serves itself.
+        assert!(took >= ms(600), "ready after its 0.6 s start, not {took:?}");
         assert!(out.stdout.contains("api reloaded"), "{out:?}");
         let p = live.process("api");
         let pid = p["pid"].as_i64().unwrap();
@@ -211,7 +241,13 @@ fn a_new_instance_that_fails_its_check_leaves_the_old_one_serving(how: As) {
     let port = free_port();
     let events = s.file("events");
     let broken = s.file("broken");
-    let procs = app_oxfile(port, path_str(&events), path_str(&broken), "3s");
+    let procs = app_oxfile(
+        port,
+        path_str(&events),
+        path_str(&broken),
+        "3s",
+        Port::ReusePort,
+    );
     let mut live = Live::start(how, s, Metrics::On, &procs);
     let old = live.wait_process("api", secs(15), "ready", |p| p["ready"] == true)["pid"]
         .as_i64()

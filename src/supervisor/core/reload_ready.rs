@@ -60,7 +60,11 @@ impl Supervisor {
                 );
                 self.handover(idx, now, out);
             }
-            Outcome::Unhealthy(why) | Outcome::NotCounted(why) => r.health.status = Some(why),
+            Outcome::NotCounted(why) => {
+                tracing::debug!("{}'s new instance: probe not counted ({why})", p.spec.name);
+                r.health.status = Some(why)
+            }
+            Outcome::Unhealthy(why) => r.health.status = Some(why),
             Outcome::TimedOut => {
                 r.health.status = Some(format!("no answer within {}", fmt_duration(h.timeout)))
             }

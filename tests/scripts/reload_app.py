@@ -1,18 +1,22 @@
 #!/usr/bin/env python3
-"""An HTTP app that binds its port itself with SO_REUSEPORT, as apps that
-reload beside themselves do: `reuseport_app.py PORT EVENTS [BROKEN]`.
+"""An HTTP app for the reload tests: `reload_app.py PORT EVENTS [BROKEN]`.
+
+It serves oxinit's held socket (fd 3, systemd's LISTEN_FDS) when it is given
+one; else it binds 127.0.0.1:PORT itself with SO_REUSEPORT, as apps that
+reload beside themselves do.
 
 - `GET /` answers 200 with "pid <its pid>"; `GET /health` 200, or 500 when
   the file BROKEN existed at its start (a bad deploy);
-- it waits `$DELAY` seconds before it binds (a slow start, so a test can
+- it waits `$DELAY` seconds before it serves (a slow start, so a test can
   see two instances);
-- the newest instance gets every new connection: a one-line classic BPF
-  program on the port's reuseport group picks socket 1, the second bound,
-  and the kernel falls back to its hash when there is none (so the old one's
-  queue only drains, and closing it drops nothing);
-- on SIGTERM it stops accepting, takes what is queued, finishes what it
-  serves and exits 0. It logs "<ms> api start <pid>" and "<ms> api term" to
-  EVENTS.
+- binding itself, the newest instance gets every new connection: a one-line
+  classic BPF program on the port's reuseport group picks socket 1, the
+  second bound, and the kernel falls back to its hash when there is none (so
+  the old one's queue only drains, and closing it drops nothing). With a
+  held socket there is one queue, oxinit's, and nothing to do;
+- on SIGTERM it stops accepting, takes what its own listener still has
+  queued, finishes what it serves and exits 0. It logs "<ms> api start
+  <pid>" and "<ms> api term" to EVENTS.
 """
 
 import ctypes
@@ -71,11 +75,15 @@ def serve(conn):
 stopping = threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: stopping.set())
 time.sleep(float(os.environ.get("DELAY", "0")))
-listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-listener.bind(("127.0.0.1", PORT))
-listener.listen(128)
-keep = newest_first(listener)
+held = os.environ.get("LISTEN_FDS") == "1"
+if held:
+    listener = socket.socket(fileno=3)
+else:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener.bind(("127.0.0.1", PORT))
+    listener.listen(128)
+    keep = newest_first(listener)
 log(f"start {os.getpid()}")
 workers = []
 while not stopping.is_set():
@@ -84,13 +92,20 @@ while not stopping.is_set():
     except InterruptedError:
         continue
     if ready:
-        conn, _ = listener.accept()
+        try:
+            conn, _ = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            # A held socket: the other instance took it first.
+            continue
         t = threading.Thread(target=serve, args=(conn,))
         t.start()
         workers.append(t)
 log("term")
-listener.setblocking(False)
-while True:
+# A held socket's queue is the new instance's too: it takes what comes (and
+# O_NONBLOCK would be set on the socket both share).
+if not held:
+    listener.setblocking(False)
+while not held:
     try:
         conn, _ = listener.accept()
     except (BlockingIOError, InterruptedError):
