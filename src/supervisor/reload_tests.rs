@@ -566,3 +566,29 @@ fn an_old_instance_stopped_for_its_health_is_replaced_when_the_new_one_is_ready(
     assert_eq!(reloads(&w), [ReloadResult::Ok]);
     assert_eq!(w.spawned(), ["api", "api"], "no restart was needed");
 }
+
+#[test]
+fn a_second_term_before_the_level_of_a_reload_aborts_it() {
+    let mut w = World::new(
+        "[processes.db]\ncommand = \"db\"\n[processes.db.health]\ntype = \"tcp\"\naddress = \"127.0.0.1:5432\"\n\
+         [processes.api]\ncommand = \"api\"\ndepends_on = [\"db\"]\n",
+    );
+    probe(&mut w, "db", Outcome::Healthy);
+    control(&mut w, 1, Command::Reload, "db");
+    let new = second_pid(&w, "db");
+    w.send(signal(TERM));
+    assert_eq!(
+        second(&w, "db").unwrap().stage,
+        Stage::Starting,
+        "db's level is not reached yet"
+    );
+    w.send(signal(TERM));
+    let actions = w.send(Event::Exited {
+        pid: new,
+        status: ExitStatus::Signal(9),
+        oom: false,
+    });
+    let why = reply(&actions, 1).unwrap().clone().unwrap_err();
+    assert!(why.contains("killing every process"), "{why}");
+    assert_eq!(reloads(&w), [ReloadResult::Aborted]);
+}

@@ -5,7 +5,7 @@
 use super::{fmt_duration, Action, Cause, Phase, Supervisor};
 use crate::snapshot::ReloadResult;
 use crate::supervisor::ids::ProcId;
-use crate::supervisor::process::{State, StopCause};
+use crate::supervisor::process::{Stage, State, StopCause};
 use crate::supervisor::signal_event::ShutdownEvent;
 use crate::supervisor::transitions::{change, Why};
 use nix::sys::signal::Signal;
@@ -181,6 +181,14 @@ impl Supervisor {
             .map(|(i, p)| (ProcId(i), p))
         {
             let name = p.spec.name.clone();
+            if let Some(r) = p.reload.as_mut().filter(|r| r.stage == Stage::Starting) {
+                r.stage = Stage::Abandoned {
+                    result: ReloadResult::Aborted,
+                    why: format!(
+                        "oxinit is killing every process: the reload of {name} was given up"
+                    ),
+                };
+            }
             let first = kill_now(&name, &mut p.state, now);
             let second = p
                 .reload
