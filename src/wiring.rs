@@ -15,7 +15,9 @@ use crate::config::{Config, LogFormat};
 use crate::control::Feeds;
 use crate::logs::{Bounds, LogBook};
 use crate::metrics::Metrics;
-use crate::snapshot::{Event, EventKind, ExitReason, HealthResult, JobResult, Snapshot};
+use crate::snapshot::{
+    Event, EventKind, ExitReason, HealthResult, JobResult, ReloadResult, Snapshot,
+};
 use crate::supervisor::{self, Links, Observer};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -143,6 +145,9 @@ impl Observer for Registry {
     }
     fn job_run(&self, name: &str, result: JobResult, at: SystemTime) {
         self.metrics.job_run(name, result, at);
+    }
+    fn process_reloaded(&self, name: &str, result: ReloadResult) {
+        self.metrics.process_reloaded(name, result);
     }
     fn oom_kills(&self, name: &str, n: u64) {
         self.metrics.oom_kills(name, n);

@@ -164,7 +164,18 @@ pub const COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "start",
-        about: "Start one stopped process",
+        about: "Start one stopped process; a oneshot is run again and the client waits for \
+                it and exits with its code (`oxinit start migrate && oxinit reload api`)",
+        positional: Some("NAME"),
+        options: &[SOCKET, CLIENT_CONFIG, HELP],
+    },
+    Spec {
+        name: "reload",
+        about: "Replace a running service without downtime: start a new instance beside the \
+                old one, wait until it is ready (its health check, READY=1, else started), \
+                then stop the old one. Exit 0 once the new one serves and the old is gone; \
+                1 with the reason if it is not ready within ready_timeout (the old keeps \
+                serving)",
         positional: Some("NAME"),
         options: &[SOCKET, CLIENT_CONFIG, HELP],
     },

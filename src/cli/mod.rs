@@ -1,6 +1,6 @@
 //! The command line: `oxinit -- CMD…` (single-command mode), `oxinit run`,
 //! `oxinit check`, and the clients of a running oxinit: `status`, `restart`,
-//! `stop`, `start`, `healthcheck`, `logs`, `events`.
+//! `stop`, `start`, `reload`, `healthcheck`, `logs`, `events`.
 //!
 //! Parsed by hand, as tini and dumb-init do: a PID 1 starts on every container
 //! start, and an argument-parsing library cost ~200 KB of binary and built its
@@ -62,6 +62,10 @@ pub enum Command {
         socket: SocketArg,
     },
     Start {
+        name: String,
+        socket: SocketArg,
+    },
+    Reload {
         name: String,
         socket: SocketArg,
     },
@@ -185,6 +189,9 @@ impl Command {
             Command::Stop { name, socket } => (Request::Stop { name: name.clone() }, socket, false),
             Command::Start { name, socket } => {
                 (Request::Start { name: name.clone() }, socket, false)
+            }
+            Command::Reload { name, socket } => {
+                (Request::Reload { name: name.clone() }, socket, false)
             }
             Command::Healthcheck { socket } => (Request::Health {}, socket, false),
             Command::Logs {

@@ -234,6 +234,10 @@ fn subcommand(
             name: name()?,
             socket,
         },
+        "reload" => Command::Reload {
+            name: name()?,
+            socket,
+        },
         "healthcheck" => Command::Healthcheck { socket },
         "logs" => Command::Logs {
             names: names(&args, &words)?,

@@ -665,6 +665,7 @@ fn config_of(cli: &Cli) -> Option<&PathBuf> {
             | Command::Restart { socket, .. }
             | Command::Stop { socket, .. }
             | Command::Start { socket, .. }
+            | Command::Reload { socket, .. }
             | Command::Healthcheck { socket }
             | Command::Logs { socket, .. }
             | Command::Events { socket, .. },

@@ -58,6 +58,7 @@ pub(super) const PROCESS: &[KeyDef<Draft>] = &[
         set(&mut d.spec.stop_signal, stop_signal(item, r))
     }),
     duration("stop_timeout", |d| &mut d.spec.stop_timeout),
+    duration("ready_timeout", |d| &mut d.spec.ready_timeout),
     key("depends_on", |d, item, r| {
         d.depends_on_spans = depends_on(item, r)
     }),

@@ -211,6 +211,9 @@ pub struct ProcessSpec {
     pub critical: bool,
     pub stop_signal: Signal,
     pub stop_timeout: Duration,
+    /// `oxinit reload`: how long the new instance has to become ready before
+    /// it is stopped and the old one keeps serving.
+    pub ready_timeout: Duration,
     /// Names of processes in this file; no cycles.
     pub depends_on: Vec<String>,
     pub oneshot: bool,
@@ -257,6 +260,7 @@ impl ProcessSpec {
             critical: true,
             stop_signal: Signal::SIGTERM,
             stop_timeout: Duration::from_secs(10),
+            ready_timeout: Duration::from_secs(60),
             depends_on: Vec::new(),
             oneshot: false,
             timeout: None,

@@ -121,6 +121,7 @@ fn defaults() {
             critical: true,
             stop_signal: Signal::SIGTERM,
             stop_timeout: Duration::from_secs(10),
+            ready_timeout: Duration::from_secs(60),
             depends_on: vec![],
             oneshot: false,
             timeout: None,

@@ -19,7 +19,7 @@
 //!   served. A flood of silent connections therefore only ever pushes out
 //!   silent connections, and a client that sends at once (healthcheck,
 //!   status) is served however many wait;
-//! - `restart`/`stop`/`start` hold their connection until the action is done
+//! - `restart`/`stop`/`start`/`reload` hold their connection until the action is done
 //!   (a whole stop_timeout): at most [`Limits::max_commands`] run at once,
 //!   far below the caps, so waiting commands cannot fill the table either.
 //!

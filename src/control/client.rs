@@ -203,14 +203,23 @@ pub fn run_client_in(
             }
         },
         Request::Logs { .. } | Request::Events {} => unreachable!("streams are watched above"),
-        Request::Restart { .. } | Request::Stop { .. } | Request::Start { .. } => {
+        Request::Restart { .. }
+        | Request::Stop { .. }
+        | Request::Start { .. }
+        | Request::Reload { .. } => {
+            // `start ONESHOT` ends with the run's code; a failed run says so on stderr.
+            let code = response.code.unwrap_or(0);
             if json {
                 let line = serde_json::to_string(&response).unwrap_or_default();
                 let _ = writeln!(out, "{line}");
             } else if let Some(message) = &response.message {
-                let _ = writeln!(out, "{message}");
+                match code {
+                    0 => writeln!(out, "{message}"),
+                    _ => writeln!(err, "oxinit: {message}"),
+                }
+                .ok();
             }
-            0
+            code
         }
     }
 }

@@ -225,7 +225,7 @@ async fn command(
             format!(
                 "oxinit dropped the {action} of {name} without an answer (is it shutting down?)"
             )
-        })?
+        })
     };
     let outcome = tokio::select! {
         outcome = timeout(limit, exchange) => outcome,
@@ -235,11 +235,22 @@ async fn command(
         }
     };
     Some(match outcome {
-        Ok(Ok(message)) => {
+        Ok(Ok(crate::verb::Answer {
+            result: Ok(message),
+            code,
+        })) => {
             tracing::info!("control: {message}");
-            Response::done(Some(message))
+            Response {
+                code,
+                ..Response::done(Some(message))
+            }
         }
-        Ok(Err(error)) => {
+        Ok(
+            Ok(crate::verb::Answer {
+                result: Err(error), ..
+            })
+            | Err(error),
+        ) => {
             tracing::info!("control: {action} {name} refused: {error}");
             Response::error(error)
         }

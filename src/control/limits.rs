@@ -21,7 +21,7 @@ pub struct Limits {
     /// Connections of one uid counted at once, below `max_connections`: a
     /// flood from one uid cannot take the places of another's.
     pub max_per_uid: usize,
-    /// `restart`/`stop`/`start` running at once (each holds its connection
+    /// `restart`/`stop`/`start`/`reload` running at once (each holds its connection
     /// until done); more are answered "busy".
     pub max_commands: usize,
     /// `logs` and `events` answered at once: they hold their connection

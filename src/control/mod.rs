@@ -26,7 +26,7 @@
 //! client delays nobody. Many silent clients cannot take every place either:
 //! a client has 2 s to send its request, each uid has a cap below the global
 //! one, and at a full table the oldest connection without a request makes
-//! room for the newcomer ([`admission`]), so `healthcheck` is always served. `restart`/`stop`/`start` become a [`Command`] on a
+//! room for the newcomer ([`admission`]), so `healthcheck` is always served. `restart`/`stop`/`start`/`reload` become a [`Command`] on a
 //! channel to the supervisor, which answers through the command's `reply`
 //! once the action is done.
 //!

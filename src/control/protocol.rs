@@ -4,7 +4,7 @@ use super::Action;
 use serde::{Deserialize, Serialize};
 
 /// A request line: `{"cmd":"status"}`, `{"cmd":"health"}`,
-/// `{"cmd":"restart","name":"api"}`, `{"cmd":"stop",…}`, `{"cmd":"start",…}`.
+/// `{"cmd":"restart","name":"api"}`, `{"cmd":"stop",…}`, `{"cmd":"start",…}`, `{"cmd":"reload",…}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Request {
@@ -34,6 +34,9 @@ pub enum Request {
     },
     /// Every event from now on, until the client leaves.
     Events {},
+    Reload {
+        name: String,
+    },
 }
 
 impl Request {
@@ -46,6 +49,7 @@ impl Request {
             Request::Restart { name } => Some((Action::Restart, name)),
             Request::Stop { name } => Some((Action::Stop, name)),
             Request::Start { name } => Some((Action::Start, name)),
+            Request::Reload { name } => Some((Action::Reload, name)),
         }
     }
 }
@@ -96,6 +100,9 @@ pub struct Response<S> {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// `start ONESHOT`: the run's exit code, which the client exits with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i32>,
     /// `status`: the whole picture.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<S>,
@@ -123,6 +130,7 @@ impl<S> Response<S> {
         Response {
             ok: true,
             message,
+            code: None,
             error: None,
             snapshot: None,
             healthy: None,

@@ -4,7 +4,7 @@
 //! its text is [`Event::fields`] in the same order, so the two cannot say
 //! different things. The event names are [`EventKind`]'s table.
 
-use super::words::{EventKind, ExitReason, JobResult};
+use super::words::{EventKind, ExitReason, JobResult, ReloadResult};
 use serde::{Deserialize, Serialize};
 
 /// Something that happened.
@@ -39,6 +39,9 @@ pub struct Event {
     /// `job`: how the run went.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<JobResult>,
+    /// `reloaded`: how the reload ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload: Option<ReloadResult>,
     /// `oom`: processes the kernel killed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kills: Option<u64>,
@@ -66,6 +69,7 @@ impl Event {
             delay: None,
             restart: None,
             result: None,
+            reload: None,
             kills: None,
             why: None,
             stderr: Vec::new(),
@@ -91,6 +95,7 @@ impl Event {
         add("delay", self.delay.map(seconds));
         add("restart", self.restart.map(|r| r.to_string()));
         add("result", self.result.map(|r| r.to_string()));
+        add("reload", self.reload.map(|r| r.to_string()));
         add("kills", self.kills.map(|k| k.to_string()));
         add("why", self.why.as_ref().map(|w| format!("{w:?}")));
         out
@@ -171,7 +176,8 @@ mod tests {
                 "stopped",
                 "oom",
                 "job",
-                "shutdown"
+                "shutdown",
+                "reloaded"
             ]
         );
         let shutdown = Event {

@@ -13,6 +13,7 @@ mod words;
 pub use event::Event;
 pub use words::{
     EventKind, ExitReason, HealthResult, JobResult, Kind, MemoryEnforcement, Phase, ProcessState,
+    ReloadResult,
 };
 
 use serde::{Deserialize, Serialize};
@@ -65,6 +66,24 @@ pub struct ProcessStatus {
     /// buffer).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub last_stderr: Vec<String>,
+    /// `oxinit reload` under way: the second instance (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload: Option<ReloadStatus>,
+}
+
+/// The second instance of a process while `oxinit reload` runs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReloadStatus {
+    /// "new" (starting, not ready yet), "old" (stopping after the handover)
+    /// or "abandoned" (the new one, stopped because the reload failed).
+    pub instance: String,
+    pub state: ProcessState,
+    pub pid: Option<i32>,
+    pub ready: bool,
+    /// Start of that instance, in Unix seconds.
+    pub started_at: Option<f64>,
+    /// Why it is not ready yet, or why the reload failed.
+    pub status_text: Option<String>,
 }
 
 /// How the last run ended.
@@ -142,6 +161,7 @@ mod tests {
                     memory_limit_bytes: Some(536870912),
                     cgroups: vec!["/sys/fs/cgroup/oxinit/api".into()],
                     last_stderr: Vec::new(),
+                    reload: None,
                 },
                 ProcessStatus {
                     name: "backup".into(),

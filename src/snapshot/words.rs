@@ -221,5 +221,23 @@ words! {
         Job = "job",
         /// oxinit began its ordered shutdown.
         Shutdown = "shutdown",
+        /// `oxinit reload` ended (handed over, or given up: see its result).
+        Reloaded = "reloaded",
+    }
+}
+
+words! {
+    /// How one `oxinit reload` ended: the `result` label of
+    /// oxinit_process_reloads_total.
+    pub enum ReloadResult {
+        /// The new instance serves and the old one is gone.
+        Ok = "ok",
+        /// The new instance was not ready within its `ready_timeout`.
+        NotReady = "not_ready",
+        /// The new instance could not start, or ended before it was ready.
+        Failed = "failed",
+        /// Given up before the handover: the old instance ended, `oxinit
+        /// stop`, or the shutdown.
+        Aborted = "aborted",
     }
 }

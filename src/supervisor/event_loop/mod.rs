@@ -127,14 +127,16 @@ struct Runner<H: Host> {
     internal_tx: mpsc::UnboundedSender<Internal>,
     internal_rx: mpsc::UnboundedReceiver<Internal>,
     exec_probes: Probes,
-    /// Each running process's cgroup (cgroup modes only).
+    /// Each running process's cgroup (cgroup modes only)…
     cgroups: HashMap<ProcId, ProcessCgroup>,
-    /// Each running notify process's socket reader.
-    notify: HashMap<ProcId, JoinHandle<()>>,
+    /// …and the run it belongs to (a reload's new instance has none).
+    cgroup_runs: HashMap<ProcId, RunId>,
+    /// Each running notify instance's socket reader.
+    notify: HashMap<(ProcId, RunId), JoinHandle<()>>,
     /// This oxinit's own directory for notify sockets (removed at exit), so
     /// two oxinits sharing /run never replace each other's sockets.
     notify_dir: Option<crate::health::RuntimeDir>,
-    replies: HashMap<u64, oneshot::Sender<Result<String, String>>>,
+    replies: HashMap<u64, oneshot::Sender<verb::Answer>>,
     next_reply: u64,
     /// The processes' pids, as the loop started them (orphans are not here).
     children: HashMap<i32, Child>,
@@ -243,6 +245,7 @@ impl<H: Host> Runner<H> {
             internal_rx,
             exec_probes: Probes::default(),
             cgroups: HashMap::new(),
+            cgroup_runs: HashMap::new(),
             notify: HashMap::new(),
             notify_dir: None,
             replies: HashMap::new(),
@@ -368,8 +371,9 @@ impl<H: Host> Runner<H> {
             Action::Signal { idx, pid, sig } => {
                 self.host.kill_group(pid, sig);
                 if sig == Signal::SIGKILL {
-                    // Descendants that left the process group are still in its cgroup.
-                    if let Some(cg) = self.cgroups.get(&idx) {
+                    // Descendants that left the process group are still in
+                    // its cgroup (the pid's own: not a reload's other instance).
+                    if let Some(cg) = self.cgroup_of(idx, pid) {
                         let _ = cg.kill_all();
                     }
                 }
@@ -382,20 +386,46 @@ impl<H: Host> Runner<H> {
             }
             Action::PollMemory => self.poll_memory(pending),
             Action::Probe { idx, run } => {
-                let spec = &self.sup.processes()[idx].spec;
+                let p = &self.sup.processes()[idx];
+                // The instance the probe is for. During a reload two answer
+                // on one address, and an HTTP/TCP answer counts only for the
+                // one that accepted it.
+                let second = p.reload.as_ref().filter(|r| r.run == run);
+                let instance = match second {
+                    Some(r) => r.pid(),
+                    None => p.state.pid(),
+                };
+                let attribute = p.reload.is_some();
+                let spec = &p.spec;
                 let cwd = spec.cwd.clone().unwrap_or_else(|| self.launch_dir.clone());
                 let host = &mut self.host;
                 let spawn = |request: &spawn::SpawnSpec| host.spawn(request);
-                if let Some(event) =
-                    self.exec_probes
-                        .start(idx, run, spec, &cwd, &self.internal_tx, spawn)
-                {
+                if let Some(event) = self.exec_probes.start(
+                    super::probing::Target {
+                        idx,
+                        run,
+                        instance,
+                        attribute,
+                    },
+                    spec,
+                    &cwd,
+                    &self.internal_tx,
+                    spawn,
+                ) {
                     pending.push_back(event);
                 }
             }
             Action::Reply { id, result } => {
                 if let Some(reply) = self.replies.remove(&id) {
-                    let _ = reply.send(result);
+                    let _ = reply.send(result.into());
+                }
+            }
+            Action::ReplyExit { id, code, message } => {
+                if let Some(reply) = self.replies.remove(&id) {
+                    let _ = reply.send(verb::Answer {
+                        result: Ok(message),
+                        code: Some(code),
+                    });
                 }
             }
             Action::Record(observation) => self.record(observation),
@@ -420,6 +450,19 @@ impl<H: Host> Runner<H> {
                 m.job_run(name(idx), result, at);
                 m.event(&news::job(name(idx), result, at));
             }
+            Observation::Reloaded { idx, result } => {
+                m.process_reloaded(name(idx), result);
+                m.event(&news::reloaded(name(idx), result, SystemTime::now()));
+            }
+        }
+    }
+
+    /// The cgroup of process `idx`'s instance running as `pid`, if it has one.
+    fn cgroup_of(&self, idx: ProcId, pid: i32) -> Option<&ProcessCgroup> {
+        let run = self.children.get(&pid).map(|c| c.run);
+        match run.is_some() && run == self.cgroup_runs.get(&idx).copied() {
+            true => self.cgroups.get(&idx),
+            false => None,
         }
     }
 

@@ -11,7 +11,7 @@
 //! OOM counter.
 
 use super::Runner;
-use crate::snapshot::{Event, EventKind, JobResult, Phase};
+use crate::snapshot::{Event, EventKind, JobResult, Phase, ReloadResult};
 use crate::supervisor::core::Supervisor;
 use crate::supervisor::host::Host;
 use crate::supervisor::process::{LastExit, State};
@@ -86,6 +86,17 @@ pub(super) fn job(name: &str, result: JobResult, at: SystemTime) -> Event {
     Event {
         result: Some(result),
         ..Event::new(EventKind::Job, Some(name), unix)
+    }
+}
+
+/// `reloaded`: how `oxinit reload` of `name` ended.
+pub(super) fn reloaded(name: &str, result: ReloadResult, at: SystemTime) -> Event {
+    let unix = at
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    Event {
+        reload: Some(result),
+        ..Event::new(EventKind::Reloaded, Some(name), unix)
     }
 }
 
