@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
 use nix::sys::resource::{getrusage, UsageWho};
-use oxinit::api::logs::{LogSink, Stream, Style};
+use oxinit::api::logs::{Bounds, LogBook, LogSink, Stream, Style};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -49,10 +49,22 @@ fn main() {
             }
         }));
     }
-    for (name, style, via_pipe) in [
-        ("relay prefixed", Style::Prefixed { width: 8 }, false),
-        ("relay json", Style::Json, false),
-        ("relay prefixed → pipe", Style::Prefixed { width: 8 }, true),
+    // "+ ring": as oxinit runs it, keeping every line for `oxinit logs`.
+    for (name, style, via_pipe, keep) in [
+        ("relay prefixed", Style::Prefixed { width: 8 }, false, false),
+        (
+            "relay prefixed + ring",
+            Style::Prefixed { width: 8 },
+            false,
+            true,
+        ),
+        ("relay json", Style::Json, false, false),
+        (
+            "relay prefixed → pipe",
+            Style::Prefixed { width: 8 },
+            true,
+            false,
+        ),
     ] {
         if !runs(name) {
             continue;
@@ -74,7 +86,14 @@ fn main() {
                 .build()
                 .expect("runtime");
             runtime.block_on(async {
-                let sink = LogSink::to_writers(style, stdout, dev_null()).expect("sink");
+                let sink = match keep {
+                    true => {
+                        let book = LogBook::new([("api".to_string(), Bounds::default())], true);
+                        LogSink::to_writers_keeping(style, stdout, dev_null(), book)
+                    }
+                    false => LogSink::to_writers(style, stdout, dev_null()),
+                }
+                .expect("sink");
                 let stats = sink
                     .relay("api", Stream::Stdout, read_end)
                     .await

@@ -10,7 +10,7 @@
 //! 2. shared leaves: `units` (one duration and one size parser and
 //!    formatter), `snapshot` (the status snapshot and its typed words,
 //!    whose labels the JSON and the metrics share) and `verb`
-//!    (`restart`/`stop`/`start` as the control socket hands them on);
+//!    (`restart`/`stop`/`start`/`reload` as the control socket hands them on);
 //! 3. what the oxfile says and what the machine offers: `config` (the
 //!    oxfile.toml schema, validation and the boot plan), `cgroup` (memory
 //!    limits: cgroup v2, v1, polling), `schedule` (cron and `@every`),
@@ -137,9 +137,9 @@ pub mod api {
         };
     }
 
-    /// examples/relay_bench.rs: the log relay.
+    /// examples/relay_bench.rs: the log relay, with the ring it keeps.
     pub mod logs {
-        pub use crate::logs::{LogSink, Stream, Style};
+        pub use crate::logs::{Bounds, LogBook, LogSink, Stream, Style};
     }
 
     /// tests/prometheus_scrape.rs, tests/sqlite_stats.rs and

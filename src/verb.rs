@@ -13,8 +13,12 @@ pub enum Verb {
     Restart,
     /// Stop it and keep it stopped, whatever its restart policy, until started.
     Stop,
-    /// Start a stopped (or failed, or not yet started) process.
+    /// Start a stopped (or failed, or not yet started) process; a oneshot
+    /// is answered when it has finished, with its exit code.
     Start,
+    /// Start a new instance of a running service beside the old one, and
+    /// stop the old one once the new one is ready.
+    Reload,
 }
 
 impl fmt::Display for Verb {
@@ -23,6 +27,7 @@ impl fmt::Display for Verb {
             Verb::Restart => "restart",
             Verb::Stop => "stop",
             Verb::Start => "start",
+            Verb::Reload => "reload",
         })
     }
 }
@@ -35,5 +40,20 @@ impl fmt::Display for Verb {
 pub struct Command {
     pub action: Verb,
     pub name: String,
-    pub reply: oneshot::Sender<Result<String, String>>,
+    pub reply: oneshot::Sender<Answer>,
+}
+
+/// The supervisor's answer to a [`Command`]: done (with its message) or
+/// refused (with the reason), and for a run waited for, its exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub result: Result<String, String>,
+    /// `oxinit start ONESHOT`: the run's exit code, the client's own.
+    pub code: Option<i32>,
+}
+
+impl From<Result<String, String>> for Answer {
+    fn from(result: Result<String, String>) -> Answer {
+        Answer { result, code: None }
+    }
 }

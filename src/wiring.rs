@@ -5,17 +5,27 @@
 //! ```text
 //!  control socket ──mpsc<verb::Command>──▶ supervisor ──watch<Snapshot>──▶ metrics server,
 //!                 ◀──oneshot reply────────            │                   control socket
-//!                                                     └──Observer──▶ metrics registry
+//!                                                     └──Observer──▶ metrics registry,
+//!                                                          broadcast<Event> ──▶ control socket
+//!  children's pipes ──relays──▶ LogBook (a ring per process) ──▶ control socket
 //! ```
 //! The only module that knows all three; none of them imports another.
 
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
+use crate::control::Feeds;
+use crate::logs::{Bounds, LogBook};
 use crate::metrics::Metrics;
-use crate::snapshot::{ExitReason, HealthResult, JobResult, Snapshot};
+use crate::snapshot::{
+    Event, EventKind, ExitReason, HealthResult, JobResult, ReloadResult, Snapshot,
+};
 use crate::supervisor::{self, Links, Observer};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// Events held for `oxinit events` clients that read slower than they come;
+/// a client further behind is told how many it lost.
+const EVENTS_HELD: usize = 256;
 
 /// Runs `config` in supervisor mode until shutdown; returns oxinit's exit
 /// code. Needs a tokio runtime (current-thread) with IO and time.
@@ -63,10 +73,16 @@ pub async fn supervise(config: Config) -> i32 {
             scrape,
         ));
     }
+    let logs = log_book(&config);
+    let (events, _) = broadcast::channel(EVENTS_HELD);
     let control = match crate::control::bind_default(config.init.control_socket.as_deref()) {
         Ok(server) => {
             let (tx, rx) = mpsc::channel(16);
-            tokio::spawn(server.serve(snapshot_rx.clone(), tx));
+            let feeds = Feeds {
+                logs: logs.clone(),
+                events: events.clone(),
+            };
+            tokio::spawn(server.with_feeds(feeds).serve(snapshot_rx.clone(), tx));
             Some(rx)
         }
         Err(e) => {
@@ -80,37 +96,79 @@ pub async fn supervise(config: Config) -> i32 {
     let links = Links {
         snapshots,
         control,
-        observer: Arc::new(Registry(metrics)),
+        observer: Arc::new(Registry { metrics, events }),
+        logs: Some(logs),
     };
     supervisor::run(config, settled, boot, links).await
 }
 
-/// The metrics registry, as the supervisor's listener.
-struct Registry(Arc<Metrics>);
+/// A ring per process, bounded by its own `log_buffer_*` or `[init]`'s.
+fn log_book(config: &Config) -> LogBook {
+    let init = &config.init;
+    let rings = config.processes.iter().map(|p| {
+        let bounds = Bounds {
+            lines: p.log_buffer_lines.unwrap_or(init.log_buffer_lines),
+            bytes: p.log_buffer_bytes.unwrap_or(init.log_buffer_bytes) as usize,
+        };
+        (p.name.clone(), bounds)
+    });
+    LogBook::new(rings, init.log_format != LogFormat::Raw)
+}
+
+/// The supervisor's listener: the metrics registry, and the events'
+/// broadcast to `oxinit events` clients.
+struct Registry {
+    metrics: Arc<Metrics>,
+    events: broadcast::Sender<Arc<Event>>,
+}
+
+impl Registry {
+    fn tell(&self, event: Event) {
+        // No receiver (nobody runs `oxinit events`) is the usual case; a
+        // send never waits.
+        let _ = self.events.send(Arc::new(event));
+    }
+}
 
 impl Observer for Registry {
     fn process_exited(&self, name: &str, reason: ExitReason, code: i32) {
-        self.0.process_exited(name, reason, code);
+        self.metrics.process_exited(name, reason, code);
     }
     fn process_restarted(&self, name: &str) {
-        self.0.process_restarted(name);
+        self.metrics.process_restarted(name);
     }
     fn health_check(&self, name: &str, result: HealthResult, took: Duration) {
-        self.0.health_check(name, result, took);
+        self.metrics.health_check(name, result, took);
     }
     fn oneshot_finished(&self, name: &str, took: Duration) {
-        self.0.oneshot_finished(name, took);
+        self.metrics.oneshot_finished(name, took);
     }
     fn job_run(&self, name: &str, result: JobResult, at: SystemTime) {
-        self.0.job_run(name, result, at);
+        self.metrics.job_run(name, result, at);
+    }
+    fn process_reloaded(&self, name: &str, result: ReloadResult) {
+        self.metrics.process_reloaded(name, result);
     }
     fn oom_kills(&self, name: &str, n: u64) {
-        self.0.oom_kills(name, n);
+        self.metrics.oom_kills(name, n);
+        // Counted, not a state change: the event comes from the count.
+        let at = SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        self.tell(Event {
+            kills: Some(n),
+            ..Event::new(
+                EventKind::Oom,
+                Some(name),
+                at.map_or(0.0, |d| d.as_secs_f64()),
+            )
+        });
     }
     fn zombies_reaped(&self, n: u64) {
-        self.0.zombies_reaped(n);
+        self.metrics.zombies_reaped(n);
     }
     fn signal_received(&self, signal_name: &str) {
-        self.0.signal_received(signal_name);
+        self.metrics.signal_received(signal_name);
+    }
+    fn event(&self, event: &Event) {
+        self.tell(event.clone());
     }
 }

@@ -100,8 +100,9 @@ async fn supervise(mut commands: mpsc::Receiver<ControlCommand>) {
             Action::Restart => "restarted (pid 41)",
             Action::Stop => "stopped",
             Action::Start => "started (pid 41)",
+            Action::Reload => "reloaded (pid 42)",
         };
-        let _ = c.reply.send(Ok(format!("{} {verb}", c.name)));
+        let _ = c.reply.send(Ok(format!("{} {verb}", c.name)).into());
     }
 }
 

@@ -9,7 +9,7 @@ What it shows under oxinit: it opens the database like a production SQLite app
 requests finish and closes the database cleanly, so the WAL is checkpointed and
 the replicator, stopped after it, ships every write.
 """
-import html, json, os, signal, sqlite3, sys, threading, time
+import html, json, os, signal, socket, sqlite3, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -133,6 +133,13 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     daemon_threads = False  # server_close() joins the request threads: in-flight requests finish
+
+    def server_bind(self):
+        # `oxinit reload app` starts the new app beside the old one, on the same
+        # port: both must say SO_REUSEPORT (oxinit stops the old one once the
+        # new one answers /health).
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
 
 
 def main():

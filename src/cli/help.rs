@@ -71,6 +71,34 @@ const JSON: Opt = Opt {
     value: None,
     about: "Print the whole snapshot as JSON, for scripts",
 };
+const LINES: Opt = Opt {
+    short: Some("-n"),
+    long: "--lines",
+    value: Some("N"),
+    about: "The last N lines of each process (0: none, only new ones with --follow) \
+            [default: 100; oxinit keeps log_buffer_lines]",
+};
+const FOLLOW: Opt = Opt {
+    short: Some("-f"),
+    long: "--follow",
+    value: None,
+    about: "Then print each new line as it comes, until interrupted (Ctrl-C); a client \
+            too slow to keep up is told how many lines it lost",
+};
+const LOGS_JSON: Opt = Opt {
+    short: None,
+    long: "--json",
+    value: None,
+    about: "One JSON object a line ({\"process\",\"at_ms\",\"stream\",\"line\"} or \
+            {\"lost\":N}), for scripts",
+};
+const EVENTS_JSON: Opt = Opt {
+    short: None,
+    long: "--json",
+    value: None,
+    about: "One JSON object a line ({\"at\",\"event\",\"process\",…} or {\"lost\":N}), \
+            for scripts",
+};
 const SOCKET: Opt = Opt {
     short: None,
     long: "--socket",
@@ -92,7 +120,8 @@ pub struct Spec {
     pub name: &'static str,
     pub about: &'static str,
     /// The positional argument it takes, e.g. "NAME"; `help` alone takes it
-    /// optionally.
+    /// optionally, and one that ends in "..." ("NAME...") takes any number,
+    /// none included.
     pub positional: Option<&'static str>,
     /// Its options, `--help` last.
     pub options: &'static [Opt],
@@ -135,7 +164,18 @@ pub const COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "start",
-        about: "Start one stopped process",
+        about: "Start one stopped process; a oneshot is run again and the client waits for \
+                it and exits with its code (`oxinit start migrate && oxinit reload api`)",
+        positional: Some("NAME"),
+        options: &[SOCKET, CLIENT_CONFIG, HELP],
+    },
+    Spec {
+        name: "reload",
+        about: "Replace a running service without downtime: start a new instance beside the \
+                old one, wait until it is ready (its health check, READY=1, else started), \
+                then stop the old one. Exit 0 once the new one serves and the old is gone; \
+                1 with the reason if it is not ready within ready_timeout (the old keeps \
+                serving)",
         positional: Some("NAME"),
         options: &[SOCKET, CLIENT_CONFIG, HELP],
     },
@@ -146,6 +186,20 @@ pub const COMMANDS: &[Spec] = &[
                 `HEALTHCHECK CMD [\"oxinit\", \"healthcheck\"]`",
         positional: None,
         options: &[SOCKET, CLIENT_CONFIG, HELP],
+    },
+    Spec {
+        name: "logs",
+        about: "Print the last lines each process wrote (stdout and stderr, with time and \
+                stream), of the NAMEd ones or of all, and with --follow the new ones",
+        positional: Some("NAME..."),
+        options: &[LINES, FOLLOW, LOGS_JSON, SOCKET, CLIENT_CONFIG, HELP],
+    },
+    Spec {
+        name: "events",
+        about: "Print what happens, a line each, as it happens, until interrupted: started, \
+                ready, unhealthy, exited, restarting, failed, stopped, oom, job, shutdown",
+        positional: None,
+        options: &[EVENTS_JSON, SOCKET, CLIENT_CONFIG, HELP],
     },
     Spec {
         name: "help",
@@ -189,9 +243,9 @@ pub fn top() -> String {
     text += &options(TOP_OPTIONS);
     text += "\nCMD and its arguments are passed as they are, even those that look like \
              options.\nDUR: whole numbers with the units h, m, s, ms, e.g. 500ms, 15s, 1m30s.\n\
-             The control socket (status, restart, stop, start, healthcheck): [init] control_socket,\n\
-             else $OXINIT_SOCKET, else /run/oxinit.sock; when /run is not writable (not root)\n\
-             $XDG_RUNTIME_DIR/oxinit.sock, else /tmp/oxinit-UID/oxinit.sock.\n";
+             The control socket (status, restart, stop, start, healthcheck, logs, events):\n\
+             [init] control_socket, else $OXINIT_SOCKET, else /run/oxinit.sock; when /run is not\n\
+             writable (not root) $XDG_RUNTIME_DIR/oxinit.sock, else /tmp/oxinit-UID/oxinit.sock.\n";
     text
 }
 
@@ -199,7 +253,7 @@ pub fn top() -> String {
 pub fn for_command(spec: &Spec) -> String {
     let mut usage = format!("oxinit {}", spec.name);
     match spec.positional {
-        Some(p) if spec.name == "help" => usage += &format!(" [{p}]"),
+        Some(p) if spec.name == "help" || p.ends_with("...") => usage += &format!(" [{p}]"),
         Some(p) => usage += &format!(" {p}"),
         None => {}
     }

@@ -1,6 +1,6 @@
 //! The command line: `oxinit -- CMD…` (single-command mode), `oxinit run`,
 //! `oxinit check`, and the clients of a running oxinit: `status`, `restart`,
-//! `stop`, `start`, `healthcheck`.
+//! `stop`, `start`, `reload`, `healthcheck`, `logs`, `events`.
 //!
 //! Parsed by hand, as tini and dumb-init do: a PID 1 starts on every container
 //! start, and an argument-parsing library cost ~200 KB of binary and built its
@@ -65,10 +65,29 @@ pub enum Command {
         name: String,
         socket: SocketArg,
     },
+    Reload {
+        name: String,
+        socket: SocketArg,
+    },
     Healthcheck {
         socket: SocketArg,
     },
+    /// `names` empty: every process.
+    Logs {
+        names: Vec<String>,
+        lines: usize,
+        follow: bool,
+        json: bool,
+        socket: SocketArg,
+    },
+    Events {
+        json: bool,
+        socket: SocketArg,
+    },
 }
+
+/// `oxinit logs` without `-n`.
+pub const DEFAULT_LOG_LINES: usize = 100;
 
 /// `--socket PATH` and `--config PATH` of a client: where it finds the
 /// control socket of the running oxinit (see `control::location`).
@@ -171,7 +190,26 @@ impl Command {
             Command::Start { name, socket } => {
                 (Request::Start { name: name.clone() }, socket, false)
             }
+            Command::Reload { name, socket } => {
+                (Request::Reload { name: name.clone() }, socket, false)
+            }
             Command::Healthcheck { socket } => (Request::Health {}, socket, false),
+            Command::Logs {
+                names,
+                lines,
+                follow,
+                json,
+                socket,
+            } => (
+                Request::Logs {
+                    names: names.clone(),
+                    lines: *lines,
+                    follow: *follow,
+                },
+                socket,
+                *json,
+            ),
+            Command::Events { json, socket } => (Request::Events {}, socket, *json),
         };
         Some(ControlInvocation {
             request,

@@ -17,7 +17,7 @@
 //! (`oxinit restart -- -odd`). An option given twice is a mistake.
 
 use super::help::{self, Opt, Spec};
-use super::{Cli, Command, SocketArg, Usage, DEFAULT_GRACE};
+use super::{Cli, Command, SocketArg, Usage, DEFAULT_GRACE, DEFAULT_LOG_LINES};
 use crate::config::suggest::did_you_mean;
 use crate::units::parse_duration;
 use std::ffi::OsString;
@@ -137,13 +137,16 @@ fn subcommand(
     let mut socket: Option<PathBuf> = None;
     let mut json: Option<bool> = None;
     let mut strict: Option<bool> = None;
-    let mut positional: Option<OsString> = None;
+    let mut lines: Option<usize> = None;
+    let mut follow: Option<bool> = None;
+    let mut words: Vec<OsString> = Vec::new();
+    let many = spec.positional.is_some_and(|p| p.ends_with("..."));
     while let Some(arg) = args.next() {
         match arg {
             // What follows is words only; `Args` sees to that.
             Arg::End => {}
-            Arg::Word(word) if spec.positional.is_some() && positional.is_none() => {
-                positional = Some(word);
+            Arg::Word(word) if spec.positional.is_some() && (words.is_empty() || many) => {
+                words.push(word);
             }
             Arg::Word(word) => {
                 return Err(args.error(format!("unexpected argument '{}'", word.to_string_lossy())));
@@ -167,6 +170,14 @@ fn subcommand(
                         args.flag(written)?;
                         args.once(&mut strict, opt, true)?;
                     }
+                    "--lines" => {
+                        let n = args.count(opt, written)?;
+                        args.once(&mut lines, opt, n)?;
+                    }
+                    "--follow" => {
+                        args.flag(written)?;
+                        args.once(&mut follow, opt, true)?;
+                    }
                     "--help" => {
                         args.flag(written)?;
                         return Err(Usage::Print(help::for_command(spec)));
@@ -178,6 +189,7 @@ fn subcommand(
         }
     }
 
+    let positional = words.first().cloned();
     if spec.name == "help" {
         return Err(match positional {
             Some(word) => Usage::Print(help::for_command(args.command_named(&word)?)),
@@ -222,10 +234,42 @@ fn subcommand(
             name: name()?,
             socket,
         },
+        "reload" => Command::Reload {
+            name: name()?,
+            socket,
+        },
         "healthcheck" => Command::Healthcheck { socket },
+        "logs" => Command::Logs {
+            names: names(&args, &words)?,
+            lines: lines.unwrap_or(DEFAULT_LOG_LINES),
+            follow: follow.unwrap_or(false),
+            json: json.unwrap_or(false),
+            socket,
+        },
+        "events" => Command::Events {
+            json: json.unwrap_or(false),
+            socket,
+        },
         // A command in the table with no arm here; the tests see that.
         other => return Err(args.error(format!("unknown command '{other}'"))),
     })
+}
+
+/// Process names, which must be UTF-8 (as the oxfile's are), each once.
+fn names(args: &Args, words: &[OsString]) -> Result<Vec<String>, Usage> {
+    let mut names: Vec<String> = Vec::new();
+    for word in words {
+        let Some(name) = word.to_str() else {
+            return Err(args.error(format!(
+                "process NAME '{}' is not valid UTF-8",
+                word.to_string_lossy()
+            )));
+        };
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+    Ok(names)
 }
 
 /// One argument, classified.
@@ -381,6 +425,18 @@ impl Args {
             None => Err(format!("'{}' is not a duration", value.to_string_lossy())),
         };
         parsed.map_err(|e| self.error(format!("{name}: {e}")))
+    }
+
+    /// A count value: a whole number, 0 included.
+    fn count(&mut self, opt: &Opt, written: Written) -> Result<usize, Usage> {
+        let name = written.name.clone();
+        let value = self.value(opt, written)?;
+        let text = value.to_string_lossy();
+        text.parse::<usize>().map_err(|_| {
+            self.error(format!(
+                "{name}: '{text}' is not a number of lines; write a whole number such as 20"
+            ))
+        })
     }
 
     /// Sets an option's slot, refusing a second time.

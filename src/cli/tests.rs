@@ -412,9 +412,10 @@ fn unknown_commands_get_a_did_you_mean_or_the_dashes() {
     assert!(error(&["--grace", "1s", "myapp"])
         .0
         .starts_with("unknown command 'myapp'"));
-    let (message, command) = error(&["help", "bogus"]);
+    // Far from every command name ('bogus' is two edits from 'logs').
+    let (message, command) = error(&["help", "bogusword"]);
     assert!(
-        message.starts_with("unknown command 'bogus'; the commands are run, check,"),
+        message.starts_with("unknown command 'bogusword'; the commands are run, check,"),
         "{message}"
     );
     assert_eq!(command, Some("help"));
@@ -547,7 +548,7 @@ fn every_option_in_the_tables_is_accepted() {
             let mut args = vec![c.name];
             args.extend(c.positional.map(|_| "run"));
             args.push(o.long);
-            args.extend(o.value.map(|_| "/x"));
+            args.extend(o.value.map(|v| if v == "N" { "5" } else { "/x" }));
             assert!(
                 !matches!(parse(&args), Err(Usage::Error { .. })),
                 "{args:?}: {:?}",
@@ -627,7 +628,8 @@ fn example(word: &str) -> String {
         "PATH" => "/srv/oxfile.toml".into(),
         "CMD" => "myapp".into(),
         "ARGS..." => "--port".into(),
-        "NAME" => "api".into(),
+        "NAME" | "NAME..." => "api".into(),
+        "N" => "5".into(),
         "COMMAND" => "status".into(),
         other => other.into(),
     }
@@ -663,7 +665,10 @@ fn config_of(cli: &Cli) -> Option<&PathBuf> {
             | Command::Restart { socket, .. }
             | Command::Stop { socket, .. }
             | Command::Start { socket, .. }
-            | Command::Healthcheck { socket },
+            | Command::Reload { socket, .. }
+            | Command::Healthcheck { socket }
+            | Command::Logs { socket, .. }
+            | Command::Events { socket, .. },
         ) => socket.config.as_ref(),
         None => None,
     }
@@ -771,4 +776,57 @@ fn a_top_level_config_is_supervisor_mode_or_the_next_commands() {
         "--config is not an option of 'oxinit help'"
     );
     assert_eq!(error(&["--config"]).0, "missing PATH after --config");
+}
+
+#[test]
+fn logs_takes_any_number_of_names_and_its_options() {
+    let socket = SocketArg::default();
+    assert_eq!(
+        command(&["logs"]),
+        Command::Logs {
+            names: vec![],
+            lines: 100,
+            follow: false,
+            json: false,
+            socket: socket.clone()
+        }
+    );
+    assert_eq!(
+        command(&["logs", "api", "worker", "-n", "5", "-f", "api"]),
+        Command::Logs {
+            names: vec!["api".into(), "worker".into()],
+            lines: 5,
+            follow: true,
+            json: false,
+            socket: socket.clone()
+        }
+    );
+    assert_eq!(
+        command(&["logs", "-n0", "--follow", "--json"]),
+        Command::Logs {
+            names: vec![],
+            lines: 0,
+            follow: true,
+            json: true,
+            socket: socket.clone()
+        }
+    );
+    assert_eq!(
+        error(&["logs", "-n", "many"]),
+        (
+            "-n: 'many' is not a number of lines; write a whole number such as 20".into(),
+            Some("logs")
+        )
+    );
+    assert_eq!(
+        command(&["events", "--json"]),
+        Command::Events { json: true, socket }
+    );
+    assert_eq!(
+        error(&["events", "api"]).0,
+        "unexpected argument 'api'",
+        "events are of every process"
+    );
+    assert!(printed(&["logs", "--help"])
+        .contains("Usage: oxinit logs [NAME...] [--lines N] [--follow] [--json] [--socket PATH]"));
 }

@@ -68,6 +68,7 @@ mod kinds;
 mod limits;
 pub mod listen;
 mod locate;
+mod log_buffer;
 mod machine;
 mod oxmgr;
 mod parse;

@@ -58,6 +58,7 @@ pub(super) const PROCESS: &[KeyDef<Draft>] = &[
         set(&mut d.spec.stop_signal, stop_signal(item, r))
     }),
     duration("stop_timeout", |d| &mut d.spec.stop_timeout),
+    duration("ready_timeout", |d| &mut d.spec.ready_timeout),
     key("depends_on", |d, item, r| {
         d.depends_on_spans = depends_on(item, r)
     }),
@@ -69,6 +70,12 @@ pub(super) const PROCESS: &[KeyDef<Draft>] = &[
     }),
     key("limits", |d, item, r| {
         d.spec.limits = limits::parse(&d.spec.name, item, r)
+    }),
+    key("log_buffer_lines", |d, item, r| {
+        d.spec.log_buffer_lines = super::log_buffer::lines(item, r)
+    }),
+    key("log_buffer_bytes", |d, item, r| {
+        d.spec.log_buffer_bytes = super::log_buffer::bytes(item, r)
     }),
     // Written as false when it is not a boolean: the error rejects the file.
     key("replicator", |d, item, r| {

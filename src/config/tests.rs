@@ -121,6 +121,7 @@ fn defaults() {
             critical: true,
             stop_signal: Signal::SIGTERM,
             stop_timeout: Duration::from_secs(10),
+            ready_timeout: Duration::from_secs(60),
             depends_on: vec![],
             oneshot: false,
             timeout: None,
@@ -128,6 +129,8 @@ fn defaults() {
             limits: crate::cgroup::Limits::default(),
             schedule: None,
             replicator: None,
+            log_buffer_lines: None,
+            log_buffer_bytes: None,
             listen: vec![],
             backlog: 4096,
             when: vec![],
@@ -179,6 +182,8 @@ oneshot = false
             log_format: LogFormat::Json,
             control_socket: None,
             memory_enforcement: crate::cgroup::Requested::Auto,
+            log_buffer_lines: 1000,
+            log_buffer_bytes: 1 << 20,
         }
     );
     let setup = config.process("setup").unwrap();
@@ -1087,3 +1092,4 @@ mod listen;
 mod lookups;
 mod order;
 mod settings;
+mod variants;

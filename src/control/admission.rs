@@ -19,12 +19,24 @@
 //!   served. A flood of silent connections therefore only ever pushes out
 //!   silent connections, and a client that sends at once (healthcheck,
 //!   status) is served however many wait;
-//! - `restart`/`stop`/`start` hold their connection until the action is done
+//! - `restart`/`stop`/`start`/`reload` hold their connection until the action is done
 //!   (a whole stop_timeout): at most [`Limits::max_commands`] run at once,
 //!   far below the caps, so waiting commands cannot fill the table either.
 //!
+//! - `logs` and `events` (streams) hold their connection for as long as
+//!   the client follows, which may be days: at most [`Limits::max_streams`]
+//!   (8) run at once, on a count of their own, so followers cannot keep a
+//!   `restart` out, nor commands a follower. A stream is a connection past
+//!   its request: it counts toward the 64 and the 32 of its uid and is
+//!   never pushed out, so 8 streams and 8 commands leave at least 16 of a
+//!   uid's 32 places (and 48 of the 64) for `healthcheck` and `status`. The
+//!   2 s deadline is for reading the request, as for every connection; the
+//!   stream itself has none (a follower that stops reading loses lines, and
+//!   is told how many, but keeps its place until it leaves).
+//!
 //! Only when every counted connection is past its request (answers being
-//! written, commands running) is a newcomer answered "busy".
+//! written, commands running, streams followed) is a newcomer answered
+//! "busy".
 
 use super::limits::Limits;
 use std::collections::{HashMap, VecDeque};
@@ -49,6 +61,7 @@ struct Table {
     /// Ids in order of arrival; entries no longer waiting are skipped.
     arrivals: VecDeque<u64>,
     commands: usize,
+    streams: usize,
 }
 
 #[derive(Debug)]
@@ -78,10 +91,11 @@ pub(super) struct Ticket {
     pub(super) make_room: Option<oneshot::Receiver<()>>,
 }
 
-/// A running command's place; dropping it frees the place.
+/// A running command's or stream's place; dropping it frees the place.
 #[derive(Debug)]
-pub(super) struct CommandSlot {
+pub(super) struct Slot {
     admission: Arc<Admission>,
+    stream: bool,
 }
 
 impl Admission {
@@ -202,14 +216,30 @@ impl Ticket {
     }
 
     /// A place for a command, if fewer than `max_commands` run.
-    pub(super) fn command(&self) -> Option<CommandSlot> {
+    pub(super) fn command(&self) -> Option<Slot> {
+        self.slot(false)
+    }
+
+    /// A place for a stream (`logs`, `events`), if fewer than
+    /// `max_streams` run.
+    pub(super) fn stream(&self) -> Option<Slot> {
+        self.slot(true)
+    }
+
+    fn slot(&self, stream: bool) -> Option<Slot> {
         let mut t = self.admission.lock();
-        if t.commands >= self.admission.limits.max_commands {
+        let limits = &self.admission.limits;
+        let (running, max) = match stream {
+            true => (&mut t.streams, limits.max_streams),
+            false => (&mut t.commands, limits.max_commands),
+        };
+        if *running >= max {
             return None;
         }
-        t.commands += 1;
-        Some(CommandSlot {
+        *running += 1;
+        Some(Slot {
             admission: self.admission.clone(),
+            stream,
         })
     }
 }
@@ -224,10 +254,14 @@ impl Drop for Ticket {
     }
 }
 
-impl Drop for CommandSlot {
+impl Drop for Slot {
     fn drop(&mut self) {
         let mut t = self.admission.lock();
-        t.commands = t.commands.saturating_sub(1);
+        let running = match self.stream {
+            true => &mut t.streams,
+            false => &mut t.commands,
+        };
+        *running = running.saturating_sub(1);
     }
 }
 
@@ -240,6 +274,7 @@ mod tests {
             max_connections,
             max_per_uid,
             max_commands: 1,
+            max_streams: 2,
             ..Limits::default()
         })
     }
@@ -318,5 +353,29 @@ mod tests {
         assert!(new.command().is_some());
         drop(new);
         assert_eq!(a.counts(0), (0, 0, 0));
+    }
+
+    #[test]
+    fn streams_have_places_of_their_own_and_are_never_pushed_out() {
+        let a = admission(4, 4);
+        let (mut follower1, _) = ticket(a.admit(0));
+        let (mut follower2, _) = ticket(a.admit(0));
+        follower1.received();
+        follower2.received();
+        let one = follower1.stream().expect("the first stream runs");
+        let _two = follower2.stream().expect("max_streams = 2");
+        assert!(follower1.stream().is_none(), "a third is busy");
+        let command = follower1.command();
+        assert!(command.is_some(), "streams do not take commands' places");
+        // Two streams past their request: newcomers fill the table, then
+        // push out only each other, never a stream.
+        let (mut waiting1, _) = ticket(a.admit(0));
+        let (_waiting2, _) = ticket(a.admit(0));
+        let (_newcomer, made_room) = ticket(a.admit(0));
+        assert!(made_room);
+        assert!(told(&mut waiting1));
+        assert_eq!(a.counts(0), (4, 4, 1), "both followers still counted");
+        drop(one);
+        assert!(follower1.stream().is_some(), "a place again once one ends");
     }
 }

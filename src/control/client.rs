@@ -135,9 +135,18 @@ pub fn run_client_in(
 ) -> i32 {
     // Output errors (a closed pipe in `oxinit status | head`) are ignored:
     // the exit code still tells the story.
-    let exchanged = connect(candidates, uid)
-        .and_then(|(stream, path)| exchange(request, stream, &path, options));
-    let response = match exchanged {
+    let (stream, path) = match connect(candidates, uid) {
+        Ok(connected) => connected,
+        Err(e) => {
+            let _ = writeln!(err, "oxinit: {e}");
+            return 1;
+        }
+    };
+    if let Request::Logs { .. } | Request::Events {} = request {
+        let wait = options.answer_timeout;
+        return super::watch::watch(request, stream, &path, json, wait, out, err);
+    }
+    let response = match exchange(request, stream, &path, options) {
         Ok(response) => response,
         Err(e) => {
             let _ = writeln!(err, "oxinit: {e}");
@@ -193,14 +202,24 @@ pub fn run_client_in(
                 1
             }
         },
-        Request::Restart { .. } | Request::Stop { .. } | Request::Start { .. } => {
+        Request::Logs { .. } | Request::Events {} => unreachable!("streams are watched above"),
+        Request::Restart { .. }
+        | Request::Stop { .. }
+        | Request::Start { .. }
+        | Request::Reload { .. } => {
+            // `start ONESHOT` ends with the run's code; a failed run says so on stderr.
+            let code = response.code.unwrap_or(0);
             if json {
                 let line = serde_json::to_string(&response).unwrap_or_default();
                 let _ = writeln!(out, "{line}");
             } else if let Some(message) = &response.message {
-                let _ = writeln!(out, "{message}");
+                match code {
+                    0 => writeln!(out, "{message}"),
+                    _ => writeln!(err, "oxinit: {message}"),
+                }
+                .ok();
             }
-            0
+            code
         }
     }
 }

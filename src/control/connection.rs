@@ -4,36 +4,16 @@
 
 use super::admission::Ticket;
 use super::limits::Limits;
-use super::ratelimit::LogLimiter;
+pub(super) use super::shared::Shared;
 use super::{Action, Command, Request, Response, Snapshot};
 use crate::units::format_duration;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::UnixStream;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::oneshot;
 use tokio::time::timeout;
-
-/// What every connection task shares.
-pub(super) struct Shared {
-    pub(super) limits: Limits,
-    pub(super) snapshot: watch::Receiver<Arc<Snapshot>>,
-    pub(super) commands: mpsc::Sender<Command>,
-    /// Root, and the user oxinit runs as.
-    pub(super) allowed_uids: Vec<u32>,
-    pub(super) log: Mutex<LogLimiter>,
-}
-
-impl Shared {
-    /// A rate-limited warning: anything a client can trigger at will.
-    pub(super) fn warn(&self, message: fmt::Arguments<'_>) {
-        // A poisoned lock only means a panic elsewhere mid-warning; the
-        // counter inside is still usable.
-        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        log.warn(message);
-    }
-}
 
 /// Who is on the other end, for the log.
 struct Peer {
@@ -72,6 +52,15 @@ pub(super) async fn handle(mut stream: UnixStream, shared: &Shared, mut ticket: 
     };
     ticket.received();
     let snapshot = shared.snapshot.borrow().clone();
+    if let Request::Logs { .. } | Request::Events {} = request {
+        let who = peer.to_string();
+        if let Err(refusal) =
+            super::stream::follow(&mut stream, shared, &who, &ticket, request).await
+        {
+            send_error(&mut stream, refusal, &shared.limits).await;
+        }
+        return;
+    }
     let line = match request.action() {
         Some((action, name)) => {
             let Some(_slot) = ticket.command() else {
@@ -100,7 +89,7 @@ pub(super) async fn handle(mut stream: UnixStream, shared: &Shared, mut ticket: 
             .to_line()
         }
         None => Response {
-            snapshot: Some(&*snapshot),
+            snapshot: Some(&super::stream::with_last_stderr(&snapshot, shared)),
             ..Response::done(None)
         }
         .to_line(),
@@ -236,7 +225,7 @@ async fn command(
             format!(
                 "oxinit dropped the {action} of {name} without an answer (is it shutting down?)"
             )
-        })?
+        })
     };
     let outcome = tokio::select! {
         outcome = timeout(limit, exchange) => outcome,
@@ -246,11 +235,22 @@ async fn command(
         }
     };
     Some(match outcome {
-        Ok(Ok(message)) => {
+        Ok(Ok(crate::verb::Answer {
+            result: Ok(message),
+            code,
+        })) => {
             tracing::info!("control: {message}");
-            Response::done(Some(message))
+            Response {
+                code,
+                ..Response::done(Some(message))
+            }
         }
-        Ok(Err(error)) => {
+        Ok(
+            Ok(crate::verb::Answer {
+                result: Err(error), ..
+            })
+            | Err(error),
+        ) => {
             tracing::info!("control: {action} {name} refused: {error}");
             Response::error(error)
         }

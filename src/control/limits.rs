@@ -21,9 +21,13 @@ pub struct Limits {
     /// Connections of one uid counted at once, below `max_connections`: a
     /// flood from one uid cannot take the places of another's.
     pub max_per_uid: usize,
-    /// `restart`/`stop`/`start` running at once (each holds its connection
+    /// `restart`/`stop`/`start`/`reload` running at once (each holds its connection
     /// until done); more are answered "busy".
     pub max_commands: usize,
+    /// `logs` and `events` answered at once: they hold their connection
+    /// for as long as the client follows (see [`super::admission`]); more
+    /// are answered "busy".
+    pub max_streams: usize,
     /// How long a connection waits for the supervisor's answer to a command.
     /// The supervisor answers when the action is done (a stop may take a
     /// whole stop_timeout), so this only guards against an answer that never
@@ -40,6 +44,7 @@ impl Default for Limits {
             max_connections: 64,
             max_per_uid: 32,
             max_commands: 8,
+            max_streams: 8,
             command_timeout: Duration::from_secs(15 * 60),
         }
     }

@@ -12,6 +12,9 @@
 //! → {"cmd":"stop","name":"apx"}       ← {"ok":false,"error":"no process named \"apx\"; processes: api, worker"}
 //! ```
 //!
+//! `logs` and `events` answer `{"ok":true}` and then one line per log line
+//! or event, until the client leaves (see [`stream`]).
+//!
 //! Who may connect: the file mode keeps everyone but its owner out, and the
 //! peer's credentials (SO_PEERCRED) are checked again on every connection, so
 //! a socket made world-writable by mistake still only obeys root and the user
@@ -23,7 +26,7 @@
 //! client delays nobody. Many silent clients cannot take every place either:
 //! a client has 2 s to send its request, each uid has a cap below the global
 //! one, and at a full table the oldest connection without a request makes
-//! room for the newcomer ([`admission`]), so `healthcheck` is always served. `restart`/`stop`/`start` become a [`Command`] on a
+//! room for the newcomer ([`admission`]), so `healthcheck` is always served. `restart`/`stop`/`start`/`reload` become a [`Command`] on a
 //! channel to the supervisor, which answers through the command's `reply`
 //! once the action is done.
 //!
@@ -33,7 +36,9 @@
 //! - [`limits`]: the bounds the server holds and admission and connections enforce;
 //! - [`connection`]: one connection: credentials, bounded read, dispatch;
 //! - [`protocol`]: the request and response lines;
-//! - [`client`]: the `oxinit status|restart|stop|start|healthcheck` side;
+//! - [`stream`]: the answers that last, `logs` and `events`;
+//! - [`client`]: the `oxinit status|restart|stop|start|healthcheck` side,
+//!   and [`watch`], the `oxinit logs|events` side;
 //! - [`render`]: the status table.
 
 mod admission;
@@ -46,6 +51,9 @@ mod protocol;
 mod ratelimit;
 mod render;
 mod server;
+mod shared;
+mod stream;
+mod watch;
 
 #[cfg(test)]
 mod tests;
@@ -60,6 +68,7 @@ pub use error::ControlError;
 pub use protocol::{Request, Response};
 pub use render::render_status;
 pub use server::Server;
+pub use shared::Feeds;
 #[cfg(test)]
 pub(crate) use {
     client::{run_client, ClientOptions},

@@ -6,7 +6,14 @@
 //! migrate     oneshot  exited   -    -       0         code 0, 3d4h ago
 //! litestream  service  running  12   3d4h    0         -
 //! api         service  ready    40   5m12s   2         SIGKILL (oom), 5m13s ago
+//! api (new)   service  starting 51   2s      -         -
+//! worker      service  failed   -    -       10        code 1, 2s ago
+//! worker (failed), its last stderr lines:
+//!   | Error: cannot connect to redis
 //! ```
+//!
+//! (The `api (new)` row: `oxinit reload api` is under way; columns widen to
+//! fit.)
 
 use super::Snapshot;
 use crate::snapshot::{ExitInfo, ExitReason, Kind, ProcessStatus};
@@ -55,6 +62,23 @@ pub fn render_status(snapshot: &Snapshot, now: f64) -> String {
             });
         }
         rows.push(row);
+        // `oxinit reload` under way: the other instance, on a row of its own.
+        if let Some(r) = &p.reload {
+            let mut row = vec![
+                format!("{} ({})", p.name, r.instance),
+                p.kind.to_string(),
+                r.state.to_string(),
+                r.pid.map_or("-".to_string(), |pid| pid.to_string()),
+                r.started_at
+                    .map_or("-".to_string(), |at| human_duration(now - at)),
+                "-".to_string(),
+                "-".to_string(),
+            ];
+            if jobs {
+                row.push("-".to_string());
+            }
+            rows.push(row);
+        }
     }
     out.push_str(&align(&rows));
     // Why a process is unhealthy (or what it says of itself via sd_notify)
@@ -62,6 +86,28 @@ pub fn render_status(snapshot: &Snapshot, now: f64) -> String {
     for p in &snapshot.processes {
         if let Some(text) = p.status_text.as_deref().filter(|t| !t.is_empty()) {
             out.push_str(&format!("{}: {text}\n", p.name));
+        }
+        if let Some((r, text)) = p
+            .reload
+            .as_ref()
+            .and_then(|r| Some((r, r.status_text.as_deref()?)))
+        {
+            out.push_str(&format!("{} ({}): {text}\n", p.name, r.instance));
+        }
+    }
+    // What a process that failed (or waits to be restarted) said last,
+    // without a trip to `oxinit logs`.
+    for p in snapshot
+        .processes
+        .iter()
+        .filter(|p| !p.last_stderr.is_empty())
+    {
+        out.push_str(&format!(
+            "{} ({}), its last stderr lines:\n",
+            p.name, p.state
+        ));
+        for line in &p.last_stderr {
+            out.push_str(&format!("  | {line}\n"));
         }
     }
     out
@@ -165,5 +211,59 @@ mod tests {
         );
         // A program that exits 130 by itself was not killed by a signal.
         assert_eq!(describe_exit(&at(130, "exit"), 1000.0), "code 130, 0s ago");
+    }
+
+    #[test]
+    fn a_failed_process_shows_its_last_stderr_lines() {
+        let mut snapshot = Snapshot::default();
+        snapshot.processes.push(ProcessStatus {
+            name: "worker".into(),
+            state: crate::snapshot::ProcessState::Failed,
+            last_stderr: vec!["connecting".into(), "Error: refused".into()],
+            ..Default::default()
+        });
+        let text = render_status(&snapshot, 0.0);
+        assert!(
+            text.ends_with(
+                "worker (failed), its last stderr lines:\n  | connecting\n  | Error: refused\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_reload_shows_its_second_instance_on_a_row_of_its_own() {
+        use crate::snapshot::{ProcessState, ReloadStatus};
+        let api = ProcessStatus {
+            name: "api".into(),
+            state: ProcessState::Ready,
+            pid: Some(40),
+            up: true,
+            started_at: Some(700.0),
+            reload: Some(ReloadStatus {
+                instance: "new".into(),
+                state: ProcessState::Starting,
+                pid: Some(51),
+                ready: false,
+                started_at: Some(998.0),
+                status_text: Some("HTTP 503".into()),
+            }),
+            ..Default::default()
+        };
+        let snapshot = Snapshot {
+            processes: vec![api],
+            ..Default::default()
+        };
+        let table = render_status(&snapshot, 1000.0);
+        let rows: Vec<&str> = table.lines().skip(2).collect();
+        assert_eq!(
+            rows,
+            [
+                "api        service  ready     40   5m      0         -",
+                "api (new)  service  starting  51   2s      -         -",
+                "api (new): HTTP 503",
+            ],
+            "{table}"
+        );
     }
 }

@@ -4,7 +4,7 @@ use super::admission::{Admission, Admit};
 use super::connection::{self, Shared};
 use super::limits::Limits;
 use super::ratelimit::LogLimiter;
-use super::{Command, ControlError, Response, Snapshot};
+use super::{Command, ControlError, Feeds, Response, Snapshot};
 use std::fs;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
@@ -25,6 +25,7 @@ pub struct Server {
     /// only if it is still ours, not one another process put there since.
     identity: (u64, u64),
     limits: Limits,
+    feeds: Option<Feeds>,
 }
 
 impl Server {
@@ -107,6 +108,7 @@ impl Server {
             path,
             identity: (meta.dev(), meta.ino()),
             limits: Limits::default(),
+            feeds: None,
         })
     }
 
@@ -114,6 +116,13 @@ impl Server {
     #[cfg(test)]
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Where `logs`, `events` and the status's last stderr lines come
+    /// from; without, those requests are refused.
+    pub fn with_feeds(mut self, feeds: Feeds) -> Self {
+        self.feeds = Some(feeds);
         self
     }
 
@@ -137,6 +146,7 @@ impl Server {
             snapshot,
             commands,
             allowed_uids: if euid == 0 { vec![0] } else { vec![0, euid] },
+            feeds: self.feeds.clone(),
             log: Mutex::new(LogLimiter::new(10, Duration::from_secs(60))),
         });
         let admission = Admission::new(self.limits.clone());

@@ -1,6 +1,8 @@
 //! Health checks: the probes the supervisor runs on a service, and the
 //! sd_notify receiver for `type = "notify"`.
 //!
+//! - [`accepted`]: which process accepted a probe's connection (during a
+//!   reload, two instances accept on one address).
 //! - [`probe`]: one HTTP or TCP probe, bounded by its timeout. Exec probes are
 //!   spawned and reaped by the supervisor itself (one reaper owns every wait).
 //! - [`mount`]: `type = "mount"`, a mount point that answers.
@@ -13,6 +15,7 @@
 //! The policy around them (interval, retries, start_period, watchdog
 //! deadline) belongs to the supervisor's state machine.
 
+pub mod accepted;
 pub mod blocking;
 pub mod condition;
 pub mod mount;

@@ -12,6 +12,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -29,31 +30,143 @@ pub enum Outcome {
     Unhealthy(String),
     /// No answer within the probe's timeout.
     TimedOut,
+    /// During a reload: the connection was accepted by another instance, or
+    /// by nobody yet; the answer says nothing of this one.
+    NotCounted(String),
 }
+
+/// During a reload, the instance a probe is for: its pid, and where /proc is.
+#[derive(Debug, Clone)]
+pub struct ForInstance {
+    pub pid: i32,
+    pub proc_root: std::path::PathBuf,
+}
+
+/// How often the accepted end is looked for while the app has not
+/// accepted the connection yet.
+const ACCEPT_POLL: Duration = Duration::from_millis(5);
 
 /// `GET path` over HTTP/1.1 with `Host: host`: healthy on a 2xx or 3xx
 /// status. `host` is the Host header as the URL wrote it (`localhost:3000`),
 /// see [`super::HttpTarget`].
+#[cfg(test)]
 pub async fn http(addr: SocketAddr, host: &str, path: &str, timeout: Duration) -> Outcome {
-    tokio::time::timeout(timeout, http_exchange(addr, host, path))
-        .await
-        .unwrap_or(Outcome::TimedOut)
+    http_for(addr, host, path, timeout, None).await
 }
 
-/// Healthy when a TCP connection to `addr` opens.
-pub async fn tcp(addr: SocketAddr, timeout: Duration) -> Outcome {
-    match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Ok(Ok(_stream)) => Outcome::Healthy,
-        Ok(Err(err)) => Outcome::Unhealthy(connect_failure(addr, &err)),
-        Err(_) => Outcome::TimedOut,
+/// [`http`], counted only when a process of `instance` accepted the
+/// connection (see [`super::accepted`]); the request is sent after that
+/// is known, while the server still holds the connection.
+pub async fn http_for(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    timeout: Duration,
+    instance: Option<ForInstance>,
+) -> Outcome {
+    let attributed = AtomicBool::new(instance.is_none());
+    let exchange = http_exchange(addr, host, path, instance, &attributed);
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(outcome) => outcome,
+        Err(_) => timed_out(&attributed, timeout),
     }
 }
 
-async fn http_exchange(addr: SocketAddr, host: &str, path: &str) -> Outcome {
+/// The outcome of a probe its timeout cut short: not counted when no
+/// process had accepted its connection yet (during a reload).
+fn timed_out(attributed: &AtomicBool, timeout: Duration) -> Outcome {
+    match attributed.load(Ordering::Relaxed) {
+        true => Outcome::TimedOut,
+        false => Outcome::NotCounted(format!(
+            "no process accepted the connection within {}",
+            crate::units::format_duration(timeout)
+        )),
+    }
+}
+
+/// Healthy when a TCP connection to `addr` opens.
+#[cfg(test)]
+pub async fn tcp(addr: SocketAddr, timeout: Duration) -> Outcome {
+    tcp_for(addr, timeout, None).await
+}
+
+/// [`tcp`], counted only when a process of `instance` accepted it.
+pub async fn tcp_for(
+    addr: SocketAddr,
+    timeout: Duration,
+    instance: Option<ForInstance>,
+) -> Outcome {
+    let attributed = AtomicBool::new(true);
+    let exchange = async {
+        let stream = match TcpStream::connect(addr).await {
+            Ok(stream) => stream,
+            Err(err) => return Outcome::Unhealthy(connect_failure(addr, &err)),
+        };
+        let Some(instance) = instance else {
+            return Outcome::Healthy;
+        };
+        attributed.store(false, Ordering::Relaxed);
+        attribute(&stream, addr, &instance)
+            .await
+            .unwrap_or(Outcome::Healthy)
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(outcome) => outcome,
+        Err(_) => timed_out(&attributed, timeout),
+    }
+}
+
+/// Waits until some process has accepted `stream`'s connection: None when
+/// it is one of `instance`'s, else the outcome that says who did.
+async fn attribute(
+    stream: &TcpStream,
+    addr: SocketAddr,
+    instance: &ForInstance,
+) -> Option<Outcome> {
+    use super::accepted::{answered_by, Answered};
+    let local = match stream.local_addr() {
+        Ok(local) => local,
+        Err(err) => return Some(Outcome::NotCounted(format!("{addr}: {err}"))),
+    };
+    loop {
+        match answered_by(&instance.proc_root, local, addr, instance.pid) {
+            Answered::Instance => return None,
+            Answered::Other(pid) => {
+                let who = pid.map_or(
+                    "a process whose descriptors oxinit cannot read".into(),
+                    |p| format!("pid {p}"),
+                );
+                return Some(Outcome::NotCounted(format!(
+                    "{addr}: accepted by {who}, not this instance (pid {})",
+                    instance.pid
+                )));
+            }
+            // The caller's timeout ends the wait.
+            Answered::NotYet => tokio::time::sleep(ACCEPT_POLL).await,
+        }
+    }
+}
+
+async fn http_exchange(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    instance: Option<ForInstance>,
+    attributed: &AtomicBool,
+) -> Outcome {
     let mut stream = match TcpStream::connect(addr).await {
         Ok(stream) => stream,
-        Err(err) => return Outcome::Unhealthy(connect_failure(addr, &err)),
+        Err(err) => {
+            attributed.store(true, Ordering::Relaxed);
+            return Outcome::Unhealthy(connect_failure(addr, &err));
+        }
     };
+    if let Some(instance) = &instance {
+        if let Some(outcome) = attribute(&stream, addr, instance).await {
+            return outcome;
+        }
+        attributed.store(true, Ordering::Relaxed);
+    }
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: oxinit/{}\r\nAccept: */*\r\n\
          Connection: close\r\n\r\n",

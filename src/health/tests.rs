@@ -541,3 +541,50 @@ fn the_default_dir_falls_back_when_run_is_unusable() {
     assert_eq!(choose_dir(&blocked, &tmp), tmp);
     assert!(tmp.is_dir());
 }
+
+/// During a reload: a probe counts for the instance that accepted its
+/// connection (this test process serves, so it is "the instance"), not for
+/// another, and not before anybody accepted.
+#[tokio::test]
+async fn a_probe_counts_only_for_the_instance_that_accepted_it() {
+    use super::probe::{http_for, tcp_for, ForInstance};
+    let me = ForInstance {
+        pid: std::process::id() as i32,
+        proc_root: "/proc".into(),
+    };
+    let (addr, _) = serve(Behaviour::Answer(b"HTTP/1.1 200 OK\r\n\r\n"));
+    let limit = Duration::from_secs(2);
+    assert_eq!(
+        http_for(addr, "x", "/health", limit, Some(me.clone())).await,
+        Outcome::Healthy
+    );
+    assert_eq!(
+        tcp_for(addr, limit, Some(me.clone())).await,
+        Outcome::Healthy
+    );
+    let mut other = Command::new("sleep").arg("5").spawn().unwrap();
+    let elsewhere = ForInstance {
+        pid: other.id() as i32,
+        proc_root: "/proc".into(),
+    };
+    let answer = http_for(addr, "x", "/health", limit, Some(elsewhere)).await;
+    let _ = other.kill();
+    let _ = other.wait();
+    let me_pid = std::process::id();
+    assert!(
+        matches!(&answer, Outcome::NotCounted(why) if why.contains(&format!("accepted by pid {me_pid}"))),
+        "{answer:?}"
+    );
+    // A listener that never accepts: the connection waits in its queue.
+    let idle = TcpListener::bind("127.0.0.1:0").unwrap();
+    let answer = tcp_for(
+        idle.local_addr().unwrap(),
+        Duration::from_millis(200),
+        Some(me),
+    )
+    .await;
+    assert!(
+        matches!(&answer, Outcome::NotCounted(why) if why.contains("no process accepted")),
+        "{answer:?}"
+    );
+}

@@ -27,10 +27,12 @@
 //! Channels: one bounded `tokio::sync::mpsc` per output stream (relay tasks →
 //! writer thread), plus a `oneshot` per [`LogSink::flush`].
 
+mod book;
 mod format;
 mod json;
 mod lines;
 mod relay;
+mod ring;
 pub(crate) mod stall;
 pub(crate) mod timestamp;
 mod writer;
@@ -47,6 +49,9 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep, Instant};
 
 use writer::{Target, Writer};
+
+pub use book::{now_ms, LogBook, SHOWN_LINES};
+pub use ring::{Bounds, LogLine};
 
 /// Which of a child's output streams a pipe carries. Lines keep their stream:
 /// a child's stderr goes to oxinit's stderr in every format, so `docker logs`
@@ -143,16 +148,20 @@ struct Inner {
     style: Style,
     stdout: Writer,
     stderr: Writer,
+    /// Where every relayed line is also kept (`oxinit logs`).
+    book: Option<LogBook>,
 }
 
 impl LogSink {
-    /// Relays to oxinit's own fd 1 and fd 2. Starts the two writer threads;
-    /// it needs no runtime, but [`LogSink::relay`] does.
-    pub fn stdio(style: Style) -> Result<LogSink, LogError> {
+    /// Relays to oxinit's own fd 1 and fd 2, keeping every line in `book`
+    /// too. Starts the two writer threads; it needs no runtime, but
+    /// [`LogSink::relay`] does.
+    pub fn stdio(style: Style, book: Option<LogBook>) -> Result<LogSink, LogError> {
         LogSink::new(
             style,
             Target::Stdio(Stream::Stdout),
             Target::Stdio(Stream::Stderr),
+            book,
         )
     }
 
@@ -162,15 +171,41 @@ impl LogSink {
         stdout: impl Into<OwnedFd>,
         stderr: impl Into<OwnedFd>,
     ) -> Result<LogSink, LogError> {
-        LogSink::new(style, Target::Fd(stdout.into()), Target::Fd(stderr.into()))
+        LogSink::new(
+            style,
+            Target::Fd(stdout.into()),
+            Target::Fd(stderr.into()),
+            None,
+        )
     }
 
-    fn new(style: Style, stdout: Target, stderr: Target) -> Result<LogSink, LogError> {
+    /// [`LogSink::to_writers`], keeping every line in `book` too.
+    pub fn to_writers_keeping(
+        style: Style,
+        stdout: impl Into<OwnedFd>,
+        stderr: impl Into<OwnedFd>,
+        book: LogBook,
+    ) -> Result<LogSink, LogError> {
+        LogSink::new(
+            style,
+            Target::Fd(stdout.into()),
+            Target::Fd(stderr.into()),
+            Some(book),
+        )
+    }
+
+    fn new(
+        style: Style,
+        stdout: Target,
+        stderr: Target,
+        book: Option<LogBook>,
+    ) -> Result<LogSink, LogError> {
         Ok(LogSink {
             inner: Arc::new(Inner {
                 style,
                 stdout: Writer::spawn(Stream::Stdout, stdout)?,
                 stderr: Writer::spawn(Stream::Stderr, stderr)?,
+                book,
             }),
         })
     }
@@ -188,12 +223,18 @@ impl LogSink {
     ) -> JoinHandle<RelayStats> {
         let formatter = format::Formatter::new(self.inner.style, process, stream);
         let writer = self.writer(stream).clone();
+        let keep = self
+            .inner
+            .book
+            .as_ref()
+            .and_then(|book| book.keeper(process));
         tokio::spawn(relay::run(
             process.to_owned(),
             stream,
             read_end,
             formatter,
             writer,
+            keep,
         ))
     }
 

@@ -7,10 +7,11 @@ use std::os::fd::OwnedFd;
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 
+use super::book::Keeper;
 use super::format::Formatter;
 use super::lines::Lines;
 use super::writer::{Writer, BATCH_BYTES};
-use super::{timestamp, RelayStats, Stream};
+use super::{now_ms, timestamp, RelayStats, Stream};
 
 pub(crate) async fn run(
     process: String,
@@ -18,6 +19,7 @@ pub(crate) async fn run(
     read_end: OwnedFd,
     formatter: Formatter,
     writer: Writer,
+    keep: Option<Keeper>,
 ) -> RelayStats {
     // Sets O_NONBLOCK on the read end: only oxinit holds it, so no one else
     // is affected (the child holds the write end, a different description).
@@ -41,6 +43,7 @@ pub(crate) async fn run(
         lines: Lines::new(),
         batch: Vec::new(),
         lost: false,
+        keep,
     };
     let mut open = true;
     while open {
@@ -86,6 +89,7 @@ struct Relay {
     batch: Vec<u8>,
     /// The writer thread is gone and we said so.
     lost: bool,
+    keep: Option<Keeper>,
 }
 
 impl Relay {
@@ -94,12 +98,24 @@ impl Relay {
         self.lines.commit(n);
         self.formatter.set_time(timestamp::now);
         self.start_batch();
+        let at = self.keep.as_ref().map(|_| now_ms());
         while let Some(line) = self.lines.next_line() {
             self.formatter.push_line(&mut self.batch, line);
+            // Kept before the batch may wait for the writer: a stalled
+            // stdout must not keep a line out of `oxinit logs`.
+            if let (Some(keep), Some(at)) = (&mut self.keep, at) {
+                keep.stage(self.stream, at, line);
+            }
             if self.batch.len() >= BATCH_BYTES {
+                if let Some(keep) = &mut self.keep {
+                    keep.keep();
+                }
                 self.send().await;
                 self.start_batch();
             }
+        }
+        if let Some(keep) = &mut self.keep {
+            keep.keep();
         }
     }
 
@@ -111,6 +127,10 @@ impl Relay {
             }
             self.formatter.set_time(timestamp::now);
             self.formatter.push_line(&mut self.batch, line);
+            if let Some(keep) = &mut self.keep {
+                keep.stage(self.stream, now_ms(), line);
+                keep.keep();
+            }
         }
         self.send().await;
         self.lines.stats()

@@ -437,3 +437,38 @@ fn format_cost() {
         println!("{style:?}: {:.3} s/GB, {per_line:.1} ns/line", secs / gb);
     }
 }
+
+/// What a relay passes on it also keeps, in its process's ring: both
+/// streams, the last line without a newline too; woken followers see it.
+#[tokio::test(flavor = "current_thread")]
+async fn relays_keep_every_line_in_the_book() {
+    use super::{Bounds, LogBook};
+    let book = LogBook::new([("api".to_string(), Bounds::default())], true);
+    let stdout = NamedTempFile::new().unwrap();
+    let stderr = NamedTempFile::new().unwrap();
+    let sink = LogSink::to_writers_keeping(
+        Style::Json,
+        stdout.reopen().unwrap(),
+        stderr.reopen().unwrap(),
+        book.clone(),
+    )
+    .unwrap();
+    let woken = book.woken();
+    relay_all(&sink, "api", Stream::Stdout, b"one\ntwo\n").await;
+    relay_all(&sink, "api", Stream::Stderr, b"oops\nno newline").await;
+    assert!(woken.has_changed().unwrap(), "followers are woken");
+    let (lines, cursor) = book.last("api", 10, |_| true);
+    let kept: Vec<(Stream, &[u8])> = lines.iter().map(|l| (l.stream, &l.text[..])).collect();
+    assert_eq!(
+        kept,
+        [
+            (Stream::Stdout, &b"one"[..]),
+            (Stream::Stdout, b"two"),
+            (Stream::Stderr, b"oops"),
+            (Stream::Stderr, b"no newline"),
+        ]
+    );
+    assert_eq!(cursor, 4);
+    assert!(lines.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(book.last_stderr("api", 1), ["no newline"]);
+}

@@ -7,10 +7,13 @@
 //! picture and the metrics and control socket that read it all import it and
 //! none of them the others. [`words`] holds its enums and their labels.
 
+mod event;
 mod words;
 
+pub use event::Event;
 pub use words::{
-    ExitReason, HealthResult, JobResult, Kind, MemoryEnforcement, Phase, ProcessState,
+    EventKind, ExitReason, HealthResult, JobResult, Kind, MemoryEnforcement, Phase, ProcessState,
+    ReloadResult,
 };
 
 use serde::{Deserialize, Serialize};
@@ -58,6 +61,29 @@ pub struct ProcessStatus {
     pub memory_limit_bytes: Option<u64>,
     /// Its cgroup directories, when it has any (memory/CPU are read from them).
     pub cgroups: Vec<PathBuf>,
+    /// The last lines it wrote to stderr, when it has failed or waits to
+    /// be restarted (filled in by the control socket, from `oxinit logs`'
+    /// buffer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub last_stderr: Vec<String>,
+    /// `oxinit reload` under way: the second instance (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload: Option<ReloadStatus>,
+}
+
+/// The second instance of a process while `oxinit reload` runs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReloadStatus {
+    /// "new" (starting, not ready yet), "old" (stopping after the handover)
+    /// or "abandoned" (the new one, stopped because the reload failed).
+    pub instance: String,
+    pub state: ProcessState,
+    pub pid: Option<i32>,
+    pub ready: bool,
+    /// Start of that instance, in Unix seconds.
+    pub started_at: Option<f64>,
+    /// Why it is not ready yet, or why the reload failed.
+    pub status_text: Option<String>,
 }
 
 /// How the last run ended.
@@ -134,6 +160,8 @@ mod tests {
                     next_run: None,
                     memory_limit_bytes: Some(536870912),
                     cgroups: vec!["/sys/fs/cgroup/oxinit/api".into()],
+                    last_stderr: Vec::new(),
+                    reload: None,
                 },
                 ProcessStatus {
                     name: "backup".into(),

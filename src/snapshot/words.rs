@@ -196,3 +196,48 @@ words! {
         Poll = "poll",
     }
 }
+
+words! {
+    /// What happened, as `oxinit events` names it (see `super::event`).
+    pub enum EventKind {
+        /// A run of a process began (it was spawned).
+        Started = "started",
+        /// It became ready: its health check passed, READY=1, or started
+        /// without a check.
+        Ready = "ready",
+        /// Its health check failed `retries` times: it is stopped.
+        Unhealthy = "unhealthy",
+        /// A run ended.
+        Exited = "exited",
+        /// It is started again after its restart delay.
+        Restarting = "restarting",
+        /// Given up on: a failed oneshot, a crash-looping service.
+        Failed = "failed",
+        /// Stopped by `oxinit stop`.
+        Stopped = "stopped",
+        /// The kernel OOM-killed processes in its cgroup.
+        Oom = "oom",
+        /// A run of a job ended, or was skipped.
+        Job = "job",
+        /// oxinit began its ordered shutdown.
+        Shutdown = "shutdown",
+        /// `oxinit reload` ended (handed over, or given up: see its result).
+        Reloaded = "reloaded",
+    }
+}
+
+words! {
+    /// How one `oxinit reload` ended: the `result` label of
+    /// oxinit_process_reloads_total.
+    pub enum ReloadResult {
+        /// The new instance serves and the old one is gone.
+        Ok = "ok",
+        /// The new instance was not ready within its `ready_timeout`.
+        NotReady = "not_ready",
+        /// The new instance could not start, or ended before it was ready.
+        Failed = "failed",
+        /// Given up before the handover: the old instance ended, `oxinit
+        /// stop`, or the shutdown.
+        Aborted = "aborted",
+    }
+}

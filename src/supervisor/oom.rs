@@ -211,6 +211,7 @@ mod tests {
         }
         fn process_exited(&self, _: &str, _: crate::snapshot::ExitReason, _: i32) {}
         fn process_restarted(&self, _: &str) {}
+        fn process_reloaded(&self, _: &str, _: crate::snapshot::ReloadResult) {}
         fn health_check(&self, _: &str, _: crate::snapshot::HealthResult, _: Duration) {}
         fn oneshot_finished(&self, _: &str, _: Duration) {}
         fn job_run(&self, _: &str, _: crate::snapshot::JobResult, _: std::time::SystemTime) {}

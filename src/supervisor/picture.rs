@@ -4,7 +4,10 @@
 use super::core::Supervisor;
 use super::ids::ProcId;
 use super::process::State;
-use crate::snapshot::{ExitInfo, MemoryEnforcement, ProcessState, ProcessStatus, Snapshot};
+use super::process::{Reload, Stage};
+use crate::snapshot::{
+    ExitInfo, MemoryEnforcement, ProcessState, ProcessStatus, ReloadStatus, Snapshot,
+};
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -12,6 +15,29 @@ fn unix(t: SystemTime) -> f64 {
     t.duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
+}
+
+/// A reload's second instance, as `status` shows it beside the process.
+fn second(sup: &Supervisor, r: &Reload) -> ReloadStatus {
+    let (state, since) = match r.state {
+        State::Running { since, .. } if r.health.ready => (ProcessState::Ready, Some(since)),
+        State::Running { since, .. } => (ProcessState::Starting, Some(since)),
+        State::Stopping { since, .. } => (ProcessState::Stopping, Some(since)),
+        ref s => (s.status(), None),
+    };
+    let (instance, why) = match &r.stage {
+        Stage::Starting => ("new", r.health.status.clone()),
+        Stage::Retiring => ("old", None),
+        Stage::Abandoned { why, .. } => ("abandoned", Some(why.clone())),
+    };
+    ReloadStatus {
+        instance: instance.into(),
+        state,
+        pid: r.pid(),
+        ready: r.health.ready,
+        started_at: since.map(|t| unix(sup.wall(t))),
+        status_text: why,
+    }
 }
 
 /// The picture of `sup` now. `cgroups` gives each process's cgroup
@@ -59,6 +85,8 @@ pub fn picture(
                 next_run: p.next_run.filter(|_| !p.held).map(|t| unix(sup.wall(t))),
                 memory_limit_bytes: p.spec.limits.memory,
                 cgroups: cgroups(ProcId(idx)),
+                last_stderr: Vec::new(),
+                reload: p.reload.as_ref().map(|r| second(sup, r)),
             }
         })
         .collect();

@@ -35,14 +35,25 @@ pub struct Probes {
     running: HashMap<i32, ExecProbe>,
 }
 
+/// What one probe is for: run `run` of process `idx`, running as
+/// `instance` (an exec check gets it in `OXINIT_INSTANCE_PID`). `attribute`:
+/// a reload runs, so an HTTP or TCP answer counts only if that instance
+/// accepted the connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    pub idx: ProcId,
+    pub run: RunId,
+    pub instance: Option<i32>,
+    pub attribute: bool,
+}
+
 impl Probes {
-    /// Starts the probe of run `run` of process `idx`; an exec probe is
-    /// started by `spawn` (the loop's host). Returns an answer at once when
-    /// the probe could not even start.
+    /// Starts the probe of `target`; an exec probe is started by `spawn`
+    /// (the loop's host). Returns an answer at once when the probe could
+    /// not even start.
     pub fn start(
         &mut self,
-        idx: ProcId,
-        run: RunId,
+        target: Target,
         spec: &ProcessSpec,
         cwd: &Path,
         tx: &UnboundedSender<Internal>,
@@ -50,6 +61,13 @@ impl Probes {
     ) -> Option<Event> {
         let health = spec.health.as_ref()?;
         let limit = health.timeout;
+        let Target {
+            idx,
+            run,
+            instance,
+            attribute,
+        } = target;
+        let attributed = instance.filter(|_| attribute);
         let answer = move |outcome: Outcome, took: Duration| Event::Probe {
             idx,
             run,
@@ -63,7 +81,8 @@ impl Probes {
                 let (addr, host, path, tx) = (*addr, host.clone(), path.clone(), tx.clone());
                 tokio::spawn(async move {
                     let t0 = Instant::now();
-                    let outcome = convert(probe::http(addr, &host, &path, limit).await);
+                    let outcome =
+                        convert(probe::http_for(addr, &host, &path, limit, at(attributed)).await);
                     let _ = tx.send(Internal::Event(answer(outcome, t0.elapsed())));
                 });
                 None
@@ -72,7 +91,7 @@ impl Probes {
                 let (addr, tx) = (*addr, tx.clone());
                 tokio::spawn(async move {
                     let t0 = Instant::now();
-                    let outcome = convert(probe::tcp(addr, limit).await);
+                    let outcome = convert(probe::tcp_for(addr, limit, at(attributed)).await);
                     let _ = tx.send(Internal::Event(answer(outcome, t0.elapsed())));
                 });
                 None
@@ -87,7 +106,10 @@ impl Probes {
                 None
             }
             HealthCheck::Exec { argv } => {
-                let env = crate::launch::child_env(spec);
+                let mut env = crate::launch::child_env(spec);
+                if let Some(pid) = instance {
+                    env.push(("OXINIT_INSTANCE_PID".into(), pid.to_string()));
+                }
                 let creds = crate::launch::credentials(spec);
                 let request = spawn::SpawnSpec {
                     argv,
@@ -187,7 +209,16 @@ fn convert(outcome: probe::Outcome) -> Outcome {
         probe::Outcome::Healthy => Outcome::Healthy,
         probe::Outcome::Unhealthy(why) => Outcome::Unhealthy(why),
         probe::Outcome::TimedOut => Outcome::TimedOut,
+        probe::Outcome::NotCounted(why) => Outcome::NotCounted(why),
     }
+}
+
+/// The instance a probe is for, as the probe looks it up in /proc.
+fn at(instance: Option<i32>) -> Option<probe::ForInstance> {
+    instance.map(|pid| probe::ForInstance {
+        pid,
+        proc_root: "/proc".into(),
+    })
 }
 
 /// Environment variables added for a child.

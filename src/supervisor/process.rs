@@ -12,6 +12,7 @@ use super::ids::{ProcId, RunId};
 use crate::config::{HealthCheck, Kind, ProcessSpec};
 pub use crate::snapshot::ExitReason;
 use crate::snapshot::ProcessState;
+use crate::snapshot::ReloadResult;
 use crate::sys::reap::ExitStatus;
 use std::ops::{Index, IndexMut};
 use std::time::Duration;
@@ -32,6 +33,9 @@ pub enum StopCause {
     Restart,
     /// `oxinit stop NAME`: it stays stopped until `oxinit start NAME`.
     Manual,
+    /// `oxinit reload NAME`: the old instance after the handover, or a new
+    /// one that did not become ready.
+    Reload,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -172,6 +176,10 @@ pub struct Process {
     pub memory_polled: bool,
     /// A spawn succeeded once: it has run (`run` counts the attempts).
     pub ran: bool,
+    /// The last run number handed out (a reload's new instance takes one).
+    pub issued: RunId,
+    /// `oxinit reload` under way: the second instance.
+    pub reload: Option<Reload>,
 }
 
 impl Process {
@@ -191,6 +199,8 @@ impl Process {
             pending_reply: None,
             memory_polled: false,
             ran: false,
+            issued: RunId::default(),
+            reload: None,
         }
     }
 
@@ -270,5 +280,40 @@ impl Index<ProcId> for [Process] {
     type Output = Process;
     fn index(&self, id: ProcId) -> &Process {
         &self[id.0]
+    }
+}
+
+/// Where a reload is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stage {
+    /// The second instance is the new one: waiting for it to be ready.
+    Starting,
+    /// The new one serves; the second instance is the old one, stopping.
+    Retiring,
+    /// The new one is stopped because the reload failed: how and why.
+    Abandoned { result: ReloadResult, why: String },
+}
+
+/// A reload under way: the process's second instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reload {
+    pub stage: Stage,
+    /// The second instance's state.
+    pub state: State,
+    /// The second instance's run (probe answers and notices name it).
+    pub run: RunId,
+    pub health: Health,
+    /// The second instance needs the memory poll.
+    pub memory_polled: bool,
+    /// The new instance must be ready by then (its `ready_timeout`).
+    pub ready_by: Instant,
+    /// The control request answered when the reload is done.
+    pub reply: Option<u64>,
+}
+
+impl Reload {
+    /// The second instance's pid, while it may be signalled.
+    pub fn pid(&self) -> Option<i32> {
+        self.state.pid()
     }
 }

@@ -118,10 +118,11 @@ impl World {
                     continue;
                 }
                 self.log.push((self.now - self.t0, a.clone()));
-                if let Action::Spawn { idx, .. } = a {
+                if let Action::Spawn { idx, run } = a {
                     if self.unspawnable.contains(&self.sup.processes()[idx].name()) {
                         queue.push(Event::SpawnFailed {
                             idx,
+                            run,
                             code: 127,
                             reason: "not found in $PATH".into(),
                             permanent: self.unspawnable_for_good,
@@ -131,6 +132,7 @@ impl World {
                         self.pids.insert(idx, self.next_pid);
                         queue.push(Event::Started {
                             idx,
+                            run,
                             pid: self.next_pid,
                             polled: self.polled,
                         });
@@ -766,6 +768,8 @@ mod failure;
 
 #[path = "condition_tests.rs"]
 mod condition;
+#[path = "reload_tests.rs"]
+mod reload;
 
 // ---- health checks, notify, jobs, control, memory (issues 4 and 5) ----
 

@@ -63,6 +63,12 @@ pub enum Why {
     Shutdown,
     /// Its `when` did not hold when it would have started.
     ConditionFalse,
+    /// `oxinit reload`: a second instance starts beside the running one.
+    Reload,
+    /// `oxinit reload`: the new instance is ready and takes the old one's place.
+    Handover,
+    /// `oxinit reload`: the old instance, stopped after the handover, is gone.
+    Replaced,
 }
 
 use Step::*;
@@ -103,6 +109,9 @@ pub const TRANSITIONS: &[(&[Step], Step, Why)] = &[
     (&[Starting], Skipped, ConditionFalse),
     (&[Starting], Scheduled, ConditionFalse),
     (&[Starting], Cancelled, Shutdown),
+    (&[Waiting], Starting, Reload),
+    (&[Running, Stopping], Running, Handover),
+    (&[Stopping], Exited, Replaced),
 ];
 
 /// Whether the table has `from → to` because `why`.
@@ -135,21 +144,7 @@ impl Process {
     /// The one door: moves this process to `to` because `why`, if the table
     /// has that change. Returns false (and changes nothing) if it does not.
     pub fn transition(&mut self, to: State, why: Why) -> bool {
-        let (from, step) = (self.state.step(), to.step());
-        if !allowed(from, step, why) {
-            tracing::warn!(
-                "{}: refused state change {from} → {step} ({why}): a bug in oxinit, please report it",
-                self.spec.name
-            );
-            debug_assert!(
-                false,
-                "{}: {from} → {step} ({why}) is not in the table",
-                self.spec.name
-            );
-            return false;
-        }
-        self.state = to;
-        true
+        change(&self.spec.name, &mut self.state, to, why)
     }
 
     /// Asks for a new run: to `Starting` because `why`, with the next run
@@ -158,9 +153,32 @@ impl Process {
         if !self.transition(State::Starting, why) {
             return None;
         }
-        self.run = self.run.next();
+        self.run = self.next_run_id();
         Some(self.run)
     }
+
+    /// A run number never used before by this process (a reload's new
+    /// instance takes one too, so a failed one's late answers never count
+    /// for a later run).
+    pub fn next_run_id(&mut self) -> RunId {
+        self.issued = self.issued.next();
+        self.issued
+    }
+}
+
+/// The door for any instance's state (a process's own, or a reload's second
+/// instance): `state` becomes `to` because `why` if the table has that change.
+pub fn change(name: &str, state: &mut State, to: State, why: Why) -> bool {
+    let (from, step) = (state.step(), to.step());
+    if !allowed(from, step, why) {
+        tracing::warn!(
+            "{name}: refused state change {from} → {step} ({why}): a bug in oxinit, please report it"
+        );
+        debug_assert!(false, "{name}: {from} → {step} ({why}) is not in the table");
+        return false;
+    }
+    *state = to;
+    true
 }
 
 impl Why {
@@ -183,6 +201,9 @@ impl Why {
             StopRequested => "oxinit stop",
             Shutdown => "shutdown",
             ConditionFalse => "when does not hold",
+            Reload => "oxinit reload: a second instance",
+            Handover => "oxinit reload: the new instance is ready",
+            Replaced => "oxinit reload: the old instance is gone",
         }
     }
 }

@@ -294,6 +294,44 @@ restart = "always"
 }
 
 #[test]
+fn log_buffers_have_an_init_default_and_a_per_process_override() {
+    let f = Fixture::new();
+    let config = f.ok(
+        "[init]\nlog_buffer_lines = 50\nlog_buffer_bytes = \"64KiB\"\n\n\
+         [processes.a]\ncommand = \"x\"\n\n\
+         [processes.b]\ncommand = \"x\"\nlog_buffer_lines = 7\nlog_buffer_bytes = 2048\n",
+    );
+    assert_eq!(
+        (config.init.log_buffer_lines, config.init.log_buffer_bytes),
+        (50, 64 * 1024)
+    );
+    let (a, b) = (config.process("a").unwrap(), config.process("b").unwrap());
+    assert_eq!((a.log_buffer_lines, a.log_buffer_bytes), (None, None));
+    assert_eq!(
+        (b.log_buffer_lines, b.log_buffer_bytes),
+        (Some(7), Some(2048))
+    );
+
+    let problems = f.problems(
+        "[init]\nlog_buffer_lines = 0\nlog_buffer_bytes = \"100\"\n\n[processes.a]\ncommand = \"x\"\nlog_buffer_bytes = true\n",
+    );
+    let messages: Vec<&str> = problems.iter().map(|(_, _, m)| m.as_str()).collect();
+    assert_eq!(messages.len(), 3, "{messages:#?}");
+    assert!(
+        messages[0].contains("must be a whole number from 1 to 1000000"),
+        "{messages:#?}"
+    );
+    assert!(
+        messages[1].contains("is out of range: keep from 1K to 1G of each process's output"),
+        "{messages:#?}"
+    );
+    assert!(
+        messages[2].contains("a size such as \"1MiB\""),
+        "{messages:#?}"
+    );
+}
+
+#[test]
 fn metrics_include_urls_and_bounds() {
     let f = Fixture::new();
     let config = f.ok(&format!(

@@ -277,11 +277,14 @@ async fn fake_supervisor(
         let mut next = (**snapshot.borrow()).clone();
         let names: Vec<String> = next.processes.iter().map(|p| p.name.clone()).collect();
         let Some(p) = next.processes.iter_mut().find(|p| p.name == command.name) else {
-            let _ = command.reply.send(Err(format!(
-                "no process named {:?}; processes: {}",
-                command.name,
-                names.join(", ")
-            )));
+            let _ = command.reply.send(
+                Err(format!(
+                    "no process named {:?}; processes: {}",
+                    command.name,
+                    names.join(", ")
+                ))
+                .into(),
+            );
             continue;
         };
         if p.name == "slow" {
@@ -299,14 +302,14 @@ async fn fake_supervisor(
                 (p.up, p.ready, p.pid) = (true, true, Some(4242));
                 format!("{} started (pid 4242)", p.name)
             }
-            Action::Restart => {
+            Action::Restart | Action::Reload => {
                 p.restarts += 1;
                 p.pid = Some(p.pid.unwrap_or(4000) + 1);
                 format!("{} restarted (pid {})", p.name, p.pid.unwrap())
             }
         };
         snapshot.send_replace(Arc::new(next));
-        let _ = command.reply.send(Ok(message));
+        let _ = command.reply.send(Ok(message).into());
     }
 }
 

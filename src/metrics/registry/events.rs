@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::Metrics;
-use crate::snapshot::{ExitReason, HealthResult, JobResult, MemoryEnforcement};
+use crate::snapshot::{ExitReason, HealthResult, JobResult, MemoryEnforcement, ReloadResult};
 
 impl Metrics {
     /// A run ended.
@@ -44,6 +44,13 @@ impl Metrics {
                 .with_label_values(&[name])
                 .set(unix_seconds(at));
         }
+    }
+
+    /// An `oxinit reload` ended.
+    pub fn process_reloaded(&self, name: &str, result: ReloadResult) {
+        self.reloads
+            .with_label_values(&[name, result.as_str()])
+            .inc();
     }
 
     /// `n` processes of `name`'s cgroup were OOM-killed (workers included,

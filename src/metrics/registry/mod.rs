@@ -29,7 +29,9 @@ use prometheus::{
     Opts, Registry,
 };
 
-pub use labels::{ENFORCEMENT_MODES, EXIT_REASONS, HEALTH_RESULTS, JOB_RESULTS, SIGNALS};
+pub use labels::{
+    ENFORCEMENT_MODES, EXIT_REASONS, HEALTH_RESULTS, JOB_RESULTS, RELOAD_RESULTS, SIGNALS,
+};
 pub use scrape::USAGE_MAX_AGE;
 
 use super::own_process::OwnProcess;
@@ -60,6 +62,7 @@ pub struct Metrics {
     oneshot_duration: GaugeVec,
     job_last_success: GaugeVec,
     job_runs: IntCounterVec,
+    reloads: IntCounterVec,
     zombies: IntCounter,
     log_lines_dropped: IntCounter,
     signals: IntCounterVec,
@@ -180,6 +183,13 @@ impl Metrics {
                  running at the next scheduled time).",
                 &["process", "result"],
             ),
+            reloads: counter_vec(
+                &registry,
+                "oxinit_process_reloads_total",
+                "`oxinit reload` of the service, by result (ok; not_ready: not ready within \
+                 ready_timeout; failed: the new instance could not start or ended; aborted).",
+                &["process", "result"],
+            ),
             zombies: register(
                 &registry,
                 IntCounter::new(
@@ -296,6 +306,9 @@ impl Metrics {
                     self.health_checks.with_label_values(&[name, result]);
                 }
                 self.health_duration.with_label_values(p);
+                for result in RELOAD_RESULTS {
+                    self.reloads.with_label_values(&[name, result]);
+                }
             }
             "oneshot" => {
                 self.oneshot_duration.with_label_values(p);

@@ -10,7 +10,7 @@ use crate::metrics::{usage, Metrics, EXIT_REASONS, HEALTH_RESULTS, JOB_RESULTS};
 use crate::snapshot::{ExitInfo, ExitReason, HealthResult, JobResult, MemoryEnforcement};
 
 /// Every metric of issue 6 and its type.
-const EXPECTED: [(&str, &str); 29] = [
+const EXPECTED: [(&str, &str); 30] = [
     ("oxinit_process_up", "gauge"),
     ("oxinit_process_restarts_total", "counter"),
     ("oxinit_process_exits_total", "counter"),
@@ -25,6 +25,7 @@ const EXPECTED: [(&str, &str); 29] = [
     ("oxinit_oneshot_duration_seconds", "gauge"),
     ("oxinit_job_last_success_timestamp_seconds", "gauge"),
     ("oxinit_job_runs_total", "counter"),
+    ("oxinit_process_reloads_total", "counter"),
     ("oxinit_zombies_reaped_total", "counter"),
     ("oxinit_log_lines_dropped_total", "counter"),
     ("oxinit_signals_received_total", "counter"),
@@ -149,6 +150,10 @@ fn series_exist_at_zero_before_the_first_run() {
             let labels = [("process", service), ("result", result)];
             assert_eq!(exp.value("oxinit_health_checks_total", &labels), 0.0);
         }
+        for result in crate::metrics::registry::RELOAD_RESULTS {
+            let labels = [("process", service), ("result", result)];
+            assert_eq!(exp.value("oxinit_process_reloads_total", &labels), 0.0);
+        }
         let count = [("process", service)];
         assert_eq!(
             exp.value("oxinit_health_check_duration_seconds_count", &count),
@@ -183,6 +188,9 @@ fn series_exist_at_zero_before_the_first_run() {
         .is_empty());
     assert!(exp
         .find("oxinit_health_checks_total", &[("process", "optimize")])
+        .is_empty());
+    assert!(exp
+        .find("oxinit_process_reloads_total", &[("process", "optimize")])
         .is_empty());
 }
 

@@ -1,9 +1,11 @@
-//! `oxinit restart|stop|start NAME`: each request is answered once, by an
+//! `oxinit restart|stop|start|reload NAME`: each request is answered once, by an
 //! [`Action::Reply`], when what it asked for is done or refused.
 
 use super::condition::launch;
 use super::{Action, Command, Observation, Phase, Supervisor};
 use crate::config::Kind;
+use crate::snapshot::ReloadResult;
+use crate::supervisor::process::Stage;
 use crate::supervisor::process::{State, StopCause};
 use crate::supervisor::transitions::Why;
 use tokio::time::Instant;
@@ -35,6 +37,23 @@ impl Supervisor {
             });
             return;
         }
+        if let Some(stage) = self.procs[idx].reload.as_ref().map(|r| r.stage.clone()) {
+            if command != Command::Stop {
+                out.push(Action::Reply {
+                    id,
+                    result: Err(format!(
+                        "{name} is being reloaded; try again when the reload is done"
+                    )),
+                });
+                return;
+            }
+            if stage == Stage::Starting {
+                let why = format!(
+                    "the reload of {name} was given up: `oxinit stop {name}` came before its new instance was ready"
+                );
+                self.abandon_reload(idx, ReloadResult::Aborted, why, now, out);
+            }
+        }
         let deps_met = self.deps_met(idx);
         let p = &mut self.procs[idx];
         if p.pending_reply.is_some() {
@@ -43,6 +62,9 @@ impl Supervisor {
                 result: Err(format!("{name} is busy with another request")),
             });
             return;
+        }
+        if command == Command::Reload {
+            return self.request_reload(idx, id, now, out);
         }
         match (command, p.state.clone()) {
             (Command::Stop, State::Running { .. }) => {

@@ -23,7 +23,10 @@ impl Supervisor {
         let running = self.phase == Phase::Running;
         let mut next: Option<Instant> = None;
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
-        for p in &self.procs {
+        for (i, p) in self.procs.iter().enumerate() {
+            if let Some(t) = self.reload_deadline(ProcId(i)) {
+                consider(t);
+            }
             match p.state {
                 State::Backoff { until } if running => consider(until),
                 State::Stopping {
@@ -66,6 +69,7 @@ impl Supervisor {
     pub(super) fn on_deadlines(&mut self, now: Instant, out: &mut Vec<Action>) {
         let running = self.phase == Phase::Running;
         for idx in ProcId::all(self.procs.len()) {
+            self.reload_deadlines(idx, now, out);
             let next_cron = self.next_cron(idx, now);
             let p = &mut self.procs[idx];
             // Jobs: a run is due.
@@ -181,10 +185,11 @@ impl Supervisor {
     /// Arms the next memory poll while some process that needs it (see
     /// `Event::Started`) runs.
     pub(super) fn arm_memory_poll(&mut self, now: Instant) {
-        let needed = self
-            .procs
-            .iter()
-            .any(|p| p.memory_polled && p.state.pid().is_some());
+        let needed = self.procs.iter().any(|p| {
+            let second = p.reload.as_ref();
+            (p.memory_polled && p.state.pid().is_some())
+                || second.is_some_and(|r| r.memory_polled && r.pid().is_some())
+        });
         if needed && self.memory_poll.is_none() {
             self.memory_poll = Some(now + MEMORY_POLL);
         }

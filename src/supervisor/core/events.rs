@@ -1,7 +1,7 @@
 //! The words between the core and the event loop: what happened ([`Event`]),
 //! what to do ([`Action`]) and what the metrics should hear ([`Observation`]).
 
-use crate::snapshot::{ExitReason, HealthResult, JobResult};
+use crate::snapshot::{ExitReason, HealthResult, JobResult, ReloadResult};
 use crate::supervisor::ids::{ProcId, RunId};
 use crate::supervisor::signal_event::{ShutdownEvent, SignalEvent};
 use crate::sys::reap::ExitStatus;
@@ -14,6 +14,9 @@ pub enum Outcome {
     Healthy,
     Unhealthy(String),
     TimedOut,
+    /// During a reload: another instance (or nobody yet) accepted the
+    /// probe's connection, so it says nothing of this one.
+    NotCounted(String),
 }
 
 /// What a process said over its NOTIFY_SOCKET (systemd's sd_notify protocol).
@@ -34,11 +37,17 @@ pub enum Event {
     /// The event loop started process `idx` as `pid`. `polled`: its memory
     /// is measured, or its cgroup's OOM counter read, on the memory poll
     /// (a limit without a cgroup, or a cgroup without an OOM watch).
-    Started { idx: ProcId, pid: i32, polled: bool },
+    Started {
+        idx: ProcId,
+        run: RunId,
+        pid: i32,
+        polled: bool,
+    },
     /// Process `idx` could not be started; `code` is 126/127. `permanent`:
     /// starting it again cannot help (not found, not executable, no cwd).
     SpawnFailed {
         idx: ProcId,
+        run: RunId,
         code: i32,
         reason: String,
         permanent: bool,
@@ -123,6 +132,11 @@ pub enum Observation {
         idx: ProcId,
         result: JobResult,
     },
+    /// An `oxinit reload` ended.
+    Reloaded {
+        idx: ProcId,
+        result: ReloadResult,
+    },
 }
 
 /// What the event loop must do.
@@ -171,6 +185,13 @@ pub enum Action {
     Reply {
         id: u64,
         result: Result<String, String>,
+    },
+    /// Answer control request `id` with a run's exit code (`oxinit start
+    /// ONESHOT` ends with it).
+    ReplyExit {
+        id: u64,
+        code: i32,
+        message: String,
     },
     Record(Observation),
     /// Every process is stopped: sweep the leftovers and exit with `code`.

@@ -30,11 +30,15 @@ impl Supervisor {
         out: &mut Vec<Action>,
     ) {
         let p = &mut self.procs[idx];
-        if let Some(id) = p.pending_reply.take() {
-            out.push(Action::Reply {
+        let message = format!("{}: {reason}", p.spec.name);
+        match (p.kind, p.pending_reply.take()) {
+            // `oxinit start ONESHOT` ends with the run's code: 126/127 here.
+            (Kind::Oneshot, Some(id)) => out.push(Action::ReplyExit { id, code, message }),
+            (_, Some(id)) => out.push(Action::Reply {
                 id,
-                result: Err(format!("{}: {reason}", p.spec.name)),
-            });
+                result: Err(message),
+            }),
+            (_, None) => {}
         }
         // Never spawned yet (a spawn that failed for a passing reason, then
         // this one, is still its first start).
@@ -73,12 +77,32 @@ impl Supervisor {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
+        if self.procs[idx].reload.is_some() {
+            self.reload_lost_its_old(idx, status, now, out);
+        }
         let end = self.record_end(idx, status, oom, now, out);
         // Requests from the control socket come first.
         if self.ended_on_request(idx, &end, out) {
             return;
         }
         let p = &mut self.procs[idx];
+        if let (Kind::Oneshot, Some(id)) = (p.kind, p.pending_reply) {
+            // `oxinit start ONESHOT` waits for the run and ends with its code.
+            p.pending_reply = None;
+            let what = match status.success() {
+                true => "finished",
+                false => "failed",
+            };
+            out.push(Action::ReplyExit {
+                id,
+                code: status.code(),
+                message: format!(
+                    "{} {what} ({status}) in {}",
+                    p.spec.name,
+                    fmt_duration(end.uptime)
+                ),
+            });
+        }
         if let Some(id) = p.pending_reply.take() {
             out.push(Action::Reply {
                 id,

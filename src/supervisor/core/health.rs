@@ -30,10 +30,21 @@ impl Supervisor {
             return;
         };
         p.health.probing = false;
+        if let Outcome::NotCounted(why) = &outcome {
+            // During a reload: another instance answered. Only the next
+            // probe is due.
+            let started = p.health.probe_started.unwrap_or(now);
+            let (ready, quick) = (p.health.ready, p.health.readiness_probes);
+            p.health.next_probe = Some(crate::supervisor::cadence::next_probe(
+                &h, ready, quick, started, now,
+            ));
+            tracing::debug!("{}: probe not counted ({why})", p.spec.name);
+            return;
+        }
         let result = match outcome {
             Outcome::Healthy => HealthResult::Ok,
             Outcome::Unhealthy(_) => HealthResult::Fail,
-            Outcome::TimedOut => HealthResult::Timeout,
+            Outcome::TimedOut | Outcome::NotCounted(_) => HealthResult::Timeout,
         };
         out.push(Action::Record(Observation::Health { idx, result, took }));
         let started = p.health.probe_started.unwrap_or(now);
@@ -56,7 +67,7 @@ impl Supervisor {
                     tracing::info!("{} is ready (health check passed)", p.spec.name);
                 }
             }
-            Outcome::Unhealthy(_) | Outcome::TimedOut => {
+            Outcome::Unhealthy(_) | Outcome::TimedOut | Outcome::NotCounted(_) => {
                 let why = match &outcome {
                     Outcome::Unhealthy(why) => why.clone(),
                     _ => format!("no answer within {}", fmt_duration(h.timeout)),

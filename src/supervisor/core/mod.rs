@@ -17,7 +17,10 @@
 //! - `exits`: what a process's end means (restart, backoff, give up, abort);
 //! - `health`: probe answers, sd_notify notices, memory over its limit;
 //! - `condition`: `when`, checked before a start, and a skip;
-//! - `control`: `oxinit restart|stop|start NAME`;
+//! - `control`: `oxinit restart|stop|start|reload NAME`;
+//! - `reload`: a reload's second instance, from its start to the handover
+//!   and the old one's end (and what a stop, a shutdown or a crash does
+//!   meanwhile); `reload_ready`: the new one's readiness and the deadlines;
 //! - `deadlines`: every timer of the system, and acting on the due ones;
 //! - `shutdown`: signals, stopping one process, the ordered shutdown.
 
@@ -27,6 +30,8 @@ mod deadlines;
 pub mod events;
 mod exits;
 mod health;
+mod reload;
+mod reload_ready;
 mod shutdown;
 mod start;
 
@@ -132,6 +137,14 @@ impl Supervisor {
             .map(ProcId)
     }
 
+    /// The process whose reload's second instance runs as `pid`.
+    pub fn second_owner(&self, pid: i32) -> Option<ProcId> {
+        self.procs
+            .iter()
+            .position(|p| p.reload.as_ref().and_then(|r| r.pid()) == Some(pid))
+            .map(ProcId)
+    }
+
     /// The process named `name`.
     pub fn find(&self, name: &str) -> Option<ProcId> {
         self.procs.iter().position(|p| p.name() == name).map(ProcId)
@@ -171,16 +184,30 @@ impl Supervisor {
     pub fn handle(&mut self, event: Event, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
         match event {
-            Event::Started { idx, pid, polled } => self.started(idx, pid, polled, now, &mut out),
+            Event::Started {
+                idx,
+                run,
+                pid,
+                polled,
+            } => match self.is_reload_run(idx, run) {
+                true => self.reload_started(idx, pid, polled, now, &mut out),
+                false => self.started(idx, pid, polled, now, &mut out),
+            },
             Event::SpawnFailed {
                 idx,
+                run,
                 code,
                 reason,
                 permanent,
-            } => self.spawn_failed(idx, code, &reason, permanent, now, &mut out),
+            } => match self.is_reload_run(idx, run) {
+                true => self.reload_spawn_failed(idx, &reason, &mut out),
+                false => self.spawn_failed(idx, code, &reason, permanent, now, &mut out),
+            },
             Event::Exited { pid, status, oom } => {
                 if let Some(idx) = self.owner(pid) {
                     self.ended(idx, status, oom, now, &mut out);
+                } else if let Some(idx) = self.second_owner(pid) {
+                    self.reload_instance_ended(idx, status, now, &mut out);
                 }
             }
             Event::Shutdown(request) => self.on_shutdown_request(request, now, &mut out),
@@ -190,11 +217,18 @@ impl Supervisor {
                 run,
                 outcome,
                 took,
-            } => self.on_probe(idx, run, outcome, took, now, &mut out),
-            Event::Notify { idx, run, notice } => self.on_notice(idx, run, notice, now),
-            Event::OverMemory { idx, run, bytes } => {
-                self.over_memory(idx, run, bytes, now, &mut out)
-            }
+            } => match self.is_reload_run(idx, run) {
+                true => self.reload_probe(idx, outcome, took, now, &mut out),
+                false => self.on_probe(idx, run, outcome, took, now, &mut out),
+            },
+            Event::Notify { idx, run, notice } => match self.is_reload_run(idx, run) {
+                true => self.reload_notice(idx, notice, now, &mut out),
+                false => self.on_notice(idx, run, notice, now),
+            },
+            Event::OverMemory { idx, run, bytes } => match self.is_reload_run(idx, run) {
+                true => self.reload_over_memory(idx, bytes, now, &mut out),
+                false => self.over_memory(idx, run, bytes, now, &mut out),
+            },
             Event::Control { id, command, name } => {
                 self.on_control(id, command, &name, now, &mut out)
             }

@@ -3,10 +3,11 @@
 //! level, under the shutdown_timeout cap.
 
 use super::{fmt_duration, Action, Cause, Phase, Supervisor};
+use crate::snapshot::ReloadResult;
 use crate::supervisor::ids::ProcId;
-use crate::supervisor::process::{State, StopCause};
+use crate::supervisor::process::{Stage, State, StopCause};
 use crate::supervisor::signal_event::ShutdownEvent;
-use crate::supervisor::transitions::Why;
+use crate::supervisor::transitions::{change, Why};
 use nix::sys::signal::Signal;
 use tokio::time::Instant;
 
@@ -36,12 +37,15 @@ impl Supervisor {
     /// Any other catchable signal: passed on to every running process.
     pub(super) fn forward(&mut self, sig: Signal, out: &mut Vec<Action>) {
         for (idx, p) in self.procs.iter().enumerate() {
-            if let State::Running { pid, .. } = p.state {
-                out.push(Action::Signal {
-                    idx: ProcId(idx),
-                    pid,
-                    sig,
-                });
+            let second = p.reload.as_ref().map(|r| &r.state);
+            for state in std::iter::once(&p.state).chain(second) {
+                if let State::Running { pid, .. } = *state {
+                    out.push(Action::Signal {
+                        idx: ProcId(idx),
+                        pid,
+                        sig,
+                    });
+                }
             }
         }
     }
@@ -60,13 +64,20 @@ impl Supervisor {
         let stop_levels: Vec<Vec<ProcId>> = self.start_levels.iter().rev().cloned().collect();
         while level < stop_levels.len() {
             for &idx in &stop_levels[level] {
+                // A reload not handed over yet is given up; its new
+                // instance is stopped with this level.
+                let why = format!(
+                    "oxinit is shutting down: the reload of {} was given up",
+                    self.procs[idx].spec.name
+                );
+                self.abandon_reload(idx, ReloadResult::Aborted, why, now, out);
                 if matches!(self.procs[idx].state, State::Running { .. }) {
                     self.stop(idx, StopCause::Shutdown, now, out);
                 }
             }
             if stop_levels[level]
                 .iter()
-                .any(|&i| self.procs[i].state.pid().is_some())
+                .any(|&i| self.procs[i].state.pid().is_some() || self.procs[i].reload.is_some())
             {
                 break;
             }
@@ -86,7 +97,8 @@ impl Supervisor {
                 Cause::Requested => 0,
             };
             for p in &mut self.procs {
-                if let Some(id) = p.pending_reply.take() {
+                let second = p.reload.take().and_then(|r| r.reply);
+                if let Some(id) = p.pending_reply.take().or(second) {
                     out.push(Action::Reply {
                         id,
                         result: Err("oxinit shut down".into()),
@@ -168,36 +180,54 @@ impl Supervisor {
             .enumerate()
             .map(|(i, p)| (ProcId(i), p))
         {
-            let pid = match p.state {
-                State::Running { pid, since } => {
-                    p.transition(
-                        State::Stopping {
-                            pid,
-                            since,
-                            asked: now,
-                            kill_at: since,
-                            killed: true,
-                            cause: StopCause::Shutdown,
-                        },
-                        Why::Stop,
-                    );
-                    pid
-                }
-                State::Stopping {
+            let name = p.spec.name.clone();
+            if let Some(r) = p.reload.as_mut().filter(|r| r.stage == Stage::Starting) {
+                r.stage = Stage::Abandoned {
+                    result: ReloadResult::Aborted,
+                    why: format!(
+                        "oxinit is killing every process: the reload of {name} was given up"
+                    ),
+                };
+            }
+            let first = kill_now(&name, &mut p.state, now);
+            let second = p
+                .reload
+                .as_mut()
+                .and_then(|r| kill_now(&name, &mut r.state, now));
+            for pid in first.into_iter().chain(second) {
+                out.push(Action::Signal {
+                    idx,
                     pid,
-                    ref mut killed,
-                    ..
-                } => {
-                    *killed = true;
-                    pid
-                }
-                _ => continue,
-            };
-            out.push(Action::Signal {
-                idx,
-                pid,
-                sig: Signal::SIGKILL,
-            });
+                    sig: Signal::SIGKILL,
+                });
+            }
         }
+    }
+}
+
+/// Marks an instance as SIGKILLed now; its pid, if it has one to kill.
+fn kill_now(name: &str, state: &mut State, now: Instant) -> Option<i32> {
+    match *state {
+        State::Running { pid, since } => {
+            let killed = State::Stopping {
+                pid,
+                since,
+                asked: now,
+                kill_at: since,
+                killed: true,
+                cause: StopCause::Shutdown,
+            };
+            change(name, state, killed, Why::Stop);
+            Some(pid)
+        }
+        State::Stopping {
+            pid,
+            ref mut killed,
+            ..
+        } => {
+            *killed = true;
+            Some(pid)
+        }
+        _ => None,
     }
 }

@@ -28,7 +28,9 @@ impl Supervisor {
             p.health.next_probe = Some(now);
         }
         tracing::info!("started {} (pid {pid})", p.spec.name);
-        if let Some(id) = p.pending_reply.take() {
+        // `oxinit start ONESHOT` is answered when the run ends, with its code.
+        let waits = p.kind == Kind::Oneshot;
+        if let Some(id) = p.pending_reply.take_if(|_| !waits) {
             out.push(Action::Reply {
                 id,
                 result: Ok(format!("{} started (pid {pid})", p.spec.name)),

@@ -4,7 +4,7 @@
 
 use super::{Child, Runner};
 use crate::cgroup::ProcessCgroup;
-use crate::config::HealthCheck;
+use crate::config::{HealthCheck, ProcessSpec};
 use crate::launch::{child_env, credentials};
 use crate::logs::Stream;
 use crate::supervisor::core::Event;
@@ -16,12 +16,15 @@ use std::collections::VecDeque;
 use std::path::Path;
 
 impl<H: Host> Runner<H> {
-    pub(super) fn reap(&mut self, pending: &mut VecDeque<Event>) {
+    /// Reaps every child that has exited; true when one of ours did.
+    pub(super) fn reap(&mut self, pending: &mut VecDeque<Event>) -> bool {
         let mut orphans = 0;
+        let mut ours = false;
         for (pid, status) in self.host.reap() {
             if let Some(child) = self.children.remove(&pid) {
-                let oom = self.release(child.idx, status);
+                let oom = self.release(child.idx, child.run, status);
                 pending.push_back(Event::Exited { pid, status, oom });
+                ours = true;
             } else if let Some(event) = self.exec_probes.reaped(pid, status) {
                 pending.push_back(event);
             } else {
@@ -31,6 +34,7 @@ impl<H: Host> Runner<H> {
         }
         // Adopted orphans only: our own children are counted as exits.
         self.observer.zombies_reaped(orphans);
+        ours
     }
 
     /// After process `idx` ended with `status`: reads its cgroup's OOM
@@ -40,15 +44,25 @@ impl<H: Host> Runner<H> {
     /// Returns true when it died of SIGKILL and the kernel
     /// OOM-killed something in its cgroup during this run: a worker killed
     /// earlier does not make a clean exit an OOM.
-    fn release(&mut self, idx: ProcId, status: ExitStatus) -> bool {
-        if self.sup.phase() == crate::snapshot::Phase::Stopping {
-            self.sockets.close(idx.0);
-        } else {
-            self.sockets.of(idx.0).restore_backlog();
+    fn release(&mut self, idx: ProcId, run: RunId, status: ExitStatus) -> bool {
+        // During a reload the other instance accepts on the same sockets:
+        // they stay as it has them, and close in the shutdown only once no
+        // instance is left.
+        let other_runs = self.children.values().any(|c| c.idx == idx);
+        let stopping = self.sup.phase() == crate::snapshot::Phase::Stopping;
+        match (other_runs, stopping) {
+            (true, _) => {}
+            (false, true) => self.sockets.close(idx.0),
+            (false, false) => self.sockets.of(idx.0).restore_backlog(),
         }
-        if let Some(task) = self.notify.remove(&idx) {
+        if let Some(task) = self.notify.remove(&(idx, run)) {
             task.abort();
         }
+        // A reload's other instance keeps its own cgroup.
+        if self.cgroup_runs.get(&idx) != Some(&run) {
+            return false;
+        }
+        self.cgroup_runs.remove(&idx);
         let Some(mut cg) = self.cgroups.remove(&idx) else {
             return false;
         };
@@ -78,7 +92,14 @@ impl<H: Host> Runner<H> {
         }
         let mut env = child_env(&spec);
         let mut cgroup = None;
-        if spec.limits != Default::default() {
+        // A reload's new instance beside the old one, which holds the cgroup.
+        let beside = p.reload.as_ref().is_some_and(|r| r.run == run);
+        if beside && spec.limits != Default::default() && self.host.has_cgroups() {
+            tracing::warn!(
+                "{}: the new instance runs without a cgroup of its own until its next restart (the old one holds it); its memory limit is measured instead",
+                spec.name
+            );
+        } else if spec.limits != Default::default() {
             match self.host.create_cgroup(&spec.name, &spec.limits) {
                 Some(Ok(cg)) => cgroup = Some(cg),
                 Some(Err(e)) => {
@@ -99,17 +120,26 @@ impl<H: Host> Runner<H> {
                 .as_ref()
                 .map(|d| d.path().to_path_buf())
                 .unwrap_or_else(crate::health::default_dir);
+            // A reload's new instance gets a socket of its own beside the old
+            // one's: READY=1 on it is that instance's, exactly.
+            let named = match beside {
+                true => ProcessSpec {
+                    name: format!("{}.reload", spec.name),
+                    ..spec.clone()
+                },
+                false => spec.clone(),
+            };
             match crate::supervisor::probing::notify_socket(
                 &dir,
                 idx,
                 run,
-                &spec,
+                &named,
                 *watchdog,
                 &self.internal_tx,
             ) {
                 Ok((vars, task)) => {
                     env.extend(vars);
-                    self.notify.insert(idx, task);
+                    self.notify.insert((idx, run), task);
                 }
                 Err(e) => tracing::error!("{}: cannot create its NOTIFY_SOCKET: {e}", spec.name),
             }
@@ -139,19 +169,23 @@ impl<H: Host> Runner<H> {
         };
         let result = self.host.spawn(&request);
         // Without a cgroup, a memory limit is enforced by measuring.
-        let mut polled = !self.host.has_cgroups() && spec.limits.memory.is_some();
+        let mut polled = (!self.host.has_cgroups() || beside) && spec.limits.memory.is_some();
         if let Some(mut cg) = cgroup {
             cg.close_procs_fds();
             if result.is_ok() {
                 self.oom.started(idx, &cg, &self.internal_tx);
                 polled = self.oom.is_polled(idx);
                 self.cgroups.insert(idx, cg);
+                self.cgroup_runs.insert(idx, run);
             } else {
                 let _ = cg.remove();
             }
         }
         match result {
             Ok(child) => {
+                if let Some(book) = &self.logs {
+                    self.run_logs.insert(idx, book.cursor(&spec.name));
+                }
                 if let Some(sink) = &self.sink {
                     for (stream, fd) in [
                         (Stream::Stdout, child.stdout),
@@ -172,16 +206,18 @@ impl<H: Host> Runner<H> {
                 );
                 Event::Started {
                     idx,
+                    run,
                     pid: child.pid,
                     polled,
                 }
             }
             Err(e) => {
-                if let Some(task) = self.notify.remove(&idx) {
+                if let Some(task) = self.notify.remove(&(idx, run)) {
                     task.abort();
                 }
                 Event::SpawnFailed {
                     idx,
+                    run,
                     code: e.exit_code,
                     reason: e.to_string(),
                     permanent: e.is_permanent(),
@@ -202,7 +238,7 @@ impl<H: Host> Runner<H> {
             let Some(limit) = child.limit else {
                 continue;
             };
-            if self.cgroups.contains_key(&child.idx) {
+            if self.cgroup_runs.get(&child.idx) == Some(&child.run) {
                 continue;
             }
             let bytes = self.host.tree_rss(pid);

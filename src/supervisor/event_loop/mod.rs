@@ -16,6 +16,7 @@
 //! machine goes through [`Host`], so tests drive it in-process with a fake.
 
 mod children;
+mod news;
 #[cfg(test)]
 mod tests;
 
@@ -30,7 +31,7 @@ use super::probing::Probes;
 use super::signal_event::SignalEvent;
 use crate::cgroup::ProcessCgroup;
 use crate::config::{Config, LogFormat};
-use crate::logs::{Drained, LogSink, Style};
+use crate::logs::{Drained, LogBook, LogSink, Style};
 use crate::snapshot::{MemoryEnforcement, Snapshot};
 use crate::sys::signals::{self, Signals};
 use crate::sys::spawn;
@@ -61,6 +62,9 @@ pub struct Links {
     /// None when the control socket could not be bound.
     pub control: Option<mpsc::Receiver<verb::Command>>,
     pub observer: Arc<dyn Observer>,
+    /// Where the relays keep every process's last lines (`oxinit logs`);
+    /// exited events take the last stderr lines from it.
+    pub logs: Option<LogBook>,
 }
 
 /// oxinit settled in as PID 1 (or a subreaper): its signals, and the
@@ -112,6 +116,10 @@ struct Runner<H: Host> {
     control: Option<mpsc::Receiver<verb::Command>>,
     memory_mode: MemoryEnforcement,
     sink: Option<LogSink>,
+    logs: Option<LogBook>,
+    /// Where each process's current run began in its ring: an exit tells
+    /// the stderr lines of that run, not of the ones before.
+    run_logs: HashMap<ProcId, u64>,
     relays: Vec<JoinHandle<crate::logs::RelayStats>>,
     launch_dir: PathBuf,
     started_at: SystemTime,
@@ -119,14 +127,16 @@ struct Runner<H: Host> {
     internal_tx: mpsc::UnboundedSender<Internal>,
     internal_rx: mpsc::UnboundedReceiver<Internal>,
     exec_probes: Probes,
-    /// Each running process's cgroup (cgroup modes only).
+    /// Each running process's cgroup (cgroup modes only)…
     cgroups: HashMap<ProcId, ProcessCgroup>,
-    /// Each running notify process's socket reader.
-    notify: HashMap<ProcId, JoinHandle<()>>,
+    /// …and the run it belongs to (a reload's new instance has none).
+    cgroup_runs: HashMap<ProcId, RunId>,
+    /// Each running notify instance's socket reader.
+    notify: HashMap<(ProcId, RunId), JoinHandle<()>>,
     /// This oxinit's own directory for notify sockets (removed at exit), so
     /// two oxinits sharing /run never replace each other's sockets.
     notify_dir: Option<crate::health::RuntimeDir>,
-    replies: HashMap<u64, oneshot::Sender<Result<String, String>>>,
+    replies: HashMap<u64, oneshot::Sender<verb::Answer>>,
     next_reply: u64,
     /// The processes' pids, as the loop started them (orphans are not here).
     children: HashMap<i32, Child>,
@@ -156,7 +166,8 @@ pub async fn run(config: Config, settled: Settled, boot: Boot, links: Links) -> 
         LogFormat::Prefixed => Some(Style::Prefixed { width }),
         LogFormat::Json => Some(Style::Json),
     };
-    let sink = style.and_then(|style| match LogSink::stdio(style) {
+    let book = links.logs.clone();
+    let sink = style.and_then(|style| match LogSink::stdio(style, book.clone()) {
         Ok(sink) => Some(sink),
         Err(e) => {
             tracing::warn!("cannot relay the processes' output ({e}); they write straight to oxinit's stdout/stderr");
@@ -224,6 +235,8 @@ impl<H: Host> Runner<H> {
             control: links.control,
             memory_mode,
             sink,
+            logs: links.logs,
+            run_logs: HashMap::new(),
             relays: Vec::new(),
             launch_dir,
             started_at,
@@ -232,6 +245,7 @@ impl<H: Host> Runner<H> {
             internal_rx,
             exec_probes: Probes::default(),
             cgroups: HashMap::new(),
+            cgroup_runs: HashMap::new(),
             notify: HashMap::new(),
             notify_dir: None,
             replies: HashMap::new(),
@@ -249,7 +263,15 @@ impl<H: Host> Runner<H> {
         let mut pending = VecDeque::from([Event::Tick]);
         loop {
             while let Some(event) = pending.pop_front() {
-                for action in self.sup.handle(event, Instant::now()) {
+                let before = news::before(&self.sup);
+                let signal = match &event {
+                    Event::Shutdown(request) => Some(signals::name(request.signal() as i32)),
+                    _ => None,
+                };
+                let now = Instant::now();
+                let actions = self.sup.handle(event, now);
+                self.tell_news(&before, now, signal.as_deref());
+                for action in actions {
                     if let Some(code) = self.act(action, &mut pending) {
                         self.publish();
                         return code;
@@ -265,7 +287,15 @@ impl<H: Host> Runner<H> {
                         for sig in batch {
                             let meaning = SignalEvent::classify(sig);
                             if meaning == SignalEvent::Child {
-                                self.reap(&mut pending);
+                                if self.reap(&mut pending) {
+                                    // Let the relays take what the dead
+                                    // process wrote last before its exit
+                                    // is told (with its last stderr lines):
+                                    // its pipe and the SIGCHLD were ready
+                                    // together, and this puts the loop
+                                    // behind the relays woken with it.
+                                    tokio::task::yield_now().await;
+                                }
                                 continue;
                             }
                             self.observer.signal_received(&signals::name(sig));
@@ -341,8 +371,9 @@ impl<H: Host> Runner<H> {
             Action::Signal { idx, pid, sig } => {
                 self.host.kill_group(pid, sig);
                 if sig == Signal::SIGKILL {
-                    // Descendants that left the process group are still in its cgroup.
-                    if let Some(cg) = self.cgroups.get(&idx) {
+                    // Descendants that left the process group are still in
+                    // its cgroup (the pid's own: not a reload's other instance).
+                    if let Some(cg) = self.cgroup_of(idx, pid) {
                         let _ = cg.kill_all();
                     }
                 }
@@ -355,20 +386,46 @@ impl<H: Host> Runner<H> {
             }
             Action::PollMemory => self.poll_memory(pending),
             Action::Probe { idx, run } => {
-                let spec = &self.sup.processes()[idx].spec;
+                let p = &self.sup.processes()[idx];
+                // The instance the probe is for. During a reload two answer
+                // on one address, and an HTTP/TCP answer counts only for the
+                // one that accepted it.
+                let second = p.reload.as_ref().filter(|r| r.run == run);
+                let instance = match second {
+                    Some(r) => r.pid(),
+                    None => p.state.pid(),
+                };
+                let attribute = p.reload.is_some();
+                let spec = &p.spec;
                 let cwd = spec.cwd.clone().unwrap_or_else(|| self.launch_dir.clone());
                 let host = &mut self.host;
                 let spawn = |request: &spawn::SpawnSpec| host.spawn(request);
-                if let Some(event) =
-                    self.exec_probes
-                        .start(idx, run, spec, &cwd, &self.internal_tx, spawn)
-                {
+                if let Some(event) = self.exec_probes.start(
+                    super::probing::Target {
+                        idx,
+                        run,
+                        instance,
+                        attribute,
+                    },
+                    spec,
+                    &cwd,
+                    &self.internal_tx,
+                    spawn,
+                ) {
                     pending.push_back(event);
                 }
             }
             Action::Reply { id, result } => {
                 if let Some(reply) = self.replies.remove(&id) {
-                    let _ = reply.send(result);
+                    let _ = reply.send(result.into());
+                }
+            }
+            Action::ReplyExit { id, code, message } => {
+                if let Some(reply) = self.replies.remove(&id) {
+                    let _ = reply.send(verb::Answer {
+                        result: Ok(message),
+                        code: Some(code),
+                    });
                 }
             }
             Action::Record(observation) => self.record(observation),
@@ -388,7 +445,24 @@ impl<H: Host> Runner<H> {
             Observation::Restarted { idx } => m.process_restarted(name(idx)),
             Observation::Health { idx, result, took } => m.health_check(name(idx), result, took),
             Observation::OneshotFinished { idx, took } => m.oneshot_finished(name(idx), took),
-            Observation::JobRun { idx, result } => m.job_run(name(idx), result, SystemTime::now()),
+            Observation::JobRun { idx, result } => {
+                let at = SystemTime::now();
+                m.job_run(name(idx), result, at);
+                m.event(&news::job(name(idx), result, at));
+            }
+            Observation::Reloaded { idx, result } => {
+                m.process_reloaded(name(idx), result);
+                m.event(&news::reloaded(name(idx), result, SystemTime::now()));
+            }
+        }
+    }
+
+    /// The cgroup of process `idx`'s instance running as `pid`, if it has one.
+    fn cgroup_of(&self, idx: ProcId, pid: i32) -> Option<&ProcessCgroup> {
+        let run = self.children.get(&pid).map(|c| c.run);
+        match run.is_some() && run == self.cgroup_runs.get(&idx).copied() {
+            true => self.cgroups.get(&idx),
+            false => None,
         }
     }
 

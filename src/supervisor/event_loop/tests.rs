@@ -125,12 +125,28 @@ impl Observer for Heard {
     fn job_run(&self, name: &str, result: JobResult, _: SystemTime) {
         self.push(format!("job {name} {result}"));
     }
+    fn process_reloaded(&self, name: &str, result: crate::snapshot::ReloadResult) {
+        self.push(format!("reloaded {name} {result}"));
+    }
     fn oom_kills(&self, name: &str, n: u64) {
         self.push(format!("oom {name} {n}"));
     }
     fn zombies_reaped(&self, _: u64) {}
     fn signal_received(&self, signal_name: &str) {
         self.push(format!("signal {signal_name}"));
+    }
+    fn event(&self, event: &crate::snapshot::Event) {
+        let mut line = format!("event {}", event.event);
+        if let Some(process) = &event.process {
+            line += &format!(" {process}");
+        }
+        for (key, value) in event.fields() {
+            // Times depend on the paused clock's steps: shown as given.
+            if !matches!(key, "pid" | "uptime") {
+                line += &format!(" {key}={value}");
+            }
+        }
+        self.push(line);
     }
 }
 
@@ -175,6 +191,7 @@ fn rig(toml: &str, cgroups: Option<PathBuf>) -> (Rig, Runner<FakeHost>) {
         snapshots,
         control: Some(control_rx),
         observer: heard.clone(),
+        logs: None,
     };
     let oom = OomCounter::new(KernelLog::unavailable("test"));
     let runner = Runner::new(&config, host, links, mode, None, "/".into(), oom);
@@ -240,14 +257,21 @@ impl Rig {
         action: verb::Verb,
         name: &str,
     ) -> oneshot::Receiver<Result<String, String>> {
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = oneshot::channel::<verb::Answer>();
         let command = verb::Command {
             action,
             name: name.into(),
             reply,
         };
         self.control.send(command).await.unwrap();
-        answer
+        // The tests read the message; the exit code has tests of its own.
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(async move {
+            if let Ok(answer) = answer.await {
+                let _ = tx.send(answer.result);
+            }
+        });
+        rx
     }
 
     /// TERM, and every pid in `pids` exits 0: the loop finishes.
@@ -443,4 +467,119 @@ async fn a_hung_exec_probe_is_killed_at_its_timeout() {
     };
     let (code, ()) = tokio::join!(runner.run(), script);
     assert_eq!(code, 0);
+}
+
+/// `oxinit events` hears each change once, in order: a crash is told as
+/// exited (with its reason and code), restarting (with its delay) and
+/// started again; the shutdown names its signal.
+#[tokio::test(start_paused = true)]
+async fn events_tell_each_change_once_in_order() {
+    let toml = "[processes.api]\ncommand = \"api\"\nrestart_delay = \"2s\"\n";
+    let (mut rig, mut runner) = rig(toml, None);
+    let script = async {
+        let api = rig.running("api").await;
+        rig.exit(api, ExitStatus::Code(3));
+        let again = loop {
+            let pid = rig.running("api").await;
+            if pid != api {
+                break pid;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        rig.stop(&[again]).await;
+    };
+    let (code, ()) = tokio::join!(runner.run(), script);
+    assert_eq!(code, 0);
+    let events: Vec<String> = rig
+        .heard
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with("event "))
+        .cloned()
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "event started api",
+            "event ready api",
+            "event exited api reason=exit code=3",
+            "event restarting api delay=2.000s restart=1",
+            "event started api",
+            "event ready api",
+            "event shutdown why=\"SIGTERM\"",
+            "event exited api reason=stop code=0",
+        ]
+    );
+}
+
+/// `oxinit reload` through the loop, in cgroup mode: the new instance runs
+/// beside the old one without a cgroup of its own; the old one's end
+/// releases the old one's cgroup only, answers the request and is counted
+/// as a reload, not an exit.
+#[tokio::test(start_paused = true)]
+async fn a_reload_hands_over_and_releases_only_the_old_instances_cgroup() {
+    let tmp = tempfile::tempdir().unwrap();
+    let toml = "[processes.api]\ncommand = \"api\"\n[processes.api.limits]\nmemory = \"64M\"\n";
+    let (mut rig, mut runner) = rig(toml, Some(tmp.path().to_path_buf()));
+    let dir = tmp.path().join("oxinit-api");
+    let script = async {
+        let old = rig.running("api").await;
+        let answer = rig.ask(verb::Verb::Reload, "api").await;
+        rig.signalled(old, Signal::SIGTERM).await;
+        let snap = rig
+            .until("the old one stopping beside the new one", |s| {
+                s.processes[0]
+                    .reload
+                    .as_ref()
+                    .is_some_and(|r| r.instance == "old")
+            })
+            .await;
+        let new = snap.processes[0].pid.unwrap();
+        assert_ne!(new, old);
+        assert_eq!(snap.processes[0].reload.as_ref().unwrap().pid, Some(old));
+        assert_eq!(snap.processes[0].cgroups, std::slice::from_ref(&dir));
+        rig.exit(old, ExitStatus::Code(0));
+        let message = answer.await.unwrap().unwrap();
+        assert!(message.starts_with(&format!(
+            "api reloaded: the new instance (pid {new}) serves"
+        )));
+        let snap = rig
+            .until("the reload is over", |s| s.processes[0].reload.is_none())
+            .await;
+        assert_eq!(snap.processes[0].pid, Some(new));
+        assert!(
+            snap.processes[0].cgroups.is_empty(),
+            "the old one's cgroup is gone"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("cgroup.kill")).unwrap(),
+            "1"
+        );
+        assert!(!rig
+            .machine
+            .lock()
+            .unwrap()
+            .signalled
+            .contains(&(new, Signal::SIGTERM)));
+        rig.stop(&[new]).await;
+    };
+    let (code, ()) = tokio::join!(runner.run(), script);
+    assert_eq!(code, 0);
+    assert!(rig.heard.said("reloaded api ok"));
+    assert!(
+        rig.heard.said("event reloaded api reload=ok"),
+        "oxinit events hears it"
+    );
+    let heard = rig.heard.0.lock().unwrap().clone();
+    let exits: Vec<&String> = heard
+        .iter()
+        .filter(|l| l.starts_with("exited api"))
+        .collect();
+    assert_eq!(
+        exits,
+        ["exited api stop 0"],
+        "only the shutdown's: {heard:?}"
+    );
 }
