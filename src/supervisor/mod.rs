@@ -6,6 +6,7 @@
 //! - [`transitions`]: the table of allowed state changes, and its one door.
 //! - [`signal_event`]: what a signal to oxinit means, decided once.
 //! - [`backoff`]: restart delays and the crash-loop cutoff.
+//! - [`settle`]: oxinit settling in as PID 1 before the loop starts.
 //! - [`event_loop`]: signals, reaping, deadlines and spawning around the core.
 //! - [`host`]: what the loop does to the machine (faked in its tests).
 //! - [`observe`]: who hears what happens (the metrics, through the wiring).
@@ -35,12 +36,14 @@ mod oom;
 mod picture;
 pub mod probing;
 pub mod process;
+pub mod settle;
 pub mod signal_event;
 pub mod sockets;
 pub mod transitions;
 
-pub use event_loop::{run, settle, Links};
+pub use event_loop::{run, Links};
 pub use observe::Observer;
+pub use settle::settle;
 
 #[cfg(test)]
 mod tests;

@@ -28,12 +28,13 @@ use super::internal::Internal;
 use super::observe::Observer;
 use super::oom::OomCounter;
 use super::probing::Probes;
+use super::settle::Settled;
 use super::signal_event::SignalEvent;
 use crate::cgroup::ProcessCgroup;
 use crate::config::{Config, LogFormat};
 use crate::logs::{Drained, LogBook, LogSink, Style};
 use crate::snapshot::{MemoryEnforcement, Snapshot};
-use crate::sys::signals::{self, Signals};
+use crate::sys::signals;
 use crate::sys::spawn;
 use crate::verb;
 use nix::sys::signal::Signal;
@@ -65,39 +66,6 @@ pub struct Links {
     /// Where the relays keep every process's last lines (`oxinit logs`);
     /// exited events take the last stderr lines from it.
     pub logs: Option<LogBook>,
-}
-
-/// oxinit settled in as PID 1 (or a subreaper): its signals, and the
-/// directory it was started in (processes without a `cwd` run there).
-pub struct Settled {
-    pub signals: Signals,
-    pub launch_dir: PathBuf,
-}
-
-/// Becomes the reaper of orphans, leaves the launch directory (so oxinit
-/// pins no mount) and opens the signalfd. Err(exit code) when signals
-/// cannot be read.
-pub fn settle() -> Result<Settled, i32> {
-    use crate::sys::pid1;
-    if !pid1::is_pid1() {
-        if let Err(e) = pid1::become_subreaper() {
-            tracing::warn!(
-                "cannot become a child subreaper ({e}): orphans will go to the real init"
-            );
-        }
-    }
-    let launch_dir = pid1::launch_dir();
-    pid1::chdir_root();
-    match Signals::open() {
-        Ok(signals) => Ok(Settled {
-            signals,
-            launch_dir,
-        }),
-        Err(e) => {
-            tracing::error!("cannot read signals (signalfd): {e}");
-            Err(crate::exit::INTERNAL)
-        }
-    }
 }
 
 /// A process the loop started, by its pid.
