@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Run the PID 1 benchmark (bench/pid1.py), the supervisor benchmark
-# (bench/supervisor.py) or the storm bench (bench/storm.py) with everything it
-# needs in place:
+# (bench/supervisor.py), the storm bench (bench/storm.py) or the handover
+# bench (bench/handover.py) with everything it needs in place:
 #   - tini, dumb-init (and supervisor for supervisor.py) from Debian, installed
 #     with apt-get when missing;
 #   - oxinit built static (glibc, +crt-static) in release mode, unless
 #     --oxinit PATH names a binary already built.
-# Usage: sudo bench/run.sh [pid1|supervisor|storm] [--oxinit PATH] [options of the script…]
+# Usage: sudo bench/run.sh [pid1|supervisor|storm|handover] [--oxinit PATH] [options of the script…]
 #   e.g. bench/run.sh --quick          bench/run.sh supervisor --rounds 5
-# Needs root: every init runs as PID 1 of a new PID namespace (unshare --pid).
+# Needs root (every init runs as PID 1 of a new PID namespace, unshare --pid),
+# except handover, where oxinit runs as a child subreaper.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,16 +18,16 @@ target=x86_64-unknown-linux-gnu
 
 script=pid1
 case "${1:-}" in
-  pid1|supervisor|storm) script="$1"; shift ;;
+  pid1|supervisor|storm|handover) script="$1"; shift ;;
 esac
 
-if [[ $EUID -ne 0 ]]; then
+if [[ $EUID -ne 0 && $script != handover ]]; then
   echo "run.sh: needs root (PID namespaces); try: sudo $0 $*" >&2
   exit 1
 fi
 
 missing=()
-if [[ $script != storm ]]; then
+if [[ $script == pid1 || $script == supervisor ]]; then
   command -v tini >/dev/null || missing+=(tini)
   command -v dumb-init >/dev/null || missing+=(dumb-init)
 fi
